@@ -1,0 +1,182 @@
+"""Per-run summary metrics (DESIGN section 2).
+
+The metrics follow the resilience triangle of Bruneau et al. (2003), measured relative
+to a reference step ``s`` (usually the first shock).  Index positions ``0..T-1`` of the
+per-step series are treated as steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+__all__ = ["REQUIRED_COLUMNS", "SUMMARY_KEYS", "moving_average", "summary_metrics"]
+
+SUMMARY_KEYS: tuple[str, ...] = (
+    "cumulative_violence",
+    "pre_violence",
+    "peak_violence",
+    "time_to_peak",
+    "recovery_time",
+    "recovered",
+    "resilience_loss",
+    "lpcs_surviving",
+    "funding_spent",
+    "mean_tension",
+)
+
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "violence_share",
+    "mean_tension",
+    "lpcs_active",
+    "funding_disbursed",
+)
+
+
+def _check_window(window: Any) -> int:
+    if isinstance(window, bool) or not isinstance(window, int | np.integer):
+        raise ValueError(f"window must be an integer >= 1, got {window!r}")
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    return int(window)
+
+
+def moving_average(x: ArrayLike, window: int) -> np.ndarray:
+    """Trailing moving average with partial windows at the start.
+
+    Parameters
+    ----------
+    x : array_like
+        One-dimensional series.
+    window : int
+        Window length ``w >= 1``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``ma[t] = mean(x[max(0, t - w + 1) : t + 1])``, same length as ``x``.
+    """
+    w = _check_window(window)
+    arr = np.asarray(x, dtype=float)
+    if arr.ndim != 1:
+        raise ValueError(f"x must be one-dimensional, got shape {arr.shape}")
+    n = arr.size
+    if n == 0:
+        return np.empty(0, dtype=float)
+    k = min(w, n)
+    padded = np.concatenate([np.zeros(k - 1), arr])
+    # Each window is summed on its own (no running cumsum), so there is no drift.
+    sums = np.lib.stride_tricks.sliding_window_view(padded, k).sum(axis=1)
+    counts = np.minimum(np.arange(1, n + 1), k)
+    return sums / counts
+
+
+def _column(series: Mapping[str, ArrayLike] | pd.DataFrame, name: str) -> np.ndarray:
+    if name not in series:
+        raise ValueError(f"series is missing required column {name!r}")
+    col = series[name]
+    if isinstance(col, pd.Series | pd.Index):
+        col = col.to_numpy()
+    arr = np.asarray(col, dtype=float)
+    if arr.ndim != 1:
+        raise ValueError(f"column {name!r} must be one-dimensional, got shape {arr.shape}")
+    return arr
+
+
+def summary_metrics(
+    series: Mapping[str, ArrayLike] | pd.DataFrame,
+    reference_step: int,
+    *,
+    window: int = 12,
+    tol: float | None = None,
+) -> dict[str, float | int | bool]:
+    """Summary metrics of one run.
+
+    Parameters
+    ----------
+    series : Mapping or pandas.DataFrame
+        Per-step series with at least ``violence_share``, ``mean_tension``,
+        ``lpcs_active`` and ``funding_disbursed``; position ``t`` is step ``t``.
+    reference_step : int
+        Reference step ``s``; clipped into ``[0, T - 1]``.
+    window : int, default 12
+        Moving-average window ``w`` (also the pre-reference baseline length).
+    tol : float, optional
+        Recovery tolerance; default ``max(0.005, 0.1 * pre_violence)``.
+
+    Returns
+    -------
+    dict
+        Keys :data:`SUMMARY_KEYS`, values plain Python ``float``/``int``/``bool``:
+
+        - ``cumulative_violence``: sum of ``violence_share``.
+        - ``pre_violence``: mean ``violence_share`` at positions
+          ``max(0, s - w) .. s - 1`` (``violence_share[0]`` if ``s == 0``).
+        - ``peak_violence``: max of the trailing ``w``-step moving average ``ma``
+          over ``t >= s``; ``time_to_peak``: first argmax minus ``s``.
+        - ``recovery_time``: first ``t >= t_peak`` with
+          ``ma[t] <= pre_violence + tol``, minus ``s``; ``recovered`` is True.
+          If there is none, ``T - s`` and ``recovered`` is False (censored).
+          If the peak is within ``tol`` this equals ``time_to_peak``.
+        - ``resilience_loss``: sum over ``t >= s`` of
+          ``max(0, violence_share[t] - pre_violence)``.
+        - ``lpcs_surviving``: ``lpcs_active`` at the last step.
+        - ``funding_spent``: sum of ``funding_disbursed``.
+        - ``mean_tension``: mean of ``mean_tension``.
+
+    Raises
+    ------
+    ValueError
+        On a missing column, an empty series, columns of unequal length,
+        ``window < 1`` or a negative/non-finite ``tol``.
+    """
+    w = _check_window(window)
+    cols = {name: _column(series, name) for name in REQUIRED_COLUMNS}
+    lengths = {name: arr.size for name, arr in cols.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"series columns have unequal lengths: {lengths}")
+    n = lengths["violence_share"]
+    if n == 0:
+        raise ValueError("series is empty")
+    if tol is not None and not (np.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+
+    v = cols["violence_share"]
+    s = int(min(max(int(reference_step), 0), n - 1))
+
+    pre = float(v[0]) if s == 0 else float(np.mean(v[max(0, s - w) : s]))
+    tolerance = max(0.005, 0.1 * pre) if tol is None else float(tol)
+
+    ma = moving_average(v, w)
+    after = ma[s:]
+    peak_offset = int(np.argmax(after))
+    peak = float(after[peak_offset])
+
+    within = np.flatnonzero(after[peak_offset:] <= pre + tolerance)
+    if within.size:
+        recovery_time = peak_offset + int(within[0])
+        recovered = True
+    else:
+        recovery_time = n - s
+        recovered = False
+
+    lpcs_last = float(cols["lpcs_active"][-1])
+    if not np.isfinite(lpcs_last):
+        raise ValueError("lpcs_active at the last step is not finite")
+
+    return {
+        "cumulative_violence": float(np.sum(v)),
+        "pre_violence": pre,
+        "peak_violence": peak,
+        "time_to_peak": peak_offset,
+        "recovery_time": int(recovery_time),
+        "recovered": bool(recovered),
+        "resilience_loss": float(np.sum(np.maximum(0.0, v[s:] - pre))),
+        "lpcs_surviving": int(round(lpcs_last)),
+        "funding_spent": float(np.sum(cols["funding_disbursed"])),
+        "mean_tension": float(np.mean(cols["mean_tension"])),
+    }

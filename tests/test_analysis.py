@@ -1,0 +1,332 @@
+"""Tests for i4p_sim.analysis."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from i4p_sim.analysis import (
+    EFFECT_COLUMNS,
+    averted_per_funding,
+    bootstrap_ci,
+    interaction,
+    paired_differences,
+    paired_effects,
+)
+
+CELLS = {"none": "none", "a": "lpc", "b": "council", "ab": "both"}
+
+
+def runs_table(values: dict[str, np.ndarray], metric: str = "m", **extra) -> pd.DataFrame:
+    """One ok row per (scenario, replicate) from per-scenario value arrays."""
+    rows = []
+    for scenario, vals in values.items():
+        for rep, v in enumerate(vals):
+            row = {"scenario": scenario, "replicate": rep, "status": "ok", metric: float(v)}
+            for key, per_scenario in extra.items():
+                row[key] = float(per_scenario[scenario][rep])
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def shifted():
+    """baseline ~ 5 + N(0, 1) per replicate, scenario = baseline + 0.5 + small noise."""
+    rng = np.random.default_rng(42)
+    base = 5.0 + rng.normal(0, 1, 40)
+    scen = base + 0.5 + rng.normal(0, 0.05, 40)
+    return base, scen, runs_table({"base": base, "scen": scen})
+
+
+# --- paired_differences ----------------------------------------------------------------
+
+
+def test_paired_differences_values_and_index(shifted):
+    base, scen, runs = shifted
+    d = paired_differences(runs, "scen", "base", "m")
+    assert d.name == "m"
+    assert list(d.index) == list(range(40))
+    np.testing.assert_allclose(d.to_numpy(), scen - base)
+
+
+def test_failed_runs_excluded():
+    runs = runs_table({"base": [1.0, 2.0, 3.0, 4.0], "scen": [2.0, 3.0, 4.0, 5.0]})
+    runs.loc[(runs.scenario == "scen") & (runs.replicate == 1), ["status", "m"]] = ["failed", 1e9]
+    runs.loc[(runs.scenario == "base") & (runs.replicate == 3), "status"] = "failed"
+    d = paired_differences(runs, "scen", "base", "m")
+    assert list(d.index) == [0, 2]
+    assert d.tolist() == [1.0, 1.0]
+    eff = paired_effects(runs, "base", "m")
+    assert eff.loc[0, "n"] == 2
+
+
+def test_mismatched_replicates_inner_join():
+    base = pd.DataFrame({"scenario": "base", "replicate": range(0, 5), "m": np.arange(0, 5.0)})
+    scen = pd.DataFrame({"scenario": "scen", "replicate": range(2, 7), "m": np.arange(2, 7.0) * 2})
+    runs = pd.concat([scen, base], ignore_index=True)  # no status column: all ok
+    d = paired_differences(runs, "scen", "base", "m")
+    assert list(d.index) == [2, 3, 4]
+    assert d.tolist() == [2.0, 3.0, 4.0]
+
+
+def test_nan_metric_pairs_dropped():
+    runs = runs_table({"base": [1.0, np.nan, 3.0], "scen": [2.0, 5.0, 4.0]})
+    assert list(paired_differences(runs, "scen", "base", "m").index) == [0, 2]
+
+
+def test_pair_on_several_columns():
+    rows = [
+        {"scenario": s, "replicate": r, "x": x, "status": "ok", "m": r + 10 * x + (s == "s")}
+        for s in ("b", "s")
+        for x in (0.1, 0.2)
+        for r in range(3)
+    ]
+    runs = pd.DataFrame(rows)
+    d = paired_differences(runs, "s", "b", "m", pair_on=("replicate", "x"))
+    assert isinstance(d.index, pd.MultiIndex)
+    assert len(d) == 6
+    assert (d == 1.0).all()
+    with pytest.raises(ValueError, match="duplicate"):
+        paired_differences(runs, "s", "b", "m")  # replicate alone is ambiguous
+
+
+def test_validation_errors(shifted):
+    _, _, runs = shifted
+    with pytest.raises(ValueError, match="nope"):
+        paired_differences(runs, "scen", "base", "nope")
+    with pytest.raises(ValueError, match="typo"):
+        paired_differences(runs, "typo", "base", "m")
+    with pytest.raises(ValueError, match="confidence"):
+        paired_effects(runs, "base", "m", confidence=1.5)
+
+
+# --- bootstrap_ci ----------------------------------------------------------------------
+
+
+def test_bootstrap_ci_small_samples():
+    est, lo, hi = bootstrap_ci([])
+    assert math.isnan(est) and math.isnan(lo) and math.isnan(hi)
+    est, lo, hi = bootstrap_ci([3.0])
+    assert est == 3.0 and math.isnan(lo) and math.isnan(hi)
+
+
+@pytest.mark.parametrize("v", [0.0, 0.1, -2.5])
+def test_bootstrap_ci_identical_values_exact(v):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est, lo, hi = bootstrap_ci(np.full(20, v))
+    assert est == lo == hi
+    assert est == pytest.approx(v)
+    assert bootstrap_ci(np.zeros(20)) == (0.0, 0.0, 0.0)
+
+
+def test_bootstrap_ci_degenerate_bca_falls_back():
+    # BCa cannot be computed for a two-point sample; percentile is used instead
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est, lo, hi = bootstrap_ci([0.0, 1.0])
+    assert est == 0.5
+    assert 0.0 <= lo <= hi <= 1.0
+
+
+def test_bootstrap_ci_deterministic_and_drops_nan():
+    x = np.random.default_rng(1).normal(size=30)
+    assert bootstrap_ci(x, seed=7) == bootstrap_ci(x, seed=7)
+    assert bootstrap_ci(np.append(x, np.nan)) == bootstrap_ci(x)
+
+
+def test_bootstrap_ci_other_statistic():
+    x = np.arange(31.0)
+    est, lo, hi = bootstrap_ci(x, statistic=np.median)
+    assert est == 15.0
+    assert lo < 15.0 < hi
+
+
+# --- paired_effects --------------------------------------------------------------------
+
+
+def test_paired_bootstrap_recovers_effect(shifted):
+    base, scen, runs = shifted
+    eff = paired_effects(runs, "base", "m")
+    assert list(eff.columns) == list(EFFECT_COLUMNS)
+    assert len(eff) == 1
+    row = eff.iloc[0]
+    assert row.scenario == "scen" and row.baseline == "base" and row.metric == "m"
+    assert row.n == 40
+    assert row.ci_low < 0.5 < row.ci_high
+    assert row.ci_low > 0
+    assert row.estimate == pytest.approx(np.mean(scen - base))
+    # unpaired interval of the same difference in means is far wider
+    unpaired = stats.bootstrap(
+        (scen, base),
+        lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
+        n_resamples=2000,
+        rng=np.random.default_rng(0),
+    ).confidence_interval
+    assert (row.ci_high - row.ci_low) < 0.2 * (unpaired.high - unpaired.low)
+    # ratio of means with its paired interval
+    assert row.ratio == pytest.approx(np.mean(scen) / np.mean(base))
+    assert row.ratio_low < row.ratio < row.ratio_high
+    assert row.ratio_low > 1.0
+
+
+def test_paired_effects_identical_cells_exact_zero():
+    x = np.random.default_rng(3).uniform(0, 1, 25)
+    runs = runs_table({"base": x, "same": x.copy(), "zero_a": np.zeros(25), "zero_b": np.zeros(25)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        eff = paired_effects(runs, "base", ["m"], scenarios=["same", "base"])
+        zeros = paired_effects(runs, "zero_a", "m", scenarios=["zero_b"])
+    for row in eff.itertuples():
+        assert (row.estimate, row.ci_low, row.ci_high) == (0.0, 0.0, 0.0)
+        assert (row.ratio, row.ratio_low, row.ratio_high) == (1.0, 1.0, 1.0)
+    assert not eff[["estimate", "ci_low", "ci_high", "ratio"]].isna().any().any()
+    row = zeros.iloc[0]
+    assert (row.estimate, row.ci_low, row.ci_high) == (0.0, 0.0, 0.0)
+    assert (row.ratio, row.ratio_low, row.ratio_high) == (1.0, 1.0, 1.0)
+
+
+def test_paired_effects_zero_baseline_mean_ratio_nan():
+    runs = runs_table({"base": np.zeros(10), "scen": np.arange(10.0)})
+    row = paired_effects(runs, "base", "m").iloc[0]
+    assert row.estimate == pytest.approx(4.5)
+    assert math.isnan(row.ratio) and math.isnan(row.ratio_low) and math.isnan(row.ratio_high)
+
+
+def test_paired_effects_default_scenarios_and_metrics_order(shifted):
+    base, scen, _ = shifted
+    runs = runs_table({"scen": scen, "base": base, "other": base + 1})
+    runs["k"] = runs["m"] * 2
+    eff = paired_effects(runs, "base", ["m", "k"])
+    assert list(zip(eff.scenario, eff.metric, strict=True)) == [
+        ("scen", "m"),
+        ("scen", "k"),
+        ("other", "m"),
+        ("other", "k"),
+    ]
+    assert eff.loc[2, "estimate"] == pytest.approx(1.0)
+
+
+def test_paired_effects_deterministic(shifted):
+    _, _, runs = shifted
+    a = paired_effects(runs, "base", "m", seed=5)
+    b = paired_effects(runs.sample(frac=1.0, random_state=1), "base", "m", seed=5)
+    pd.testing.assert_frame_equal(a, b)
+
+
+# --- interaction -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def factorial():
+    """2x2 design: none=10, a=7, b=8, ab=4 plus shared replicate noise (mean 0)."""
+    noise = np.random.default_rng(11).normal(0, 1, 30)
+    noise -= noise.mean()
+    levels = {"none": 10.0, "lpc": 7.0, "council": 8.0, "both": 4.0}
+    return runs_table({s: v + noise for s, v in levels.items()})
+
+
+def test_interaction_additive_known(factorial):
+    out = interaction(factorial, CELLS, "m")
+    # ab - a - b + none = 4 - 7 - 8 + 10 = -1 (sub-additive: the tiers overlap)
+    assert out["estimate"] == pytest.approx(-1.0)
+    assert out["ci_low"] == pytest.approx(-1.0) and out["ci_high"] == pytest.approx(-1.0)
+    assert out["n"] == 30 and out["scale"] == "additive" and out["reason"] is None
+
+
+def test_interaction_additive_with_independent_noise():
+    rng = np.random.default_rng(5)
+    shared = rng.normal(0, 2, 60)
+    levels = {"none": 10.0, "lpc": 7.0, "council": 8.0, "both": 4.0}
+    runs = runs_table({s: v + shared + rng.normal(0, 0.2, 60) for s, v in levels.items()})
+    out = interaction(runs, CELLS, "m")
+    assert out["ci_low"] < -1.0 < out["ci_high"]
+    assert out["ci_high"] < 0
+    assert out["ci_high"] - out["ci_low"] < 0.5  # shared noise cancels
+
+
+def test_interaction_ratio_known(factorial):
+    out = interaction(factorial, CELLS, "m", scale="ratio")
+    expected = (4 * 10) / (7 * 8)
+    assert out["estimate"] == pytest.approx(expected)
+    assert out["ci_low"] < expected < out["ci_high"]
+    assert out["means"]["ab"] == pytest.approx(4.0)
+
+
+def test_interaction_identical_cells_exact():
+    # LPCs have no effect by construction: a == none and ab == b per replicate
+    rng = np.random.default_rng(2)
+    none = rng.uniform(0, 1, 20)
+    b = rng.uniform(0, 1, 20)
+    runs = runs_table({"none": none, "lpc": none.copy(), "council": b, "both": b.copy()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        add = interaction(runs, CELLS, "m")
+        rat = interaction(runs, CELLS, "m", scale="ratio")
+    assert (add["estimate"], add["ci_low"], add["ci_high"]) == (0.0, 0.0, 0.0)
+    assert (rat["estimate"], rat["ci_low"], rat["ci_high"]) == (1.0, 1.0, 1.0)
+
+
+def test_interaction_ratio_zero_denominator():
+    runs = runs_table(
+        {"none": np.ones(5), "lpc": np.zeros(5), "council": np.ones(5), "both": np.ones(5)}
+    )
+    out = interaction(runs, CELLS, "m", scale="ratio")
+    assert math.isnan(out["estimate"])
+    assert "'a'" in out["reason"]
+    all_zero = runs_table({s: np.zeros(5) for s in CELLS.values()})
+    out = interaction(all_zero, CELLS, "m", scale="ratio")
+    assert (out["estimate"], out["ci_low"], out["ci_high"]) == (1.0, 1.0, 1.0)
+
+
+def test_interaction_inner_join_and_failed(factorial):
+    runs = factorial.copy()
+    runs.loc[(runs.scenario == "both") & (runs.replicate == 0), "status"] = "failed"
+    runs = runs[~((runs.scenario == "council") & (runs.replicate == 1))]
+    assert interaction(runs, CELLS, "m")["n"] == 28
+
+
+def test_interaction_bad_args(factorial):
+    with pytest.raises(ValueError, match="scale"):
+        interaction(factorial, CELLS, "m", scale="log")
+    with pytest.raises(ValueError, match="keys"):
+        interaction(factorial, {"none": "none", "a": "lpc"}, "m")
+
+
+# --- averted_per_funding ---------------------------------------------------------------
+
+
+def test_averted_per_funding_known():
+    rng = np.random.default_rng(8)
+    shared = rng.normal(0, 3, 40)
+    runs = runs_table(
+        {"base": 20 + shared, "funded": 18 + shared + rng.normal(0, 0.1, 40)},
+        metric="cumulative_violence",
+        funding_spent={"base": np.zeros(40), "funded": 4 + rng.normal(0, 0.1, 40)},
+    )
+    out = averted_per_funding(runs, "funded", "base")
+    assert out["n"] == 40
+    assert out["estimate"] == pytest.approx(out["violence_averted"] / out["extra_funding"])
+    assert out["estimate"] == pytest.approx(0.5, abs=0.02)
+    assert out["ci_low"] < 0.5 < out["ci_high"]
+    assert out["ci_high"] - out["ci_low"] < 0.05
+    assert out["reason"] is None
+    assert averted_per_funding(runs, "funded", "base") == out  # deterministic
+
+
+def test_averted_per_funding_zero_extra_funding():
+    runs = runs_table(
+        {"base": np.full(10, 5.0), "scen": np.arange(10.0)},
+        metric="v",
+        f={"base": np.full(10, 2.0), "scen": np.full(10, 2.0)},
+    )
+    out = averted_per_funding(runs, "scen", "base", violence="v", funding="f")
+    assert math.isnan(out["estimate"]) and math.isnan(out["ci_low"])
+    assert out["extra_funding"] == 0.0
+    assert out["violence_averted"] == pytest.approx(0.5)
+    assert out["reason"] == "zero extra funding"
