@@ -1,0 +1,550 @@
+"""The tension core: one step of the propagating tension field.
+
+This module is the model's hot path. It is pure numpy (it never imports Mesa) and
+implements the public contract of ``DESIGN.md`` section 1, "The tension core"::
+
+    M(x)  = mean of x over each cell's Moore neighbours (Mesa's OrthogonalMooreGrid)
+    x     = tension + drive
+    x     = (1 - diffusion) * x + diffusion * M(x)
+    x     = x + contagion * M(violence)
+    x     = x * (1 - decay) * (1 - damping)
+    return  clip(x, 0, 1)
+
+Neighbourhood semantics of ``M``:
+
+* without torus only neighbours on the grid count (a corner cell has 3, an edge cell 5,
+  an interior cell 8); a 1x1 grid's lone cell has none and ``M(x) = x`` there;
+* with torus the grid wraps and all 8 offsets count, so on a grid narrower than 3 in
+  some direction a cell can be counted more than once (Mesa's own neighbourhood
+  deduplicates; the contract does not).
+
+Implementation notes
+--------------------
+``M`` is linear, so ``diffusion * M(x) + contagion * M(violence)`` is computed as a
+single ``M(diffusion * x + contagion * violence)``. The 8-neighbour sum is separable: a
+row-wise pair sum ``P`` (left + right), a row-wise 3-sum ``R = P + centre``, and then
+``up(R) + down(R) + P``. The interior divisor 8 is folded into the scalar coefficients;
+only the boundary rows and columns (non-torus) are rescaled by a precomputed
+``8 / count`` factor. All intermediates live in a small per-thread workspace cached by
+``(shape, torus)``, so a call allocates only its result (nothing when ``out`` is given).
+Results agree with the literal formula to rounding (well within 1e-12).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from numbers import Real
+
+import numpy as np
+
+__all__ = ["KERNELS", "neighbour_mean", "propagate"]
+
+KERNELS: tuple[str, ...] = ("numpy", "numba")
+"""Names accepted by the ``kernel`` keyword of :func:`propagate`."""
+
+_CACHE_SIZE = 8
+_local = threading.local()
+
+
+# --------------------------------------------------------------------------- workspace
+
+
+@dataclass
+class _Workspace:
+    """Preallocated buffers and boundary factors for one ``(shape, torus)``.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        Grid shape ``(H, W)``.
+    torus : bool
+        Whether the grid wraps.
+    count : numpy.ndarray
+        Number of neighbour offsets that count at each cell (float64, read-only).
+    factor : numpy.ndarray or None
+        ``8 / count`` (1x1 non-torus: 8, since ``M(x) = x`` there); ``None`` on a torus,
+        where every cell has 8 neighbour offsets.
+    a, p, r : numpy.ndarray
+        Scratch buffers of the grid shape.
+    """
+
+    shape: tuple[int, int]
+    torus: bool
+    count: np.ndarray
+    factor: np.ndarray | None
+    a: np.ndarray
+    p: np.ndarray
+    r: np.ndarray
+
+
+def _neighbour_count(shape: tuple[int, int], torus: bool) -> np.ndarray:
+    """Number of Moore neighbour offsets that count at every cell.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Grid shape ``(H, W)``.
+    torus : bool
+        Whether the grid wraps (then every cell counts all 8 offsets).
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64 array of ``shape``.
+    """
+    h, w = shape
+    if torus:
+        return np.full(shape, 8.0)
+    rows = np.full(h, 3.0)
+    cols = np.full(w, 3.0)
+    rows[0] -= 1.0
+    rows[-1] -= 1.0
+    cols[0] -= 1.0
+    cols[-1] -= 1.0
+    if h == 1:
+        rows[0] = 1.0
+    if w == 1:
+        cols[0] = 1.0
+    return np.outer(rows, cols) - 1.0
+
+
+def _workspace(shape: tuple[int, int], torus: bool) -> _Workspace:
+    """Return the cached workspace for ``(shape, torus)`` of the calling thread."""
+    cache: OrderedDict | None = getattr(_local, "cache", None)
+    if cache is None:
+        cache = _local.cache = OrderedDict()
+    key = (shape, bool(torus))
+    ws = cache.get(key)
+    if ws is not None:
+        cache.move_to_end(key)
+        return ws
+    count = _neighbour_count(shape, torus)
+    count.flags.writeable = False
+    factor = None
+    if not torus:
+        with np.errstate(divide="ignore"):
+            factor = np.where(count > 0, 8.0 / np.maximum(count, 1.0), 8.0)
+        factor.flags.writeable = False
+    ws = _Workspace(
+        shape=shape,
+        torus=bool(torus),
+        count=count,
+        factor=factor,
+        a=np.empty(shape),
+        p=np.empty(shape),
+        r=np.empty(shape),
+    )
+    cache[key] = ws
+    while len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)
+    return ws
+
+
+# --------------------------------------------------------------------------- M operator
+
+
+def _pair_sum(src: np.ndarray, axis: int, torus: bool, dst: np.ndarray) -> None:
+    """``dst[k] = src[k - 1] + src[k + 1]`` along ``axis`` (zero outside or wrapped).
+
+    ``dst`` must not alias ``src``. Wrapped offsets that land on the same cell are
+    counted once per offset (a width-1 torus gives ``2 * src``).
+    """
+    n = src.shape[axis]
+
+    def sl(s: slice | int) -> tuple:
+        return (s, slice(None)) if axis == 0 else (slice(None), s)
+
+    if n >= 3:
+        np.add(src[sl(slice(None, -2))], src[sl(slice(2, None))], out=dst[sl(slice(1, -1))])
+        if torus:
+            np.add(src[sl(-1)], src[sl(1)], out=dst[sl(0)])
+            np.add(src[sl(-2)], src[sl(0)], out=dst[sl(-1)])
+        else:
+            dst[sl(0)] = src[sl(1)]
+            dst[sl(-1)] = src[sl(-2)]
+    elif n == 2:
+        if torus:
+            np.multiply(src[sl(1)], 2.0, out=dst[sl(0)])
+            np.multiply(src[sl(0)], 2.0, out=dst[sl(1)])
+        else:
+            dst[sl(0)] = src[sl(1)]
+            dst[sl(1)] = src[sl(0)]
+    elif torus:  # n == 1: both offsets wrap onto the cell itself
+        np.multiply(src, 2.0, out=dst)
+    else:
+        dst.fill(0.0)
+
+
+def _scaled_neighbour_sum(src: np.ndarray, ws: _Workspace, dst: np.ndarray) -> np.ndarray:
+    """Write ``8 * M(src)`` into ``dst`` using the workspace's ``p`` and ``r`` buffers.
+
+    ``dst`` may alias ``src`` (``src`` is only read before ``dst`` is written), but
+    neither may alias ``ws.p`` or ``ws.r``.
+    """
+    p, r = ws.p, ws.r
+    h, w = ws.shape
+    _pair_sum(src, 1, ws.torus, p)  # left + right
+    np.add(p, src, out=r)  # left + centre + right
+    if ws.factor is not None and h == 1 and w == 1:
+        # lone non-torus cell: no neighbours, M(x) = x
+        np.multiply(src, 8.0, out=dst)
+        return dst
+    _pair_sum(r, 0, ws.torus, dst)  # rows above and below
+    dst += p  # same row, left and right
+    f = ws.factor
+    if f is not None:
+        if h <= 2 or w <= 2:
+            dst *= f
+        else:
+            dst[0] *= f[0]
+            dst[-1] *= f[-1]
+            dst[1:-1, 0] *= f[1:-1, 0]
+            dst[1:-1, -1] *= f[1:-1, -1]
+    return dst
+
+
+def _check_grid(name: str, arr: np.ndarray) -> None:
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D (H, W) array, got shape {arr.shape}")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"{name} must be a non-empty grid, got shape {arr.shape}")
+
+
+def _check_out(out: np.ndarray, shape: tuple[int, int]) -> None:
+    if not isinstance(out, np.ndarray):
+        raise ValueError(f"out must be a numpy array, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}, expected {shape}")
+    if out.dtype != np.float64:
+        raise ValueError(f"out must be float64, got {out.dtype}")
+    if not out.flags.writeable:
+        raise ValueError("out must be writeable")
+
+
+def neighbour_mean(x: np.ndarray, torus: bool = False, out: np.ndarray | None = None) -> np.ndarray:
+    """Mean of ``x`` over each cell's Moore neighbours (the ``M`` operator).
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        2-D array ``(H, W)``; bool and integer arrays are accepted and averaged as
+        float64.
+    torus : bool, optional
+        Whether the grid wraps. Without torus only neighbours on the grid count
+        (corner 3, edge 5, interior 8; a 1x1 grid's lone cell has none and the result
+        is ``x`` there). With torus all 8 offsets count, so on grids narrower than 3 a
+        cell can be counted more than once.
+    out : numpy.ndarray, optional
+        Float64 array of the same shape to write the result into; it may be ``x``
+        itself.
+
+    Returns
+    -------
+    numpy.ndarray
+        The neighbour mean, float64 of shape ``(H, W)`` (``out`` if given).
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a non-empty 2-D array or ``out`` does not fit.
+    """
+    x = _as_float_grid("x", x)
+    shape = (int(x.shape[0]), int(x.shape[1]))
+    if out is None:
+        out = np.empty(shape)
+    else:
+        _check_out(out, shape)
+    ws = _workspace(shape, torus)
+    _scaled_neighbour_sum(x, ws, out)
+    out *= 0.125
+    return out
+
+
+# --------------------------------------------------------------------------- propagate
+
+
+def _check_param(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real | np.floating | np.integer):
+        raise ValueError(f"{name} must be a real number in [0, 1], got {value!r}")
+    v = float(value)
+    if not (0.0 <= v <= 1.0):
+        raise ValueError(f"{name} must be in [0, 1], got {v!r}")
+    return v
+
+
+def _as_float_grid(name: str, arr: object) -> np.ndarray:
+    a = np.asarray(arr)
+    _check_grid(name, a)
+    if a.dtype != np.float64:
+        if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
+            raise ValueError(f"{name} must be numeric, got dtype {a.dtype}")
+        a = a.astype(np.float64)
+    return a
+
+
+def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
+    """True if ``a`` and ``b`` are views of exactly the same memory, element for element."""
+    return (
+        a.shape == b.shape
+        and a.strides == b.strides
+        and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+    )
+
+
+def _propagate_numpy(
+    tension: np.ndarray,
+    drive: np.ndarray,
+    violence: np.ndarray,
+    damping: np.ndarray,
+    diffusion: float,
+    contagion: float,
+    decay: float,
+    ws: _Workspace,
+    res: np.ndarray,
+) -> None:
+    """Numpy kernel; ``res`` may be ``tension`` itself but must alias no other input."""
+    keep = 1.0 - decay
+    a = ws.a
+    np.add(tension, drive, out=res)  # x; tension is not read after this line
+    # a = (diffusion x + contagion v) (1 - decay) / 8, so that 8 M(a) = the neighbour term
+    np.multiply(res, diffusion * keep * 0.125, out=a)
+    if contagion != 0.0:
+        np.multiply(violence, contagion * keep * 0.125, out=ws.p)
+        a += ws.p
+    _scaled_neighbour_sum(a, ws, a)
+    res *= (1.0 - diffusion) * keep
+    res += a
+    np.subtract(1.0, damping, out=ws.p)
+    res *= ws.p
+    np.clip(res, 0.0, 1.0, out=res)
+
+
+_numba_kernel: Callable | None = None
+
+
+def _fused_kernel(tension, drive, violence, damping, diffusion, contagion, decay, torus, out):
+    """Fused single-pass kernel (compiled lazily with ``numba.njit(cache=True)``).
+
+    Streams the grid row by row, keeping a ring of three rows of
+    ``y = diffusion * x + contagion * violence`` and of ``x = tension + drive``, plus
+    row 0 saved for the torus wrap-around, so that ``out`` may be ``tension``. Outside
+    a non-torus grid the ring points at a zero row and the divisor is the neighbour
+    count; interior columns run in a branch-free, vectorisable loop.
+    """
+    h, w = tension.shape
+    keep = 1.0 - decay
+    a_x = 1.0 - diffusion
+    # slots 0..2: ring of grid rows; 3: zeros (off-grid); 4: row 0 (torus wrap-around)
+    ybuf = np.zeros((5, w))
+    xbuf = np.zeros((5, w))
+
+    for j in range(w):
+        x = tension[0, j] + drive[0, j]
+        y = diffusion * x + contagion * violence[0, j]
+        xbuf[0, j] = x
+        ybuf[0, j] = y
+        xbuf[4, j] = x
+        ybuf[4, j] = y
+    ic = 0
+    ip = 3
+    if torus:
+        ip = 2
+        r = h - 1
+        for j in range(w):
+            ybuf[2, j] = diffusion * (tension[r, j] + drive[r, j]) + contagion * violence[r, j]
+
+    for i in range(h):
+        nr = i + 1
+        if nr < h:
+            inx = (ic + 1) % 3
+            for j in range(w):
+                x = tension[nr, j] + drive[nr, j]
+                xbuf[inx, j] = x
+                ybuf[inx, j] = diffusion * x + contagion * violence[nr, j]
+        elif torus:
+            inx = 4
+        else:
+            inx = 3
+        yp = ybuf[ip]
+        yc = ybuf[ic]
+        yn = ybuf[inx]
+        xc = xbuf[ic]
+
+        if torus:
+            inv_i = 0.125
+            inv_e = 0.125
+            cnt_e = 8
+        else:
+            nrows = 1 + (1 if i > 0 else 0) + (1 if i < h - 1 else 0)
+            inv_i = 1.0 / (3 * nrows - 1)
+            cnt_e = (2 if w > 1 else 1) * nrows - 1
+            inv_e = 1.0 / cnt_e if cnt_e > 0 else 0.0
+
+        for j in range(1, w - 1):
+            m = (
+                yp[j - 1]
+                + yp[j]
+                + yp[j + 1]
+                + yc[j - 1]
+                + yc[j + 1]
+                + yn[j - 1]
+                + yn[j]
+                + yn[j + 1]
+            ) * inv_i
+            v = (a_x * xc[j] + m) * keep * (1.0 - damping[i, j])
+            out[i, j] = 0.0 if v < 0.0 else (1.0 if v > 1.0 else v)  # NaN stays NaN
+
+        # edge columns j = 0 and j = w - 1 (the same cell when w == 1)
+        for j in (0, w - 1):
+            if torus:
+                jm = j - 1 if j > 0 else w - 1
+                jp = j + 1 if j < w - 1 else 0
+                s = yp[jm] + yp[j] + yp[jp] + yc[jm] + yc[jp] + yn[jm] + yn[j] + yn[jp]
+                m = s * inv_e
+            else:
+                s = yp[j] + yn[j]
+                if j > 0:
+                    s += yp[j - 1] + yc[j - 1] + yn[j - 1]
+                if j < w - 1:
+                    s += yp[j + 1] + yc[j + 1] + yn[j + 1]
+                m = s * inv_e if cnt_e > 0 else yc[j]
+            v = (a_x * xc[j] + m) * keep * (1.0 - damping[i, j])
+            out[i, j] = 0.0 if v < 0.0 else (1.0 if v > 1.0 else v)  # NaN stays NaN
+
+        ip = ic
+        ic = inx
+
+
+def _get_numba_kernel() -> Callable:
+    """Compile (once, lazily) and return the fused numba kernel."""
+    global _numba_kernel
+    if _numba_kernel is None:
+        try:
+            import numba
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "kernel='numba' needs the optional dependency numba: pip install i4p-sim[fast]"
+            ) from exc
+        _numba_kernel = numba.njit(cache=True)(_fused_kernel)
+    return _numba_kernel
+
+
+def propagate(
+    tension: np.ndarray,
+    drive: np.ndarray,
+    violence: np.ndarray,
+    damping: np.ndarray,
+    *,
+    diffusion: float,
+    contagion: float,
+    decay: float,
+    torus: bool = False,
+    kernel: str = "numpy",
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Advance the tension field by one step.
+
+    Implements the public contract of ``DESIGN.md`` section 1::
+
+        x = tension + drive
+        x = (1 - diffusion) * x + diffusion * M(x)
+        x = x + contagion * M(violence)
+        x = x * (1 - decay) * (1 - damping)
+        return clip(x, 0, 1)
+
+    where ``M`` is :func:`neighbour_mean`.
+
+    Parameters
+    ----------
+    tension : numpy.ndarray
+        Current tension, float64 ``(H, W)``, values in [0, 1].
+    drive : numpy.ndarray
+        Sum of every source this step (may be negative), float64 ``(H, W)``.
+    violence : numpy.ndarray
+        Violent events this step, ``(H, W)``; bool, uint8 or float arrays are accepted.
+    damping : numpy.ndarray
+        Combined sinks this step, float64 ``(H, W)``, values in [0, 1].
+    diffusion : float
+        Share of ``x`` exchanged with the neighbourhood mean, in [0, 1].
+    contagion : float
+        Weight of the neighbourhood's violence, in [0, 1].
+    decay : float
+        Uniform relaxation per step, in [0, 1].
+    torus : bool, optional
+        Whether the grid wraps (default False).
+    kernel : {"numpy", "numba"}, optional
+        Implementation. ``"numba"`` is a fused single-pass kernel compiled on first use;
+        it needs the optional extra ``fast`` (``pip install i4p-sim[fast]``). Both agree
+        to 1e-12.
+    out : numpy.ndarray, optional
+        Preallocated float64 ``(H, W)`` array for the result. It may be ``tension``
+        itself (``propagate(t, ..., out=t)`` updates in place). If it overlaps any other
+        input the result is computed in a scratch buffer and then copied, so any aliasing
+        is safe.
+
+    Returns
+    -------
+    numpy.ndarray
+        The next tension field, float64 ``(H, W)`` in [0, 1] (``out`` if given). Inputs
+        are never modified (except ``tension`` when passed as ``out``).
+
+    Raises
+    ------
+    ValueError
+        If an array is not 2-D, shapes differ, a parameter is outside [0, 1], ``out``
+        does not fit, or ``kernel`` is unknown.
+    ImportError
+        If ``kernel="numba"`` and numba is not installed.
+
+    Notes
+    -----
+    Only the scalar parameters are range-checked; the array contents are not (this is
+    the model's hot path). The per-shape workspace is cached per thread, so concurrent
+    calls from different threads are safe.
+    """
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown kernel {kernel!r}; allowed values: {', '.join(KERNELS)}")
+    tension = _as_float_grid("tension", tension)
+    drive = _as_float_grid("drive", drive)
+    damping = _as_float_grid("damping", damping)
+    violence = np.asarray(violence)
+    _check_grid("violence", violence)
+    if not (np.issubdtype(violence.dtype, np.number) or violence.dtype == np.bool_):
+        raise ValueError(f"violence must be bool or numeric, got dtype {violence.dtype}")
+    shape = tension.shape
+    for name, arr in (("drive", drive), ("violence", violence), ("damping", damping)):
+        if arr.shape != shape:
+            raise ValueError(
+                f"shape mismatch: tension has shape {shape} but {name} has shape {arr.shape}"
+            )
+    diffusion = _check_param("diffusion", diffusion)
+    contagion = _check_param("contagion", contagion)
+    decay = _check_param("decay", decay)
+    torus = bool(torus)
+    shape = (int(shape[0]), int(shape[1]))
+
+    if out is None:
+        res = target = np.empty(shape)
+    else:
+        _check_out(out, shape)
+        target = out
+        clash = any(np.may_share_memory(out, a) for a in (drive, violence, damping)) or (
+            np.may_share_memory(out, tension) and not _same_view(out, tension)
+        )
+        res = np.empty(shape) if clash else out
+
+    if kernel == "numpy":
+        ws = _workspace(shape, torus)
+        _propagate_numpy(tension, drive, violence, damping, diffusion, contagion, decay, ws, res)
+    else:
+        fn = _get_numba_kernel()
+        if violence.dtype not in (np.float64, np.bool_, np.uint8):
+            violence = violence.astype(np.float64)
+        fn(tension, drive, violence, damping, diffusion, contagion, decay, torus, res)
+
+    if res is not target:
+        np.copyto(target, res)
+    return target
