@@ -76,6 +76,7 @@ class LPCConfig(_Section):
     enabled: bool = True
     count: Annotated[int, Field(ge=0, le=1_000_000)] = 40
     radius: Annotated[int, Field(ge=0, le=64)] = 3
+    watch_radius: Annotated[int, Field(ge=0, le=128)] = 6
     placement: Literal["need", "random"] = "need"
     capacity: Unit = 0.7
     ownership: Unit = 0.2
@@ -86,7 +87,7 @@ class LPCConfig(_Section):
     reactivation: Unit = 0.3
     mediation: Unit = 0.35
     dialogue: Unit = 0.03
-    warning_threshold: Unit = 0.45
+    warning_threshold: Unit = 0.35
     ownership_growth: Unit = 0.005
     handover: Unit = 0.05
     absorption: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
@@ -321,7 +322,9 @@ def resolve_extends(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str
     if parent is None:
         return raw
     if not isinstance(parent, str) or not parent:
-        raise ConfigError(str(path), "extends", "must be a file name (string), relative to this file")
+        raise ConfigError(
+            str(path), "extends", "must be a file name (string), relative to this file"
+        )
     parent_path = Path(path).parent / parent
     if not parent_path.exists():
         raise ConfigError(str(path), "extends", f"'{parent}' not found (looked for {parent_path})")
@@ -423,7 +426,12 @@ def _describe(err: dict[str, Any]) -> str:
             "greater_than": ">",
             "less_than": "<",
         }
-        key = {"greater_than_equal": "ge", "less_than_equal": "le", "greater_than": "gt", "less_than": "lt"}[etype]
+        key = {
+            "greater_than_equal": "ge",
+            "less_than_equal": "le",
+            "greater_than": "gt",
+            "less_than": "lt",
+        }[etype]
         return f"got {shown}; must be {bounds[etype]} {ctx.get(key)}"
     return f"got {shown}; {err.get('msg', 'invalid')}"
 

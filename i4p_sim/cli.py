@@ -1,0 +1,273 @@
+"""The ``i4p`` command line: check, run, sweep, compare, report, viz.
+
+Every bad input ends in one line on stderr naming the file, the field and what is allowed,
+and exit code 2 (argparse's own usage line may precede it); never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import ConfigError
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that names the bad flag on one line and exits 2."""
+
+    def error(self, message: str) -> None:  # noqa: D102
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: command line: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
+    return value
+
+
+# ------------------------------------------------------------------------ check / run
+
+
+def _looks_like_experiment(path: Path) -> bool:
+    from .scenario import read_toml
+
+    raw = read_toml(path)
+    return "experiment" in raw or "scenarios" in raw or "base" in raw or "variants" in raw
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if _looks_like_experiment(path):
+        from .experiment import load_experiment
+
+        exp = load_experiment(path)
+        print(f"{path}: ok (experiment '{exp.name}', {exp.total_runs()} runs)")
+        return 0
+    from .scenario import load_scenario
+
+    sc = load_scenario(path)
+    print(
+        f"{path}: ok (scenario '{sc.name}', {sc.grid.height}x{sc.grid.width} grid, "
+        f"{sc.steps} steps, {len(sc.shocks)} shocks)"
+    )
+    return 0
+
+
+def format_summary(summary: dict, scenario) -> str:
+    """A small aligned table of summary metrics."""
+    lines = [
+        f"scenario {scenario.name}  seed {scenario.seed}  steps {scenario.steps}  "
+        f"reference step {scenario.resolved_reference_step()}"
+    ]
+    width = max(len(k) for k in summary)
+    for key, value in summary.items():
+        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+        lines.append(f"  {key:<{width}}  {shown}")
+    return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .model import I4PModel
+    from .scenario import load_scenario
+    from .storage import atomic_write_parquet, atomic_write_text
+
+    scenario = load_scenario(
+        args.scenario,
+        overrides=args.set or (),
+        steps=args.steps,
+        seed=args.seed,
+        kernel=args.kernel,
+    )
+    model = I4PModel(scenario)
+    model.run()
+    summary = model.summary()
+    if args.out:
+        out = Path(args.out)
+        series = model.series().reset_index()
+        atomic_write_parquet(out / "series.parquet", series)
+        atomic_write_text(out / "scenario.toml", scenario.to_toml())
+        atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    if args.format == "json":
+        print(json.dumps(summary, indent=2))
+    else:
+        print(format_summary(summary, scenario))
+        if args.out:
+            print(f"wrote {Path(args.out) / 'series.parquet'}, scenario.toml, summary.json")
+    return 0
+
+
+# ------------------------------------------------------------------------- sweep etc.
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .experiment import sweep_command
+
+    return sweep_command(args)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .experiment import compare_command
+
+    return compare_command(args)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import report_command
+
+    return report_command(args)
+
+
+def cmd_viz(args: argparse.Namespace) -> int:
+    from .app import viz_command
+
+    return viz_command(args)
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``i4p`` argument parser with all subcommands."""
+    parser = _Parser(
+        prog="i4p",
+        description=(
+            "Simulate Infrastructures for Peace: local peace committees, peace councils and "
+            "donors absorbing shocks such as the withdrawal of donor funding."
+        ),
+        epilog="Start with: i4p run scenarios/baseline.toml   (see README.md)",
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"i4p-sim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser(
+        "check",
+        help="validate a scenario or experiment TOML file",
+        description="Validate a scenario or experiment file (following 'extends') and report "
+        "the first problem as FILE: FIELD: what is allowed.",
+    )
+    p.add_argument("file", help="a .toml file under scenarios/ or experiments/")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser(
+        "run",
+        help="run one scenario and print its summary metrics",
+        description="Run one scenario and print its per-run summary metrics (resilience "
+        "triangle relative to the reference step). Example: "
+        "i4p run scenarios/withdrawal_abrupt.toml --seed 3 --set grid.width=40",
+    )
+    p.add_argument("scenario", help="scenario TOML file (e.g. scenarios/baseline.toml)")
+    p.add_argument("--steps", type=_positive_int, help="number of monthly steps (default: file)")
+    p.add_argument("--seed", type=_nonneg_int, help="random seed (default: file)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="dotted.path=VALUE",
+        help="override a field, VALUE parsed as TOML (repeatable): --set grid.width=40 "
+        "--set lpc.enabled=false --set shocks.0.at=60",
+    )
+    p.add_argument("--kernel", choices=("numpy", "numba"), help="tension-core kernel")
+    p.add_argument("--out", metavar="DIR", help="write series.parquet, scenario.toml, summary.json")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "sweep",
+        help="run an experiment (resumable), store results, write the report",
+        description="Run every scenario x parameter point x replicate of an experiment with "
+        "common random numbers; results stream to results/<experiment>/ and a killed sweep "
+        "resumes where it stopped.",
+    )
+    p.add_argument(
+        "experiment", help="experiment TOML file (e.g. experiments/funding_withdrawal.toml)"
+    )
+    p.add_argument("--out", metavar="DIR", help="results directory (default results/<experiment>)")
+    ex = p.add_mutually_exclusive_group()
+    ex.add_argument(
+        "--workers", type=_positive_int, help="local worker processes (default: CPU count)"
+    )
+    ex.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address, tcp://HOST:PORT")
+    ex.add_argument(
+        "--dask-local",
+        type=_positive_int,
+        metavar="N",
+        help="start a Dask LocalCluster of N workers",
+    )
+    p.add_argument("--replicates", type=_positive_int, help="override the file's replicates")
+    p.add_argument("--steps", type=_positive_int, help="override the file's steps")
+    p.add_argument("--fresh", action="store_true", help="discard stored runs and start over")
+    p.add_argument("--retry-failed", action="store_true", help="rerun only runs stored as failed")
+    p.add_argument("--no-report", action="store_true", help="do not write the HTML report")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser(
+        "compare",
+        help="paired effect table of a finished sweep",
+        description="Paired differences (scenario - baseline, per replicate) with bootstrap "
+        "confidence intervals.",
+    )
+    p.add_argument("results", help="results directory of a sweep")
+    p.add_argument("--baseline", help="baseline scenario name (default: the experiment's)")
+    p.add_argument("--metric", action="append", help="metric(s) to compare (repeatable)")
+    p.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser(
+        "report",
+        help="write the self-contained HTML report of a sweep",
+        description="Write report.html (plotly, works offline) into a sweep's results directory.",
+    )
+    p.add_argument("results", help="results directory of a sweep")
+    p.add_argument("--out", metavar="FILE", help="HTML file (default RESULTS/report.html)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "viz",
+        help="interactive browser app (Dash)",
+        description="Open the interactive app: heat maps, time series, live shocks and a "
+        "twin view of baseline vs shocked runs. Binds to 127.0.0.1 unless told otherwise.",
+    )
+    p.add_argument("scenario", nargs="?", help="scenario TOML file (default: built-in default)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=_positive_int, default=8050, help="port (default 8050)")
+    p.set_defaults(func=cmd_viz)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``i4p`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as err:
+        print(f"i4p: {err.one_line()}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("i4p: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
