@@ -540,7 +540,7 @@ def load_experiment(
         descriptions=descriptions,
     )
     # validate every scenario x point now, so `i4p check` catches bad combinations
-    for name, data in scenarios.items():
+    for data in scenarios.values():
         for point in points:
             apply_point(data, point, source)
     return exp
@@ -1230,11 +1230,13 @@ def interactions_table(
 
 def funding_table(runs: pd.DataFrame, baseline: str, *, n_resamples: int = 2000) -> pd.DataFrame:
     """Violence averted per unit of funding: the baseline against every scenario that
-    spends a different amount (paired runs)."""
+    spends a different amount (paired runs; differences under 1% of the baseline's
+    funding are skipped as noise)."""
     from .analysis import averted_per_funding
 
     pair_on = [c for c in PAIR_ON if c in runs.columns]
     ok = runs[runs["status"] == "ok"]
+    scale = abs(float(ok.loc[ok["scenario"] == baseline, "funding_spent"].mean()))
     rows = []
     for scenario in pd.unique(ok["scenario"]):
         if scenario == baseline:
@@ -1242,7 +1244,7 @@ def funding_table(runs: pd.DataFrame, baseline: str, *, n_resamples: int = 2000)
         res = averted_per_funding(
             runs, baseline, scenario, pair_on=pair_on, n_resamples=n_resamples
         )
-        if res["reason"] == "zero extra funding" or res["n"] == 0:
+        if res["n"] == 0 or not abs(res["extra_funding"]) > 0.01 * scale:
             continue
         rows.append(
             {
@@ -1302,7 +1304,8 @@ def compare_command(args: Any) -> int:
             raise ConfigError(
                 "command line", "--metric", f"'{m}' unknown; allowed: {', '.join(SUMMARY_KEYS)}"
             )
-    table = effects_table(runs, baseline, metrics)
+    order = list(config.get("scenarios") or names)
+    table = effects_table(runs, baseline, metrics, order=order)
     shown = table[["scenario", "metric", "estimate", "ci_low", "ci_high", "n", "ratio"]]
     print(
         f"paired differences (scenario - {baseline}), mean over replicates with 95% "
