@@ -1,0 +1,96 @@
+"""The browser app (``i4p viz``): a Dash app with live shocks and a twin view.
+
+Heat map of any layer with the committees on top, council and donor state, time series of
+the headline measures, play / pause / step / reset, parameter controls validated like
+scenario files, buttons that inject a shock now, and a twin view (baseline and shocked run
+from the same seed, with their difference). Every browser session has its own runs in a
+bounded server-side store. Assets are served locally: it works with no internet at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import dash
+
+from ..scenario import Scenario, load_scenario
+from .callbacks import register
+from .layout import INDEX, build_layout
+from .sessions import SessionStore, TwinRun, check_app_limits
+
+__all__ = ["create_app", "viz_command"]
+
+
+def create_app(
+    scenario: Scenario | str | Path | None = None,
+    *,
+    max_sessions: int = 16,
+    idle_seconds: float = 1800.0,
+) -> dash.Dash:
+    """Build the Dash app.
+
+    Parameters
+    ----------
+    scenario : Scenario, str or Path, optional
+        The scenario every new session starts from (a TOML path is loaded and validated);
+        ``None`` is the default scenario.
+    max_sessions : int
+        Sessions (browser tabs) kept at once; the least recently used is evicted first.
+    idle_seconds : float
+        Sessions idle for longer are freed.
+
+    Returns
+    -------
+    dash.Dash
+        The app; its server-side store is ``app.i4p_store``.
+
+    Raises
+    ------
+    ConfigError
+        If the scenario file is invalid or its grid too large for the browser.
+    """
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    check_app_limits(scenario, source=scenario.name)
+    base = scenario
+    app = dash.Dash(
+        __name__,
+        title="I4P simulator",
+        serve_locally=True,
+        external_stylesheets=[],
+        external_scripts=[],
+        include_assets_files=False,
+        update_title=None,
+        index_string=INDEX,
+        suppress_callback_exceptions=False,
+    )
+    store = SessionStore(
+        lambda: TwinRun(base), max_sessions=max_sessions, idle_seconds=idle_seconds
+    )
+    app.layout = lambda: build_layout(base)
+    register(app, store)
+    app.i4p_store = store  # type: ignore[attr-defined]
+    app.i4p_scenario = base  # type: ignore[attr-defined]
+    return app
+
+
+def viz_command(args: argparse.Namespace) -> int:
+    """Run the app for ``i4p viz [SCENARIO] [--host H] [--port P]`` (blocks).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``scenario`` (path or None), ``host`` (default 127.0.0.1) and ``port``.
+
+    Returns
+    -------
+    int
+        Exit code (0 when the server stops).
+    """
+    host = getattr(args, "host", None) or "127.0.0.1"
+    port = int(getattr(args, "port", None) or 8050)
+    app = create_app(getattr(args, "scenario", None))
+    print(f"i4p viz: serving on http://{host}:{port}/ (Ctrl+C to stop)")
+    app.run(host=host, port=port, debug=False)
+    return 0

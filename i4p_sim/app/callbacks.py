@@ -1,0 +1,394 @@
+"""Callbacks of the app, as thin Dash wrappers around pure, testable functions.
+
+One dispatcher callback owns every output that depends on the run (maps, series, status,
+institutions, messages): whatever triggered it (Step, the play clock, Reset, a shock
+button, Apply, the layer menu, the twin switch), it takes the session's lock, acts, and
+renders. :func:`act` and :func:`render` hold the logic and are unit-tested without a
+browser; bad inputs come back as a one-line message in the page, never as an exception.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import dash
+from dash import ALL, Input, Output, State, ctx, no_update
+
+from ..errors import ConfigError
+from ..scenario import Scenario, validate_scenario
+from .figures import difference_figure, map_figure, series_figure
+from .layout import institutions_panel, status_text
+from .sessions import SessionStore, TwinRun, check_app_limits
+
+log = logging.getLogger(__name__)
+
+#: Trigger id -> (shock kind, needs a clicked cell).
+SHOCK_BUTTONS = {
+    "shock-withdraw": "funding_withdrawal",
+    "shock-upheaval": "political_upheaval",
+    "shock-election": "election",
+    "shock-autocratic": "autocratic_turn",
+    "shock-border": "border_spillover",
+    "shock-economic": "economic_shock",
+    "shock-trigger": "trigger_incident",
+}
+SHOW, HIDE = {"display": "block"}, {"display": "none"}
+
+
+@dataclass
+class Form:
+    """The controls' values that a dispatch may use."""
+
+    layer: str = "tension"
+    twin: bool = True
+    steps_per_frame: int = 1
+    withdraw_mode: str = "abrupt"
+    withdraw_donor: str = "all"
+    edge: str = "west"
+    cell: tuple[int, int] | None = None
+    seed: Any = None
+    step_clicks: int | None = None
+    tiers: list[str] = field(default_factory=lambda: ["lpc", "council"])
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """What a dispatch did: a message for the page and whether it is an error."""
+
+    message: str = ""
+    error: bool = False
+
+
+def scenario_from_form(base: Scenario, form: Form) -> Scenario:
+    """Apply the parameter controls to ``base`` and validate like a scenario file.
+
+    Parameters
+    ----------
+    base : Scenario
+        The current scenario (its shocks schedule and unlisted fields are kept).
+    form : Form
+        Seed, enabled tiers and the ``params`` by dotted path (``donor.NAME.budget``
+        for donor budgets).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the field and what is allowed.
+    """
+    data = copy.deepcopy(base.to_dict())
+    data["seed"] = form.seed
+    data.setdefault("lpc", {})["enabled"] = "lpc" in (form.tiers or [])
+    data.setdefault("council", {})["enabled"] = "council" in (form.tiers or [])
+    for path, value in form.params.items():
+        parts = path.split(".")
+        if parts[0] == "donor":
+            name = ".".join(parts[1:-1])
+            for donor in data.get("donors", []):
+                if donor["name"] == name:
+                    donor[parts[-1]] = value
+            continue
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    missing = [p for p, v in {"seed": form.seed, **form.params}.items() if v is None]
+    if missing:
+        field_ = missing[0].replace("donor.", "donors.")
+        raise ConfigError("controls", field_, "empty or not a number")
+    scenario = validate_scenario(data, "controls")
+    check_app_limits(scenario)
+    return scenario
+
+
+def act(run: TwinRun, trigger: str | None, form: Form) -> Outcome:
+    """Do what ``trigger`` asks to ``run`` (the caller holds ``run.lock``).
+
+    Parameters
+    ----------
+    run : TwinRun
+    trigger : str or None
+        The id of the control that fired (``None`` on page load).
+    form : Form
+
+    Returns
+    -------
+    Outcome
+        A message for the page; errors (bad inputs) never raise.
+    """
+    try:
+        if trigger == "step":
+            # Dash merges clicks that arrive while a request is in flight into one
+            # request; the click count tells how many steps were asked for.
+            n = 1
+            if form.step_clicks is not None:
+                n = max(1, int(form.step_clicks) - run.step_clicks_seen)
+                run.step_clicks_seen = int(form.step_clicks)
+            run.step(n)
+            return Outcome()
+        if trigger == "clock":
+            run.step(max(1, int(form.steps_per_frame or 1)))
+            return Outcome()
+        if trigger == "reset-same":
+            run.reset()
+            return Outcome(f"Reset to step 0 (seed {run.scenario.seed}).")
+        if trigger == "reset-new":
+            run.reset(new_seed=True)
+            return Outcome(f"Reset to step 0 with a new seed ({run.scenario.seed}).")
+        if trigger == "apply":
+            run.reset(scenario_from_form(run.scenario, form))
+            return Outcome(f"Parameters applied; reset to step 0 (seed {run.scenario.seed}).")
+        if trigger in SHOCK_BUTTONS:
+            kind = SHOCK_BUTTONS[trigger]
+            params: dict[str, Any] = {}
+            if kind == "funding_withdrawal":
+                params = {"mode": form.withdraw_mode, "donor": form.withdraw_donor}
+            elif kind == "border_spillover":
+                params = {"edge": form.edge}
+            elif kind == "trigger_incident":
+                if form.cell is None:
+                    return Outcome("Click a cell on the map first, then Trigger incident.", True)
+                params = {"row": form.cell[0], "col": form.cell[1]}
+            item = run.inject(kind, **params)
+            return Outcome(f"Injected at step {item.step}: {item.label} (shocked twin only).")
+        return Outcome()
+    except ConfigError as err:
+        return Outcome(err.one_line(), True)
+    except (TypeError, ValueError) as err:
+        return Outcome(f"bad input: {err}", True)
+
+
+def render(run: TwinRun, form: Form) -> dict[str, Any]:
+    """Figures and panels for the run's current state (the caller holds ``run.lock``).
+
+    Returns
+    -------
+    dict
+        ``main``, ``base``, ``diff`` (``None`` when the twin view is off), ``series``,
+        ``status`` and ``institutions``.
+    """
+    layer = form.layer
+    twin = form.twin
+    shocked, baseline = run.shocked, run.baseline
+    markers = [(i.step, i.label) for i in run.injected]
+    scheduled = [(s, k.replace("_", " ")) for s, k in baseline.shocks.fired]
+    out: dict[str, Any] = {
+        "main": map_figure(shocked, layer, title="With your shocks" if twin else "Run"),
+        "base": None,
+        "diff": None,
+        "series": series_figure(
+            run.series("shocked"),
+            run.series("baseline") if twin else None,
+            markers,
+            scheduled,
+        ),
+        "status": status_text(shocked, len(run.injected)),
+        "institutions": institutions_panel(shocked, baseline if twin else None),
+    }
+    if twin:
+        out["base"] = map_figure(baseline, layer, title="Baseline (same seed, no injected shocks)")
+        out["diff"] = difference_figure(baseline, shocked, layer)
+    return out
+
+
+_ORDER = ("reset-same", "reset-new", "apply", *SHOCK_BUTTONS, "step", "clock", "layer", "twin")
+
+
+def ordered_triggers(ids: Any) -> list[str]:
+    """Triggered control ids in the order to act on them (resets, shocks, then steps).
+
+    Dash may merge several triggers into one request; acting in a fixed order makes a
+    shock injected together with a step land before that step.
+    """
+    seen = {i for i in ids if isinstance(i, str)}
+    return [i for i in _ORDER if i in seen]
+
+
+def parse_cell(click: dict | None) -> tuple[int, int] | None:
+    """(row, col) of a heat-map click (``clickData``), or None."""
+    try:
+        point = click["points"][0]
+        return int(round(float(point["y"]))), int(round(float(point["x"])))
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+def play_state(trigger: str | None, playing: bool) -> bool:
+    """Whether the clock runs after ``trigger`` (``play`` / ``pause``)."""
+    if trigger == "play":
+        return True
+    if trigger == "pause":
+        return False
+    return playing
+
+
+def register(app: dash.Dash, store: SessionStore) -> None:
+    """Attach every callback of the app to ``app``, with runs kept in ``store``."""
+
+    @app.callback(
+        Output("map-main", "figure"),
+        Output("map-base", "figure"),
+        Output("map-diff", "figure"),
+        Output("series", "figure"),
+        Output("status", "children"),
+        Output("institutions", "children"),
+        Output("message", "children"),
+        Output("message", "className"),
+        Output("base-box", "style"),
+        Output("diff-box", "style"),
+        Output("seed-input", "value"),
+        Input("step", "n_clicks"),
+        Input("clock", "n_intervals"),
+        Input("reset-same", "n_clicks"),
+        Input("reset-new", "n_clicks"),
+        Input("apply", "n_clicks"),
+        *(Input(b, "n_clicks") for b in SHOCK_BUTTONS),
+        Input("layer", "value"),
+        Input("twin", "value"),
+        State("session-id", "data"),
+        State("steps-per-frame", "value"),
+        State("withdraw-mode", "value"),
+        State("withdraw-donor", "value"),
+        State("border-edge", "value"),
+        State("cell", "data"),
+        State("seed-input", "value"),
+        State("tiers", "value"),
+        State({"type": "param", "path": ALL}, "value"),
+        State({"type": "param", "path": ALL}, "id"),
+    )
+    def dispatch(*args: Any) -> tuple:
+        (
+            session_id,
+            steps_per_frame,
+            mode,
+            donor,
+            edge,
+            cell,
+            seed,
+            tiers,
+            values,
+            ids,
+        ) = args[-10:]
+        layer, twin = args[-12], args[-11]
+        triggers = ordered_triggers(ctx.triggered_prop_ids.values())
+        trigger = triggers[-1] if triggers else None
+        form = Form(
+            layer=layer or "tension",
+            twin=bool(twin),
+            steps_per_frame=steps_per_frame or 1,
+            withdraw_mode=mode or "abrupt",
+            withdraw_donor=donor or "all",
+            edge=edge or "west",
+            cell=tuple(cell) if cell else None,
+            seed=seed,
+            step_clicks=args[0],
+            tiers=tiers or [],
+            params={i["path"]: v for i, v in zip(ids, values, strict=True)},
+        )
+        try:
+            run, created = store.get(session_id)
+        except ValueError:
+            return (no_update,) * 6 + (
+                "This page has no valid session; reload it.",
+                "message error",
+                no_update,
+                no_update,
+                no_update,
+            )
+        with run.lock:
+            outcome = Outcome()
+            if created:
+                run.step_clicks_seen = int(args[0] or 0)
+            if created and trigger is not None:
+                outcome = Outcome("Your session had expired; a fresh run was started.", True)
+            else:
+                for each in triggers:
+                    result = act(run, each, form)
+                    if result.message:
+                        outcome = result
+            try:
+                view = render(run, form)
+            except Exception as err:  # never let a rendering bug kill the page
+                log.exception("render failed")
+                return (no_update,) * 6 + (
+                    f"internal error while drawing: {err}",
+                    "message error",
+                    no_update,
+                    no_update,
+                    no_update,
+                )
+            seed_out = run.scenario.seed
+        if trigger == "clock" and not outcome.message:
+            message, css = no_update, no_update
+        else:
+            message = outcome.message
+            css = "message error" if outcome.error else ("message info" if message else "message")
+        box = SHOW if form.twin else HIDE
+        return (
+            view["main"],
+            view["base"] if form.twin else no_update,
+            view["diff"] if form.twin else no_update,
+            view["series"],
+            view["status"],
+            view["institutions"],
+            message,
+            css,
+            box,
+            box,
+            seed_out,
+        )
+
+    @app.callback(
+        Output("clock", "disabled"),
+        Output("clock", "interval"),
+        Input("play", "n_clicks"),
+        Input("pause", "n_clicks"),
+        Input("speed", "value"),
+        State("clock", "disabled"),
+    )
+    def play_pause(_play: Any, _pause: Any, speed: Any, disabled: bool) -> tuple:
+        playing = play_state(ctx.triggered_id, not disabled)
+        fps = speed if isinstance(speed, int | float) and speed > 0 else 5
+        return (not playing, int(1000 / fps))
+
+    @app.callback(
+        Output("cell", "data"),
+        Output("cell-label", "children"),
+        Input("map-main", "clickData"),
+        Input("map-base", "clickData"),
+        Input("map-diff", "clickData"),
+        prevent_initial_call=True,
+    )
+    def pick_cell(*clicks: Any) -> tuple:
+        source = {"map-main": 0, "map-base": 1, "map-diff": 2}.get(ctx.triggered_id, 0)
+        cell = parse_cell(clicks[source])
+        if cell is None:
+            return no_update, no_update
+        return list(cell), f"cell (row {cell[0]}, col {cell[1]}) selected"
+
+    @app.callback(
+        Output("download-csv", "data"),
+        Input("export-csv", "n_clicks"),
+        State("session-id", "data"),
+        prevent_initial_call=True,
+    )
+    def export_csv(_n: Any, session_id: str) -> dict:
+        run, _ = store.get(session_id)
+        with run.lock:
+            name = f"{run.scenario.name}-seed{run.scenario.seed}-step{run.t}.csv"
+            return {"content": run.export_csv(), "filename": name, "type": "text/csv"}
+
+    @app.callback(
+        Output("download-toml", "data"),
+        Input("export-toml", "n_clicks"),
+        State("session-id", "data"),
+        prevent_initial_call=True,
+    )
+    def export_toml(_n: Any, session_id: str) -> dict:
+        run, _ = store.get(session_id)
+        with run.lock:
+            name = f"{run.scenario.name}-seed{run.scenario.seed}-with-shocks.toml"
+            return {"content": run.export_toml(), "filename": name, "type": "application/toml"}
