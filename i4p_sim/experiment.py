@@ -1183,15 +1183,27 @@ def effects_table(
     baseline: str,
     metrics: list[str] | tuple[str, ...],
     *,
+    order: list[str] | None = None,
     n_resamples: int = 2000,
 ) -> pd.DataFrame:
     """Paired effects of every scenario against ``baseline`` (ok runs, paired on
-    replicate and parameter point), via :func:`i4p_sim.analysis.paired_effects`."""
+    replicate and parameter point), via :func:`i4p_sim.analysis.paired_effects`.
+
+    ``order`` lists the scenarios in the experiment's order (default: as stored)."""
     from .analysis import paired_effects
 
     pair_on = [c for c in PAIR_ON if c in runs.columns]
-    table = paired_effects(runs, baseline, list(metrics), pair_on=pair_on, n_resamples=n_resamples)
-    return table
+    present = set(runs.loc[runs["status"] == "ok", "scenario"])
+    names = order if order is not None else list(pd.unique(runs["scenario"]))
+    scenarios = [s for s in names if s != baseline and s in present]
+    return paired_effects(
+        runs,
+        baseline,
+        list(metrics),
+        scenarios=scenarios,
+        pair_on=pair_on,
+        n_resamples=n_resamples,
+    )
 
 
 def interactions_table(
