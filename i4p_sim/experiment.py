@@ -89,6 +89,19 @@ DEFAULT_METRICS = (
     "funding_spent",
 )
 PAIR_ON = ("replicate", "point")
+# stable dtypes whether or not some runs failed (failed runs have missing metrics)
+_METRIC_DTYPES = {
+    "cumulative_violence": "float64",
+    "pre_violence": "float64",
+    "peak_violence": "float64",
+    "time_to_peak": "Int64",
+    "recovery_time": "Int64",
+    "recovered": "boolean",
+    "resilience_loss": "float64",
+    "lpcs_surviving": "Int64",
+    "funding_spent": "float64",
+    "mean_tension": "float64",
+}
 
 # --------------------------------------------------------------------------- schema
 
@@ -823,6 +836,7 @@ class Store:
             if expected is not None:
                 frame = frame[frame["run_id"].isin(expected)]
             frame = frame.drop(columns=["finished"])
+            frame = frame.astype(_METRIC_DTYPES)
             frame = frame.sort_values(["replicate", "point", "scenario"], kind="stable")
             frame = frame.reset_index(drop=True)
         else:

@@ -1,0 +1,341 @@
+"""Experiments: loading, seeds and ids, determinism across executors, failure isolation,
+and compare on a real tiny sweep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from i4p_sim import run_experiment
+from i4p_sim.errors import ConfigError
+from i4p_sim.experiment import (
+    FAIL_ENV,
+    effects_table,
+    interactions_table,
+    load_experiment,
+    replicate_seeds,
+)
+from i4p_sim.metrics import SUMMARY_KEYS
+
+REPO = Path(__file__).resolve().parents[1]
+SCEN = REPO / "scenarios"
+
+TINY = f"""
+name = "tiny"
+seed = 5
+replicates = 3
+steps = 30
+reference_step = 10
+baseline = "baseline"
+set = ["grid.width=12", "grid.height=12"]
+scenarios = ["{SCEN / "baseline.toml"}", "{SCEN / "no_i4p.toml"}",
+             "{SCEN / "lpc_only.toml"}", "{SCEN / "council_only.toml"}"]
+"""
+
+# identical by construction: no I4P under a withdrawal at step 5 (nothing to withdraw)
+FACTORIAL = f"""
+name = "fact"
+seed = 3
+replicates = 4
+steps = 30
+reference_step = 5
+baseline = "both"
+base = "{SCEN / "baseline.toml"}"
+set = ["grid.width=12", "grid.height=12"]
+
+[[variants]]
+name = "both"
+[[variants]]
+name = "none"
+set = ["lpc.enabled=false", "council.enabled=false"]
+[[variants]]
+name = "none_abrupt"
+set = ["lpc.enabled=false", "council.enabled=false"]
+shocks = [{{ kind = "funding_withdrawal", at = 5, mode = "abrupt" }}]
+[[variants]]
+name = "lpc"
+set = ["council.enabled=false"]
+[[variants]]
+name = "council"
+set = ["lpc.enabled=false"]
+
+[[interactions]]
+name = "tiers"
+none = "none"
+a = "lpc"
+b = "council"
+ab = "both"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "exp.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def values(runs: pd.DataFrame) -> pd.DataFrame:
+    cols = ["run_id", "scenario", "replicate", "point", "seed", "status", *SUMMARY_KEYS]
+    return runs[cols].sort_values("run_id").reset_index(drop=True)
+
+
+def series_of(out: Path) -> pd.DataFrame:
+    s = pd.read_parquet(out / "series")
+    return s.sort_values(["run_id", "step"]).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def test_shipped_experiments_load():
+    for name, runs in (("funding_withdrawal", 224), ("i4p_factorial", 192), ("landscape_lhs", 256)):
+        exp = load_experiment(REPO / "experiments" / f"{name}.toml")
+        assert exp.name == name
+        assert exp.total_runs() == runs
+        # one reference step for every scenario
+        assert {d["reference_step"] for d in exp.scenarios.values()} == {exp.reference_step}
+
+
+def test_factorial_has_four_interactions_and_cells():
+    exp = load_experiment(REPO / "experiments" / "i4p_factorial.toml")
+    assert len(exp.scenarios) == 16
+    assert len(exp.config.interactions) == 4
+    assert exp.scenarios["none_abrupt"]["lpc"]["enabled"] is False
+    assert exp.scenarios["none_abrupt"]["council"]["enabled"] is False
+
+
+def test_lhs_sample_points_in_ranges():
+    exp = load_experiment(REPO / "experiments" / "landscape_lhs.toml")
+    pts = pd.DataFrame(exp.points)
+    assert len(pts) == 32
+    assert pts["lpc.count"].between(10, 80).all()
+    assert pts["lpc.count"].map(lambda v: isinstance(v, int)).all()
+    assert pts["lpc.ownership"].between(0, 0.6).all()
+    # Latin hypercube: each of n strata of a range holds exactly one point
+    strata = np.floor((pts["lpc.ownership"] - 0.0) / 0.6 * 32).astype(int)
+    assert sorted(strata) == list(range(32))
+
+
+def test_axes_grid_and_sobol(tmp_path):
+    grid = write(
+        tmp_path, TINY + '\n[axes]\n"lpc.count" = [5, 10]\ndynamics.contagion = [0.1, 0.2, 0.3]\n'
+    )
+    exp = load_experiment(grid)
+    assert len(exp.points) == 6
+    assert exp.total_runs() == 4 * 6 * 3
+    sob = write(
+        tmp_path,
+        TINY + '\n[sample]\nmethod = "sobol"\nn = 8\n[sample.ranges]\n"lpc.ownership" = [0, 1]\n',
+        "sob.toml",
+    )
+    assert len(load_experiment(sob).points) == 8
+
+
+def test_seeds_common_and_stable():
+    s4 = replicate_seeds(9, 4)
+    s8 = replicate_seeds(9, 8)
+    assert s4 == s8[:4]  # more replicates keep the stored ones
+    assert len(set(s8)) == 8
+    assert all(0 <= s < 2**63 for s in s8)
+
+
+def test_run_ids_deterministic_and_crn(tmp_path):
+    exp = load_experiment(write(tmp_path, TINY))
+    a = list(exp.iter_runs())
+    b = list(load_experiment(write(tmp_path, TINY, "again.toml")).iter_runs())
+    assert [r.run_id for r in a] == [r.run_id for r in b]
+    assert len({r.run_id for r in a}) == len(a) == exp.total_runs()
+    by_rep: dict[int, set[int]] = {}
+    for r in a:
+        by_rep.setdefault(r.replicate, set()).add(r.seed)
+    assert all(len(seeds) == 1 for seeds in by_rep.values())  # common random numbers
+    # the kernel is part of the id
+    numba = load_experiment(write(tmp_path, TINY + 'kernel = "numba"\n', "k.toml"))
+    assert {r.run_id for r in numba.iter_runs()}.isdisjoint({r.run_id for r in a})
+
+
+def test_overrides_replicates_steps(tmp_path):
+    exp = load_experiment(write(tmp_path, TINY), replicates=2, steps=20)
+    assert exp.replicates == 2 and exp.steps == 20
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        (TINY + "colour = 1\n", "colour"),
+        (TINY.replace("replicates = 3", "replicates = 0"), "replicates"),
+        (TINY.replace('baseline = "baseline"', 'baseline = "nope"'), "baseline"),
+        (TINY.replace("reference_step = 10", "reference_step = 99"), "reference_step"),
+        (TINY.replace("baseline.toml", "missing.toml"), "scenarios.0"),
+        (TINY + '\n[axes]\n"lpc.count" = []\n', "axes.lpc.count"),
+        (TINY + '\n[axes]\n"lpc.ownership" = [2.0]\n', "axes/sample: lpc.ownership"),
+        (
+            TINY + '\n[sample]\nn = 4\n[sample.ranges]\n"lpc.ownership" = [0.5, 0.1]\n',
+            "sample.ranges.lpc.ownership",
+        ),
+        (
+            TINY
+            + '\n[sample]\nmethod = "sobol"\nn = 5\n[sample.ranges]\n"lpc.ownership" = [0, 1]\n',
+            "sample.n",
+        ),
+        (
+            TINY + '\n[sample]\nn = 4\nmethod = "grid"\n[sample.ranges]\n"a.b" = [0, 1]\n',
+            "sample.method",
+        ),
+        (
+            TINY.replace('set = ["grid.width=12"', 'set = ["grid.width=-1"'),
+            "scenarios.0 (baseline)",
+        ),
+        ('name = "x"\n', "scenarios"),
+    ],
+)
+def test_bad_experiment_one_line_error(tmp_path, text, field):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    err = info.value
+    assert err.source == str(path)
+    assert err.field == field, err.one_line()
+    assert "\n" not in err.one_line()
+
+
+# --------------------------------------------------------------------------- running
+
+
+@pytest.fixture(scope="module")
+def reference_sweep(tmp_path_factory):
+    """The tiny experiment on 1 worker: the values every other executor must match."""
+    root = tmp_path_factory.mktemp("ref")
+    exp = write(root, TINY)
+    res = run_experiment(exp, out=root / "out", workers=1, report=False, progress=False)
+    return exp, root / "out", res
+
+
+def test_sweep_stores_everything(reference_sweep):
+    exp, out, res = reference_sweep
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert len(runs) == 12 and (runs["status"] == "ok").all()
+    for col in (
+        "run_id",
+        "scenario",
+        "replicate",
+        "seed",
+        "status",
+        "error",
+        "wall_s",
+        *SUMMARY_KEYS,
+    ):
+        assert col in runs.columns
+    series = pd.read_parquet(out / "series")
+    assert set(series["run_id"]) == set(runs["run_id"])
+    assert len(series) == 12 * 30
+    import json
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert len(manifest["config_hash"]) == 64
+    assert "numpy" in manifest["versions"] and "i4p-sim" in manifest["versions"]
+    assert manifest["executor"].startswith("process pool (1")
+    # same seed per replicate across scenarios
+    assert (runs.groupby("replicate")["seed"].nunique() == 1).all()
+
+
+def test_rerun_skips_stored(reference_sweep):
+    exp, out, _ = reference_sweep
+    res = run_experiment(exp, out=out, workers=1, report=False, progress=False)
+    assert res.ran == 0 and res.skipped == 12
+
+
+def test_determinism_two_workers_and_dask(reference_sweep, tmp_path):
+    exp, out, _ = reference_sweep
+    ref = values(pd.read_parquet(out / "runs.parquet"))
+    ref_series = series_of(out)
+    two = run_experiment(exp, out=tmp_path / "two", workers=2, report=False, progress=False)
+    pd.testing.assert_frame_equal(values(two.runs), ref, check_exact=True)
+    pd.testing.assert_frame_equal(series_of(tmp_path / "two"), ref_series, check_exact=True)
+    pytest.importorskip("distributed")
+    dask = run_experiment(exp, out=tmp_path / "dask", dask_local=2, report=False, progress=False)
+    pd.testing.assert_frame_equal(values(dask.runs), ref, check_exact=True)
+    pd.testing.assert_frame_equal(series_of(tmp_path / "dask"), ref_series, check_exact=True)
+    import json
+
+    assert (
+        "LocalCluster" in json.loads((tmp_path / "dask" / "manifest.json").read_text())["executor"]
+    )
+
+
+def test_batching_does_not_change_values(reference_sweep, tmp_path):
+    exp, out, _ = reference_sweep
+    ref = values(pd.read_parquet(out / "runs.parquet"))
+    one = run_experiment(
+        exp, out=tmp_path / "b1", workers=1, batch_size=1, report=False, progress=False
+    )
+    pd.testing.assert_frame_equal(values(one.runs), ref, check_exact=True)
+
+
+def test_failure_isolation_and_retry(reference_sweep, tmp_path, monkeypatch):
+    exp, out, _ = reference_sweep
+    monkeypatch.setenv(FAIL_ENV, "no_i4p")
+    res = run_experiment(exp, out=tmp_path / "f", workers=1, report=False, progress=False)
+    runs = res.runs
+    failed = runs[runs["status"] == "failed"]
+    assert set(failed["scenario"]) == {"no_i4p"} and len(failed) == 3
+    assert failed["error"].str.contains("Traceback").all()
+    assert failed["error"].str.contains(FAIL_ENV).all()
+    assert failed["cumulative_violence"].isna().all()
+    assert (runs.loc[runs["scenario"] != "no_i4p", "status"] == "ok").all()
+    # a plain rerun does not retry failures
+    again = run_experiment(exp, out=tmp_path / "f", workers=1, report=False, progress=False)
+    assert again.ran == 0
+    monkeypatch.delenv(FAIL_ENV)
+    retry = run_experiment(
+        exp, out=tmp_path / "f", workers=1, retry_failed=True, report=False, progress=False
+    )
+    assert retry.ran == 3 and retry.skipped == 9
+    assert (retry.runs["status"] == "ok").all() and len(retry.runs) == 12
+    ref = values(pd.read_parquet(out / "runs.parquet"))
+    pd.testing.assert_frame_equal(values(retry.runs), ref, check_exact=True)
+    # the series hold each run exactly once
+    s = pd.read_parquet(tmp_path / "f" / "series")
+    assert s.groupby("run_id").size().eq(30).all() and s["run_id"].nunique() == 12
+
+
+def test_fresh_starts_over(reference_sweep, tmp_path):
+    exp, out, _ = reference_sweep
+    run_experiment(exp, out=tmp_path / "fr", workers=1, report=False, progress=False)
+    res = run_experiment(
+        exp, out=tmp_path / "fr", workers=1, fresh=True, report=False, progress=False
+    )
+    assert res.ran == 12 and res.skipped == 0
+
+
+def test_compare_exact_zero_for_identical_cells(tmp_path):
+    exp = write(tmp_path, FACTORIAL)
+    res = run_experiment(exp, out=tmp_path / "out", workers=2, report=False, progress=False)
+    runs = res.runs
+    assert (runs["status"] == "ok").all()
+    eff = effects_table(runs, "none", list(SUMMARY_KEYS[:3]) + ["funding_spent"], n_resamples=200)
+    zero = eff[eff["scenario"] == "none_abrupt"]
+    assert len(zero) == 4
+    for col in ("estimate", "ci_low", "ci_high"):
+        assert (zero[col] == 0.0).all(), zero
+    assert (zero["n"] == 4).all()
+    # the I4P changes something: not every row is zero
+    assert (eff.loc[eff["scenario"] == "both", "estimate"] != 0).any()
+    inter = interactions_table(
+        runs,
+        [{"name": "tiers", "none": "none", "a": "lpc", "b": "council", "ab": "both"}],
+        ["cumulative_violence"],
+        n_resamples=200,
+    )
+    assert list(inter["scale"]) == ["additive", "ratio"]
+    assert inter["n"].eq(4).all()
+
+
+def test_python_api_import():
+    import i4p_sim
+
+    assert i4p_sim.run_experiment is run_experiment
