@@ -276,6 +276,7 @@ class Response:
     source: str  # "warning" or "observed"
     council: str
     target_tension: float = float("nan")
+    target_percentile: float = float("nan")  # share of inhabited cells calmer than the target
 
 
 class NationalCouncil(Agent):
@@ -322,7 +323,12 @@ class NationalCouncil(Agent):
         return step < self.suspended_until
 
     def funded_share(self) -> float:
-        """Share of the council's running cost its funds cover this step."""
+        """Share of the council's running cost its funds cover this step.
+
+        Regional councils run on the national budget and share its funded share.
+        """
+        if self.parent is not None:
+            return self.parent.funded_share()
         return min(1.0, (self.cfg.domestic_budget + self.donor_funds) / self.cfg.cost)
 
     def effective_mandate(self, step: int) -> float:

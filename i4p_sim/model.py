@@ -265,10 +265,11 @@ class I4PModel(mesa.Model):
             council_mandate=mandates,
             civic_space=self.civic_space,
         )
-        warnings = tier.warnings(tension)
+        warnings = tier.warnings(self._risk_map(tension)) if tier.n else []
         # 4. councils
         answered = self._councils_act(warnings, t)
-        # 5. the tension field
+        # 5. the tension field (responses landing now meet the field as it stands)
+        self._land_responses(t)
         self._assemble_drive(shock_drive)
         self._assemble_damping(t)
         propagate(
@@ -283,7 +284,6 @@ class I4PModel(mesa.Model):
             kernel=self.kernel,
             out=tension,
         )
-        self._land_responses(t)
         # 6. violence, cohesion, memory, grievance
         self._draw_violence()
         self._update_slow_layers()
@@ -309,9 +309,7 @@ class I4PModel(mesa.Model):
         if has_council:
             cap = self.national.cfg.cost
             council_money = min(council_money, cap)
-            share = council_money / len(self.councils)
-            for council in self.councils:
-                council.donor_funds = share
+            self.national.donor_funds = council_money
             disbursed += council_money
         for donor in self.donors:
             donor.disbursed = 0.0
@@ -346,6 +344,12 @@ class I4PModel(mesa.Model):
         if self.national.consider_agreement(recent, t):
             self.agreements.append(t)
         return len(answered)
+
+    def _risk_map(self, tension: np.ndarray) -> np.ndarray:
+        """Tension averaged over a rapid response's footprint: what a warning ranks by."""
+        size = 2 * self.scenario.council.response_radius + 1
+        mode = "wrap" if self.torus else "constant"
+        return ndimage.uniform_filter(tension, size=size, mode=mode)
 
     def _observed_targets(self, k: int) -> list[tuple[int, int, str]]:
         """The k worst areas of violence the council saw ``observation_delay`` steps ago."""
@@ -413,14 +417,19 @@ class I4PModel(mesa.Model):
         tension = self.layers["tension"]
         rad = self.scenario.council.response_radius
         h, w = self.shape
-        while self.responses and self.responses[0].ends <= t + 1:
+        while self.responses and self.responses[0].ends <= t:
             self.responses.popleft()
-        for resp in self.responses:
-            if resp.lands == t:
-                rs = slice(max(0, resp.row - rad), min(h, resp.row + rad + 1))
-                cs = slice(max(0, resp.col - rad), min(w, resp.col + rad + 1))
-                resp.target_tension = float(tension[rs, cs].mean())
-                self.response_log.append(resp)
+        landing = [r for r in self.responses if r.lands == t]
+        if not landing:
+            return
+        inhabited = np.sort(tension[self.inhabited])
+        for resp in landing:
+            rs = slice(max(0, resp.row - rad), min(h, resp.row + rad + 1))
+            cs = slice(max(0, resp.col - rad), min(w, resp.col + rad + 1))
+            resp.target_tension = float(tension[rs, cs].mean())
+            below = np.searchsorted(inhabited, resp.target_tension)
+            resp.target_percentile = float(below / max(inhabited.size, 1))
+            self.response_log.append(resp)
 
     def _draw_violence(self) -> None:
         d, L = self.dyn, self.layers

@@ -38,7 +38,7 @@ class LandscapeConfig(_Section):
     """Generated landscape: population, identity groups, structural grievance."""
 
     groups: Annotated[int, Field(ge=1, le=16)] = 2
-    patch_scale: Annotated[float, Field(ge=0.0, le=256.0)] = 3.0
+    patch_scale: Annotated[float, Field(ge=0.0, le=256.0)] = 6.0
     inhabited_share: Unit = 0.9
     population_mean: Annotated[float, Field(gt=0.0)] = 1000.0
     grievance_mean: Unit = 0.4
@@ -55,7 +55,7 @@ class DynamicsConfig(_Section):
     decay: Unit = 0.1
     grievance_forcing: Annotated[float, Field(ge=0.0, le=1.0)] = 0.06
     cohesion_buffer: Unit = 0.5
-    friction_strength: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    friction_strength: Annotated[float, Field(ge=0.0, le=1.0)] = 0.08
     friction_scale: Annotated[float, Field(gt=0.0, le=64.0)] = 2.0
     memory_weight: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
     memory_gain: Unit = 0.3
@@ -87,7 +87,7 @@ class LPCConfig(_Section):
     reactivation: Unit = 0.3
     mediation: Unit = 0.35
     dialogue: Unit = 0.03
-    warning_threshold: Unit = 0.35
+    warning_threshold: Unit = 0.3
     ownership_growth: Unit = 0.005
     handover: Unit = 0.05
     absorption: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
@@ -106,7 +106,7 @@ class CouncilConfig(_Section):
     cost: Annotated[float, Field(gt=0.0)] = 12.0
     rapid_responses: Annotated[int, Field(ge=0, le=10_000)] = 3
     regional_responses: Annotated[int, Field(ge=0, le=10_000)] = 1
-    response_delay: Annotated[int, Field(ge=0, le=120)] = 2
+    response_delay: Annotated[int, Field(ge=0, le=120)] = 1
     response_duration: Annotated[int, Field(ge=1, le=120)] = 4
     response_strength: Unit = 0.6
     response_radius: Annotated[int, Field(ge=0, le=64)] = 2
@@ -360,7 +360,9 @@ def apply_set(data: dict[str, Any], assignment: str) -> dict[str, Any]:
         else:
             if part not in node:
                 if part in ("donors", "shocks"):
-                    raise ConfigError("--set", here, "no such entry in this scenario")
+                    raise ConfigError(
+                        "--set", here, f"this scenario has no {part}; add them in the file first"
+                    )
                 node[part] = {}
             node = node[part]
             if not isinstance(node, dict | list):
@@ -375,6 +377,8 @@ def apply_set(data: dict[str, Any], assignment: str) -> dict[str, Any]:
 
 
 def _index(part: str, where: str, n: int) -> int:
+    if not n:
+        raise ConfigError("--set", where, "this list is empty; add entries in the file first")
     if not part.isdigit() or int(part) >= n:
         raise ConfigError("--set", where, f"index must be 0..{n - 1}")
     return int(part)
@@ -447,6 +451,21 @@ def _known_section_keys() -> dict[str, list[str]]:
     }
 
 
+def _item_keys(data: dict[str, Any], section: str) -> list[str] | None:
+    """Allowed keys of ``donors.N`` or ``shocks.N`` (the latter by the entry's kind)."""
+    head, _, idx = section.partition(".")
+    if head == "donors":
+        return list(DonorConfig.model_fields)
+    if head == "shocks" and idx.isdigit():
+        try:
+            kind = data["shocks"][int(idx)]["kind"]
+        except (KeyError, IndexError, TypeError):
+            return None
+        cls = {c.model_fields["kind"].annotation.__args__[0]: c for c in _Shock.__subclasses__()}
+        return list(cls[kind].model_fields) if kind in cls else None
+    return None
+
+
 def validate_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
     """Validate a raw dict into a :class:`Scenario`, raising a one-line ConfigError."""
     try:
@@ -457,7 +476,7 @@ def validate_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scena
         msg = _describe(err)
         if err.get("type") == "extra_forbidden":
             section = field.rsplit(".", 1)[0] if "." in field else ""
-            known = _known_section_keys().get(section)
+            known = _known_section_keys().get(section) or _item_keys(data, section)
             if known is not None:
                 msg = f"unknown key; allowed: {', '.join(known)}"
         if err.get("type") == "value_error" and not field:

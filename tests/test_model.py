@@ -1,0 +1,453 @@
+"""The model: agent rules, tier coupling, common random numbers, shocks, stylized behaviour.
+
+Stochastic claims use >= 20 paired seeds (common random numbers) on a 32 x 32 grid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import SEEDS, SMALL
+
+from i4p_sim.agents import CommitteeTier, ExternalDonor, NationalCouncil
+from i4p_sim.landscape import distance_to_boundary, group_boundary
+from i4p_sim.model import LAYERS, MEASURES, I4PModel, substreams
+from i4p_sim.scenario import CouncilConfig, DonorConfig, LPCConfig, load_scenario
+
+NO_I4P = ["lpc.enabled=false", "council.enabled=false"]
+
+
+def make(overrides=(), seed=0, small=True, **kw) -> I4PModel:
+    base = SMALL if small else []
+    return I4PModel(load_scenario(None, overrides=[*base, *overrides]), seed=seed, **kw)
+
+
+def run_series(overrides=(), seed=0):
+    model = make(overrides, seed, communities=False)
+    model.run()
+    return model, model.series()
+
+
+def shock(kind: str, at: int = 60, **params) -> str:
+    extra = "".join(f", {k} = {v!r}".replace("'", '"') for k, v in params.items())
+    return f'shocks = [{{kind = "{kind}", at = {at}{extra}}}]'
+
+
+def paired(metric, a_overrides, b_overrides, seeds=SEEDS):
+    """Per-seed metric(b) - metric(a) with common random numbers."""
+    out = []
+    for seed in seeds:
+        _, sa = run_series(a_overrides, seed)
+        _, sb = run_series(b_overrides, seed)
+        out.append(metric(sb) - metric(sa))
+    return np.asarray(out)
+
+
+def post(series, at=60):
+    return series["violence_share"].to_numpy()[at:].sum()
+
+
+def assert_positive(diffs, min_share=0.8):
+    """Mean effect above 3 standard errors and consistent in most pairs."""
+    se = diffs.std(ddof=1) / np.sqrt(len(diffs))
+    assert diffs.mean() > 3 * se, (diffs.mean(), se)
+    assert (diffs > 0).mean() >= min_share, diffs
+
+
+# ---------------------------------------------------------------- committee rules
+
+
+def tier(n=1, shape=(9, 9), **cfg) -> CommitteeTier:
+    positions = np.array([[4, 4]] * n)
+    return CommitteeTier(LPCConfig(**cfg), positions, shape, False)
+
+
+def field(value, shape=(9, 9)):
+    return np.full(shape, float(value))
+
+
+def update(t: CommitteeTier, tension=0.1, violence=0.0, cohesion=0.5, decline=0.0, mandate=np.nan):
+    t.update(
+        tension=field(tension, t.shape),
+        violence=field(violence, t.shape),
+        cohesion=field(cohesion, t.shape),
+        budget_decline=decline,
+        council_mandate=np.full(t.n, mandate),
+        civic_space=1.0,
+    )
+
+
+def test_capacity_follows_funding_and_ownership():
+    funded, unfunded = tier(capacity=0.5, ownership=0.2), tier(capacity=0.5, ownership=0.2)
+    for _ in range(60):
+        funded.funding[:] = funded.cfg.cost
+        update(funded)
+        update(unfunded)
+    assert funded.capacity[0] > 0.95
+    # without funding capacity decays towards what local ownership sustains
+    assert abs(unfunded.capacity[0] - unfunded.ownership[0]) < 0.05
+    assert unfunded.capacity[0] < 0.5
+
+
+def test_dormant_below_floor_and_reactivates_above_threshold():
+    t = tier(capacity=0.2, ownership=0.0, floor=0.15, reactivation=0.3, ownership_growth=0.0)
+    for _ in range(10):
+        update(t)
+    assert not t.active[0]
+    assert t.mediation_damping().max() == 0.0
+    t.funding[:] = t.cfg.cost
+    update(t)
+    assert not t.active[0]  # hysteresis: the floor is not enough to come back
+    for _ in range(20):
+        t.funding[:] = t.cfg.cost
+        update(t)
+    assert t.active[0]
+
+
+def test_ownership_grows_in_calm_cohesive_catchments_and_shrinks_under_violence():
+    calm, violent = tier(ownership=0.3), tier(ownership=0.3)
+    for _ in range(24):
+        calm.funding[:] = calm.cfg.cost
+        violent.funding[:] = violent.cfg.cost
+        update(calm, tension=0.05, cohesion=0.9)
+        update(violent, tension=0.6, violence=0.5, cohesion=0.2)
+    assert calm.ownership[0] > 0.3 > violent.ownership[0]
+
+
+def test_gradual_handover_builds_more_ownership_than_abrupt_exit():
+    abrupt, phased = tier(ownership=0.2), tier(ownership=0.2)
+    ramp = 24
+    for step in range(ramp):
+        # same total decline of the budget, at once or spread out
+        update(abrupt, decline=1.0 if step == 0 else 0.0)
+        update(phased, decline=1.0 / ramp)
+    assert phased.ownership[0] > abrupt.ownership[0] + 0.05
+
+
+def test_low_council_mandate_coopts_committee_legitimacy():
+    free, coopted = tier(legitimacy=0.8), tier(legitimacy=0.8)
+    for _ in range(30):
+        update(free, mandate=1.0)
+        update(coopted, mandate=0.1)
+    assert coopted.legitimacy[0] < free.legitimacy[0] - 0.1
+
+
+def test_mediation_and_dialogue_act_only_in_the_catchment():
+    t = tier(radius=2, capacity=1.0, legitimacy=1.0, mediation=0.4)
+    damp = t.mediation_damping()
+    assert damp[4, 4] == pytest.approx(0.4)
+    assert damp[4, 6] == pytest.approx(0.4) and damp[4, 7] == 0.0 and damp[0, 0] == 0.0
+    two = tier(n=2, radius=2, capacity=1.0, legitimacy=1.0, mediation=0.4)
+    # overlapping committees combine as independent sinks: 1 - (1 - d)^2
+    assert two.mediation_damping()[4, 4] == pytest.approx(1 - 0.6**2)
+    dialogue = t.dialogue_field(civic_space=1.0)
+    assert dialogue[4, 4] > 0 and dialogue[0, 0] == 0.0
+    assert t.dialogue_field(civic_space=0.5)[4, 4] == pytest.approx(0.5 * dialogue[4, 4])
+
+
+def test_warnings_point_at_the_hotspot_in_the_watch_area():
+    t = tier(watch_radius=3, warning_threshold=0.35)
+    tension = field(0.1)
+    assert t.warnings(tension) == []
+    tension[6, 5] = 0.5
+    ((row, col, severity, sender),) = t.warnings(tension)
+    assert (row, col, sender) == (6, 5, 0) and severity == 0.5
+    t.active[:] = False
+    assert t.warnings(tension) == []
+
+
+# ----------------------------------------------------------------- council and donor
+
+
+class _Stub:
+    """Just enough of a model for Mesa's Agent constructor."""
+
+    def __init__(self):
+        import mesa
+
+        self.model = mesa.Model(rng=0)
+
+
+def test_council_capacity_training_suspension_and_agreements():
+    model = _Stub().model
+    cfg = CouncilConfig(rapid_responses=2, cost=10.0, domestic_budget=10.0, agreement_cooldown=5)
+    council = NationalCouncil(model, cfg, name="national", bounds=(0, 9, 0, 9))
+    warnings = [(1, 1, 0.4, 0), (2, 2, 0.9, 1), (3, 3, 0.6, 2)]
+    take, up = council.triage(warnings, step=0)
+    assert [w[2] for w in take] == [0.9, 0.6] and [w[2] for w in up] == [0.4]
+    council.suspended_until = 5
+    assert council.capacity(4) == 0 and council.capacity(5) == 2
+    t = CommitteeTier(LPCConfig(capacity=0.5), np.array([[1, 1], [8, 8]]), (12, 12), False)
+    regional = NationalCouncil(model, cfg, name="r", bounds=(0, 6, 0, 6), parent=council)
+    regional.train(t, step=10)
+    assert t.training[0] > 0 and t.training[1] == 0
+    assert council.consider_agreement(recent_violence=0.5, step=10)
+    assert not council.consider_agreement(recent_violence=0.5, step=12)  # cooldown
+    assert council.consider_agreement(recent_violence=0.5, step=15)
+    assert not regional.consider_agreement(recent_violence=0.5, step=20)  # national only
+
+
+def test_donor_policies_and_split():
+    model = _Stub().model
+    t = CommitteeTier(LPCConfig(), np.array([[1, 1], [5, 5], [8, 8]]), (10, 10), False)
+    t.active[:] = [True, True, False]
+    need = np.array([0.1, 0.3, 0.6])
+    uniform = ExternalDonor(model, DonorConfig(name="u", policy="uniform"))
+    needy = ExternalDonor(model, DonorConfig(name="n", policy="need"))
+    perf = ExternalDonor(model, DonorConfig(name="p", policy="performance"))
+    np.testing.assert_allclose(uniform.allocate(9.0, t, need), [3, 3, 3])
+    a = needy.allocate(10.0, t, need)
+    assert a.sum() == pytest.approx(10.0) and a[2] > a[1] > a[0]
+    p = perf.allocate(10.0, t, need)
+    assert p[2] == 0.0 and p.sum() == pytest.approx(10.0)
+    d = ExternalDonor(model, DonorConfig(name="d", budget=10.0, lpc_share=0.7))
+    assert d.split(True, True) == pytest.approx((7.0, 3.0))
+    assert d.split(False, True) == (0.0, 10.0) and d.split(True, False) == (10.0, 0.0)
+    assert d.split(False, False) == (0.0, 0.0)
+
+
+def test_regional_councils_escalate_what_they_cannot_handle():
+    model = make(["council.regions=[2, 2]", "council.regional_responses=1"])
+    assert len(model.councils) == 5 and model.national.level == "national"
+    model.national.donor_funds = model.national.cfg.cost  # fully funded
+    warnings = [(1, 1, 0.9, 0), (2, 2, 0.8, 1), (3, 3, 0.7, 2)]  # all in region 0-0
+    model._councils_act(warnings, t=0)
+    by_council = [r.council for r in model.responses if r.source == "warning"]
+    assert by_council.count("region-0-0") == 1
+    assert by_council.count("national") == 1  # the national council takes what was passed up
+
+
+# ------------------------------------------------------------------------- the model
+
+
+def test_layers_agents_and_measures():
+    model = make()
+    for name in LAYERS:
+        assert model.layers[name].shape == (32, 32)
+        assert model.grid._mesa_property_layers[name].data is model.layers[name]
+    communities = model.agents_by_type
+    from i4p_sim.agents import Community, LocalPeaceCommittee
+
+    assert len(communities[Community]) == model.n_inhabited
+    assert len(communities[LocalPeaceCommittee]) == 10
+    model.run(5)
+    c = communities[Community][0]
+    assert c.tension == model.layers["tension"][c.cell.coordinate]
+    df = model.series()
+    assert list(df.columns) == list(MEASURES) and len(df) == 5
+    lpc = communities[LocalPeaceCommittee][0]
+    assert 0 <= lpc.capacity <= 1 and isinstance(lpc.active, bool)
+
+
+def test_same_seed_is_bit_identical_and_seeds_differ():
+    a = run_series(seed=3)[1]
+    b = run_series(seed=3)[1]
+    c = run_series(seed=4)[1]
+    assert a.equals(b)
+    assert not a.equals(c)
+
+
+def test_tiers_switch_off():
+    model = make(NO_I4P)
+    assert model.committees.n == 0 and model.national is None
+    model.run(20)
+    df = model.series()
+    assert (df["lpcs_active"] == 0).all() and (df["funding_disbursed"] == 0).all()
+    assert (df["council_mandate"] == 0).all()
+
+
+def test_shock_leaves_landscape_and_violence_draws_shared_until_it_fires():
+    calm, shocked = make(), make([shock("political_upheaval", at=30)])
+    for name in ("population", "group", "grievance"):
+        np.testing.assert_array_equal(calm.layers[name], shocked.layers[name])
+    for t in range(60):
+        calm.step()
+        shocked.step()
+        # the violence stream is drawn the same way whatever happens
+        np.testing.assert_array_equal(calm.draws, shocked.draws)
+        if t < 30:
+            for name in LAYERS:
+                np.testing.assert_array_equal(calm.layers[name], shocked.layers[name])
+    assert not np.array_equal(calm.layers["tension"], shocked.layers["tension"])
+
+
+def test_substreams_are_independent_of_each_other():
+    s = substreams(7)
+    draws = {k: g.random(4) for k, g in s.items()}
+    assert len({tuple(v) for v in draws.values()}) == len(draws)
+    again = substreams(7)
+    for k in draws:
+        np.testing.assert_array_equal(draws[k], again[k].random(4))
+
+
+def test_violence_follows_the_design_formula():
+    model = make(seed=1)
+    model.run(10)
+    d = model.dyn
+    tension, cohesion = model.layers["tension"].copy(), model.layers["cohesion"].copy()
+    state = model.rng_violence.bit_generator.state
+    model._draw_violence()
+    model.rng_violence.bit_generator.state = state
+    u = model.rng_violence.random(model.shape)
+    p = 1 / (1 + np.exp(-(tension - d.violence_threshold) / d.violence_width))
+    p *= 1 - d.cohesion_shield * cohesion
+    p *= model.inhabited
+    np.testing.assert_array_equal(model.layers["violence"], u < p)
+
+
+# ------------------------------------------------------------------------- coupling
+
+
+def test_without_committees_the_council_answers_no_warnings():
+    for seed in range(5):
+        _, both = run_series([], seed)
+        _, council_only = run_series(["lpc.enabled=false"], seed)
+        assert both["warnings_answered"].sum() > 0
+        assert council_only["warnings_sent"].sum() == 0
+        assert council_only["warnings_answered"].sum() == 0
+
+
+def test_council_prevents_more_violence_per_response_with_committees():
+    """Share of the violence its responses prevent, per response, with and without warnings.
+
+    Paired per seed: with committees the council prevents (lpc only - both) / (lpc only) of
+    the violence, per response; without them (none - council only) / none. A share is the
+    fair unit: committees already remove most violence, so absolute amounts differ.
+    """
+    diffs = []
+    for seed in SEEDS:
+        none = run_series(NO_I4P, seed)[1]["violence_share"].sum()
+        council_model, council = run_series(["lpc.enabled=false"], seed)
+        lpc = run_series(["council.enabled=false"], seed)[1]["violence_share"].sum()
+        both_model, both = run_series([], seed)
+        blind = (none - council["violence_share"].sum()) / none / len(council_model.response_log)
+        seeing = (lpc - both["violence_share"].sum()) / lpc / len(both_model.response_log)
+        diffs.append(seeing - blind)
+    assert_positive(np.array(diffs), min_share=0.8)
+
+
+# --------------------------------------------------------------------- shock effects
+
+
+@pytest.mark.parametrize(
+    "kind,params",
+    [
+        ("funding_withdrawal", {}),
+        ("political_upheaval", {}),
+        ("election", {}),
+        ("autocratic_turn", {}),
+        ("border_spillover", {}),
+        ("economic_shock", {}),
+        ("trigger_incident", {"row": 16, "col": 16, "radius": 2}),
+    ],
+)
+def test_every_shock_raises_violence_against_a_paired_calm_run(kind, params):
+    if kind == "trigger_incident":
+        # a local shock: look where it struck
+        def metric(s):
+            return s["violence_share"].to_numpy()[60:72].sum()
+    else:
+        metric = post
+    diffs = paired(metric, [], [shock(kind, **params)])
+    assert_positive(diffs, min_share=0.6 if kind == "trigger_incident" else 0.8)
+
+
+def test_conditional_withdrawal_waits_for_the_autocratic_turn():
+    cond = 'shocks = [{kind = "autocratic_turn", at = 50}, {kind = "funding_withdrawal", at = 10, donor = "bilateral", condition = "autocratic_turn"}]'
+    model = make([cond])
+    model.run(60)
+    budgets = model.series()["funding_disbursed"].to_numpy()
+    assert budgets[49] > budgets[51]
+    bilateral = next(d for d in model.donors if d.name == "bilateral")
+    assert bilateral.budget == 0.0
+    never = make(
+        ['shocks = [{kind = "funding_withdrawal", at = 10, condition = "autocratic_turn"}]']
+    )
+    never.run(30)
+    assert all(d.multiplier == 1.0 for d in never.donors)
+
+
+# ----------------------------------------------------------- calibration and stylized facts
+
+
+def test_default_calibration_is_neither_saturated_nor_dead():
+    shares, tensions = [], []
+    for seed in range(3):
+        model = I4PModel(load_scenario(None, overrides=NO_I4P), seed=seed, communities=False)
+        model.run()
+        df = model.series()
+        shares.append(df["violence_share"].mean())
+        tensions.append(df["mean_tension"].mean())
+    assert 0.02 <= np.mean(shares) <= 0.10
+    assert 0.1 < np.mean(tensions) < 0.6
+
+
+def test_both_tiers_lower_cumulative_violence():
+    diffs = paired(lambda s: s["violence_share"].sum(), [], NO_I4P)
+    assert_positive(diffs, min_share=1.0)
+
+
+def test_abrupt_withdrawal_raises_post_shock_violence():
+    assert_positive(paired(post, [], [shock("funding_withdrawal")]), min_share=0.9)
+
+
+def test_phased_withdrawal_does_less_harm_than_abrupt_of_the_same_total():
+    diffs = paired(
+        post,
+        [shock("funding_withdrawal", mode="phased", ramp=24)],
+        [shock("funding_withdrawal", mode="abrupt")],
+    )
+    assert_positive(diffs, min_share=0.9)
+
+
+def test_autocratic_turn_raises_violence():
+    assert_positive(paired(post, [], [shock("autocratic_turn")]), min_share=0.9)
+
+
+def test_border_spillover_violence_falls_with_distance_from_the_border():
+    """Per seed: violence rate per column regressed on distance from the western border."""
+    slopes, near_minus_far = [], []
+    for seed in SEEDS:
+        calm = make([], seed, communities=False)
+        spill = make(
+            [shock("border_spillover", at=0, edge="west", duration=120)], seed, communities=False
+        )
+        excess = np.zeros(spill.shape)
+        for _ in range(120):
+            calm.step()
+            spill.step()
+            excess += spill.layers["violence"].astype(float) - calm.layers["violence"]
+        per_column = excess.sum(axis=0) / np.maximum(spill.inhabited.sum(axis=0), 1)
+        distance = np.arange(spill.shape[1])
+        slopes.append(np.polyfit(distance, per_column, 1)[0])
+        near_minus_far.append(per_column[:8].mean() - per_column[-8:].mean())
+    assert_positive(-np.array(slopes), min_share=0.9)
+    assert_positive(np.array(near_minus_far), min_share=0.9)
+
+
+def test_without_i4p_violence_concentrates_at_group_boundaries():
+    """Boundary cells vs the interiors of large patches (>= 3 friction scales from any edge).
+
+    A 48 x 48 grid at the default patch scale holds both islands and large patches.
+    """
+    boundary_rate, interior_rate = [], []
+    for seed in SEEDS:
+        model = I4PModel(
+            load_scenario(None, overrides=[*NO_I4P, "grid.width=48", "grid.height=48"]),
+            seed=seed,
+            communities=False,
+        )
+        counts = np.zeros(model.shape)
+        for _ in range(120):
+            model.step()
+            counts += model.layers["violence"]
+        group = model.layers["group"]
+        deep = 3 * model.dyn.friction_scale
+        edge = group_boundary(group) & model.inhabited
+        interior = (distance_to_boundary(group) >= deep) & model.inhabited
+        if edge.sum() == 0 or interior.sum() == 0:
+            continue
+        boundary_rate.append(counts[edge].mean())
+        interior_rate.append(counts[interior].mean())
+    assert len(boundary_rate) >= 15
+    assert_positive(np.array(boundary_rate) - np.array(interior_rate), min_share=0.9)
