@@ -1,0 +1,192 @@
+"""The ``i4p`` command line: run (table, JSON, --out), check and --help."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from i4p_sim.cli import build_parser
+from i4p_sim.metrics import SUMMARY_KEYS
+from i4p_sim.model import MEASURES
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
+BASELINE = ROOT / "scenarios" / "baseline.toml"
+SMALL = ["--steps", "24", "--set", "grid.width=16", "--set", "grid.height=16"]
+
+# DESIGN.md section 2, verbatim
+DESIGN_MEASURES = (
+    "mean_tension",
+    "max_tension",
+    "violence_share",
+    "violent_events",
+    "affected_population",
+    "largest_cluster",
+    "mean_cohesion",
+    "lpcs_active",
+    "lpc_capacity",
+    "council_mandate",
+    "funding_disbursed",
+    "warnings_sent",
+    "warnings_answered",
+)
+DESIGN_SUMMARY_KEYS = (
+    "cumulative_violence",
+    "pre_violence",
+    "peak_violence",
+    "time_to_peak",
+    "recovery_time",
+    "recovered",
+    "resilience_loss",
+    "lpcs_surviving",
+    "funding_spent",
+    "mean_tension",
+)
+SUBCOMMANDS = ("check", "run", "sweep", "compare", "report", "viz")
+
+
+def i4p(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run the installed console script if there is one, else ``python -m i4p_sim.cli``."""
+    exe = shutil.which("i4p")
+    cmd = [exe] if exe else [sys.executable, "-m", "i4p_sim.cli"]
+    return subprocess.run(
+        [*cmd, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+def ok(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    return proc.stdout
+
+
+def test_design_names_match_the_code() -> None:
+    assert tuple(MEASURES) == DESIGN_MEASURES
+    assert tuple(SUMMARY_KEYS) == DESIGN_SUMMARY_KEYS
+
+
+@pytest.fixture(scope="module")
+def json_run() -> dict:
+    return json.loads(ok(i4p("run", "scenarios/baseline.toml", *SMALL, "--format", "json")))
+
+
+def test_run_json_has_exactly_the_summary_keys(json_run: dict) -> None:
+    assert list(json_run) == list(DESIGN_SUMMARY_KEYS)
+    assert isinstance(json_run["recovered"], bool)
+    for key in ("time_to_peak", "recovery_time", "lpcs_surviving"):
+        assert isinstance(json_run[key], int), key
+    for key in ("cumulative_violence", "pre_violence", "peak_violence", "resilience_loss"):
+        assert json_run[key] >= 0.0
+    assert 0.0 <= json_run["mean_tension"] <= 1.0
+    assert json_run["funding_spent"] > 0.0
+
+
+def test_run_is_deterministic(json_run: dict) -> None:
+    again = json.loads(ok(i4p("run", BASELINE, *SMALL, "--format", "json")))
+    assert again == json_run
+
+
+def test_seed_flag_changes_the_run(json_run: dict) -> None:
+    other = json.loads(ok(i4p("run", BASELINE, *SMALL, "--seed", "5", "--format", "json")))
+    assert list(other) == list(DESIGN_SUMMARY_KEYS)
+    assert other != json_run
+
+
+def test_run_table_prints_every_key() -> None:
+    out = ok(i4p("run", BASELINE, *SMALL))
+    lines = out.splitlines()
+    assert "baseline" in lines[0] and "steps 24" in lines[0]
+    shown = {line.split()[0] for line in lines[1:] if line.strip()}
+    assert set(DESIGN_SUMMARY_KEYS) <= shown
+
+
+def test_run_out_writes_series_and_a_reproducible_scenario(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    first = json.loads(
+        ok(
+            i4p(
+                "run",
+                "scenarios/withdrawal_abrupt.toml",
+                *SMALL,
+                "--set",
+                "shocks.0.at=12",
+                "--seed",
+                "3",
+                "--out",
+                out,
+                "--format",
+                "json",
+            )
+        )
+    )
+    series = pd.read_parquet(out / "series.parquet")
+    assert set(DESIGN_MEASURES) <= set(series.columns)
+    assert len(series) == 24
+    if "step" in series.columns:
+        assert series["step"].tolist() == list(range(24))
+    assert series[list(DESIGN_MEASURES)].notna().all().all()
+    # the withdrawal at step 12 shows in the funding series
+    assert series["funding_disbursed"].iloc[11] > 0.0
+    assert (series["funding_disbursed"].iloc[12:] == 0.0).all()
+
+    resolved = out / "scenario.toml"
+    check = ok(i4p("check", resolved))
+    assert "ok" in check
+    text = resolved.read_text()
+    assert "extends" not in text  # fully resolved, stands alone
+    again = json.loads(ok(i4p("run", resolved, "--format", "json")))
+    assert again == first
+    if (out / "summary.json").exists():
+        assert json.loads((out / "summary.json").read_text()) == first
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_check_accepts_every_shipped_scenario(path: Path) -> None:
+    out = ok(i4p("check", path.relative_to(ROOT)))
+    assert "ok" in out and path.name in out
+
+
+def test_top_level_help() -> None:
+    out = ok(i4p("--help"))
+    for name in SUBCOMMANDS:
+        assert name in out
+    assert "i4p run scenarios/baseline.toml" in out
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_subcommand_help(command: str) -> None:
+    out = ok(i4p(command, "--help"))
+    assert out.startswith(f"usage: i4p {command}")
+    body = out.split("\n\n", 1)[1]
+    # a description of what the command does, and a help text for each argument
+    assert len(body.split()) > 15
+    assert "positional arguments" in out or "options" in out
+
+
+def test_every_argument_has_help() -> None:
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(sub.choices) == set(SUBCOMMANDS)
+    for name, subparser in sub.choices.items():
+        assert subparser.description, name
+        for action in subparser._actions:
+            assert action.help, (name, action.dest)
+
+
+def test_run_help_has_an_example_and_the_flags() -> None:
+    out = ok(i4p("run", "--help"))
+    assert "Example" in out or "e.g." in out
+    for flag in ("--steps", "--seed", "--set", "--out", "--format"):
+        assert flag in out
+    assert "grid.width=40" in out
+
+
+def test_version() -> None:
+    assert ok(i4p("--version")).startswith("i4p-sim ")
