@@ -478,3 +478,37 @@ def test_viz_command_binds_loopback_by_default(monkeypatch):
     args = argparse.Namespace(scenario=None, host=None, port=8123)
     assert app_module.viz_command(args) == 0
     assert seen == {"host": "127.0.0.1", "port": 8123, "debug": False}
+
+
+@pytest.mark.parametrize(("ci", "expected"), [("", "1 skipped"), ("true", "1 error")])
+def test_browser_tests_skip_locally_but_fail_in_ci_without_chromium(tmp_path, ci, expected):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PATH": str(tmp_path), "CI": ci}  # no chromium on this PATH
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            str(root / "tests" / "test_app_browser.py"),
+            "-k",
+            "second_page",
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert expected in proc.stdout, proc.stdout[-2000:]
+    assert (proc.returncode != 0) == bool(ci)
+    reason = "Chromium not found" if not ci else "CI=true but Chromium is not installed"
+    assert reason in proc.stdout

@@ -23,7 +23,7 @@ from i4p_sim.scenario import load_scenario
 pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium")
-IN_CI = os.environ.get("CI", "").lower() == "true"
+IN_CI = os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 ARGS = [
     "--headless",
     "--no-sandbox",

@@ -50,9 +50,12 @@ def create_app(
     ConfigError
         If the scenario file is invalid or its grid too large for the browser.
     """
+    source = "<default>" if scenario is None else str(scenario)
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    check_app_limits(scenario, source=scenario.name)
+    else:
+        source = scenario.name
+    check_app_limits(scenario, source=source)
     base = scenario
     app = dash.Dash(
         __name__,
