@@ -113,7 +113,7 @@ def layer_values(model: I4PModel, layer: str) -> np.ndarray:
 def _layer_style(layer: str, model: I4PModel) -> dict[str, Any]:
     _, scale, fixed = LAYERS[layer]
     if layer == "group":
-        k = max(1, model.scenario.landscape.groups)
+        k = max(1, model.config.landscape.groups)
         colours = [_GROUP_COLOURS[i % len(_GROUP_COLOURS)] for i in range(k)]
         if k == 1:
             scale = [[0.0, colours[0]], [1.0, colours[0]]]
@@ -125,7 +125,7 @@ def _layer_style(layer: str, model: I4PModel) -> dict[str, Any]:
     if fixed is not None:
         return {"colorscale": scale, "zmin": fixed[0], "zmax": fixed[1]}
     if layer == "coverage":
-        top = max(model.scenario.lpc.mediation, 1e-6)
+        top = max(model.config.lpc.mediation, 1e-6)
         return {"colorscale": scale, "zmin": 0.0, "zmax": top}
     top = float(np.nanmax(model.layers[layer])) if model.n_inhabited else 1.0
     return {"colorscale": scale, "zmin": 0.0, "zmax": max(top, 1e-6)}
@@ -297,6 +297,7 @@ def series_figure(
     data: list[dict[str, Any]] = []
     n = len(next(iter(shocked.values()))) if shocked else 0
     steps = np.arange(n)
+    mode = "lines+markers" if n < 30 else "lines"  # a lone first point stays visible
     for i, name in enumerate(names):
         r, c = divmod(i, cols)
         suffix = "" if i == 0 else str(i + 1)
@@ -325,7 +326,8 @@ def series_figure(
         data.append(
             {
                 "type": "scatter",
-                "mode": "lines",
+                "mode": mode,
+                "marker": {"size": 3},
                 "name": "with shocks" if baseline is not None else "run",
                 "legendgroup": "shocked",
                 "showlegend": i == 0,
