@@ -395,7 +395,7 @@ def institutions_panel(shocked: I4PModel, baseline: I4PModel | None = None) -> l
 def status_text(shocked: I4PModel, n_injected: int) -> str:
     """One line: step, seed, grid, and the latest headline measures."""
     m = shocked.measures
-    sc = shocked.scenario
+    sc = shocked.config
     return (
         f"step {shocked.t}  ·  seed {sc.seed}  ·  {sc.grid.height}x{sc.grid.width}  ·  "
         f"violence {m['violence_share']:.1%}  ·  mean tension {m['mean_tension']:.3f}  ·  "
