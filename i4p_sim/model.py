@@ -88,7 +88,8 @@ class I4PModel(mesa.Model):
             scenario = load_scenario(scenario)
         if seed is not None:
             scenario = scenario.model_copy(update={"seed": seed})
-        self.scenario = scenario
+        # not ``self.scenario``: Mesa 3.5 reserves that name for its own Scenario object
+        self.config = scenario
         super().__init__(rng=scenario.seed)
         self.t = 0  # 0-based index of the step being (or last) computed
         self.streams = substreams(scenario.seed)
@@ -140,7 +141,7 @@ class I4PModel(mesa.Model):
 
     def _build_landscape(self) -> None:
         rng = self.streams["landscape"]
-        ls, shape, torus = self.scenario.landscape, self.shape, self.torus
+        ls, shape, torus = self.config.landscape, self.shape, self.torus
         L = self.layers
         L["population"][...] = landscape.population(
             rng, shape, ls.inhabited_share, ls.population_mean, torus
@@ -176,7 +177,7 @@ class I4PModel(mesa.Model):
             Community(self, cells[(r, c)])
 
     def _build_committees(self) -> None:
-        cfg = self.scenario.lpc
+        cfg = self.config.lpc
         rng = self.streams["placement"]
         n = cfg.count if cfg.enabled else 0
         candidates = np.flatnonzero(self.inhabited.ravel())
@@ -199,7 +200,7 @@ class I4PModel(mesa.Model):
             LocalPeaceCommittee(self, cells[(r, c)], i)
 
     def _build_councils(self) -> None:
-        cfg = self.scenario.council
+        cfg = self.config.council
         self.councils: list[NationalCouncil] = []
         self.national: NationalCouncil | None = None
         if not cfg.enabled:
@@ -347,7 +348,7 @@ class I4PModel(mesa.Model):
 
     def _risk_map(self, tension: np.ndarray) -> np.ndarray:
         """Tension averaged over a rapid response's footprint: what a warning ranks by."""
-        size = 2 * self.scenario.council.response_radius + 1
+        size = 2 * self.config.council.response_radius + 1
         mode = "wrap" if self.torus else "constant"
         return ndimage.uniform_filter(tension, size=size, mode=mode)
 
@@ -360,7 +361,7 @@ class I4PModel(mesa.Model):
         order = np.argsort(-density, axis=None, kind="stable")[:k]
         order = order[density.ravel()[order] > 0]
         h, w = self.shape
-        err = self.scenario.council.observation_error
+        err = self.config.council.observation_error
         rows, cols = order // w, order % w
         if err:
             rows = np.clip(rows + self.rng_decisions.integers(-err, err + 1, rows.size), 0, h - 1)
@@ -399,23 +400,23 @@ class I4PModel(mesa.Model):
         h, w = self.shape
         for resp in self.responses:
             if resp.lands <= t < resp.ends:
-                rad = self.scenario.council.response_radius
+                rad = self.config.council.response_radius
                 rs = slice(max(0, resp.row - rad), min(h, resp.row + rad + 1))
                 cs = slice(max(0, resp.col - rad), min(w, resp.col + rad + 1))
                 np.maximum(
                     self.response_damping[rs, cs],
-                    self.scenario.council.response_strength,
+                    self.config.council.response_strength,
                     out=self.response_damping[rs, cs],
                 )
         keep *= 1.0 - self.response_damping
         if self.national is not None and t < self.national.agreement_until:
-            keep *= 1.0 - self.scenario.council.agreement_strength
+            keep *= 1.0 - self.config.council.agreement_strength
         keep *= 1.0 - self.dyn.violence_release * self.layers["violence"]
         np.subtract(1.0, keep, out=self.damping)
 
     def _land_responses(self, t: int) -> None:
         tension = self.layers["tension"]
-        rad = self.scenario.council.response_radius
+        rad = self.config.council.response_radius
         h, w = self.shape
         while self.responses and self.responses[0].ends <= t:
             self.responses.popleft()
@@ -496,7 +497,7 @@ class I4PModel(mesa.Model):
 
     def run(self, steps: int | None = None) -> I4PModel:
         """Run ``steps`` steps (default: the scenario's ``steps``)."""
-        for _ in range(self.scenario.steps if steps is None else steps):
+        for _ in range(self.config.steps if steps is None else steps):
             self.step()
         return self
 
@@ -511,7 +512,7 @@ class I4PModel(mesa.Model):
         from .metrics import summary_metrics
 
         return summary_metrics(
-            self.series(), self.scenario.resolved_reference_step(), window=window, tol=tol
+            self.series(), self.config.resolved_reference_step(), window=window, tol=tol
         )
 
 
