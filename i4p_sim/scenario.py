@@ -252,11 +252,20 @@ class Scenario(_Section):
         return self
 
     def resolved_reference_step(self) -> int:
-        """The reference step ``s``: explicit, else the first shock's step, else half the run."""
+        """The reference step ``s``: explicit, else the first shock's step, else half the run.
+
+        A withdrawal conditional on an autocratic turn has no step of its own (its ``at`` is
+        only the earliest it may fire), so it does not set ``s``.
+        """
         if self.reference_step is not None:
             return min(self.reference_step, self.steps - 1)
-        if self.shocks:
-            return min(min(s.at for s in self.shocks), self.steps - 1)
+        steps = [
+            s.at
+            for s in self.shocks
+            if not (isinstance(s, FundingWithdrawal) and s.condition != "none")
+        ]
+        if steps:
+            return min(min(steps), self.steps - 1)
         return self.steps // 2
 
     def to_dict(self) -> dict[str, Any]:
