@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
+# mkstemp creates 0600 files; stored results are ordinary files readable like any other
+FILE_MODE = 0o644
+
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to a temp file beside ``path`` and ``os.replace`` it into place."""
@@ -15,6 +18,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -39,6 +43,7 @@ def atomic_write_parquet(path: str | Path, frame: pd.DataFrame) -> Path:
     os.close(fd)
     try:
         frame.to_parquet(tmp, engine="pyarrow", index=False)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
