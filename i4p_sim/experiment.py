@@ -195,11 +195,11 @@ def _toml_value(value: Any) -> str:
 
 
 def _pydantic_error(source: str, exc: ValidationError) -> ConfigError:
-    from .scenario import _describe, _loc_to_path
+    from .scenario import describe_error, error_path
 
     err = exc.errors()[0]
-    field_path = _loc_to_path(err["loc"])
-    msg = _describe(err)
+    field_path = error_path(err["loc"])
+    msg = describe_error(err)
     if err.get("type") == "extra_forbidden" and "." not in field_path:
         msg = f"unknown key; allowed: {', '.join(_EXPERIMENT_KEYS)}"
     elif err.get("type") == "extra_forbidden":
@@ -383,7 +383,7 @@ def _resolve_scenario(
     common: dict[str, Any],
     shocks: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    from .scenario import _defaults_with_lists, apply_set, resolve_extends, validate_scenario
+    from .scenario import apply_set, resolve_extends, validate_scenario, with_default_lists
 
     if not file.exists():
         raise ConfigError(exp_source, where, f"scenario file not found: {file}")
@@ -391,7 +391,7 @@ def _resolve_scenario(
         data = resolve_extends(file)
     except ConfigError as err:
         raise ConfigError(exp_source, where, f"in {err.one_line()}") from None
-    data = _defaults_with_lists(data)
+    data = with_default_lists(data)
     data["name"] = name
     if shocks is not None:
         data["shocks"] = copy.deepcopy(shocks)

@@ -397,7 +397,7 @@ def _list_item(node: list, part: str, where: str) -> Any:
     return node[_index(part, where, len(node))]
 
 
-def _defaults_with_lists(data: dict[str, Any]) -> dict[str, Any]:
+def with_default_lists(data: dict[str, Any]) -> dict[str, Any]:
     """Make ``--set donors.0.budget=...`` work on a file that leaves donors at default."""
     out = dict(data)
     if "donors" not in out:
@@ -405,7 +405,7 @@ def _defaults_with_lists(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _loc_to_path(loc: tuple[Any, ...]) -> str:
+def error_path(loc: tuple[Any, ...]) -> str:
     parts = []
     for item in loc:
         # pydantic puts the discriminator tag (e.g. 'funding_withdrawal') into the location
@@ -417,7 +417,7 @@ def _loc_to_path(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
-def _describe(err: dict[str, Any]) -> str:
+def describe_error(err: dict[str, Any]) -> str:
     etype = err.get("type", "")
     ctx = err.get("ctx") or {}
     given = err.get("input")
@@ -481,8 +481,8 @@ def validate_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scena
         return Scenario.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = _loc_to_path(err["loc"])
-        msg = _describe(err)
+        field = error_path(err["loc"])
+        msg = describe_error(err)
         if err.get("type") == "extra_forbidden":
             section = field.rsplit(".", 1)[0] if "." in field else ""
             known = _known_section_keys().get(section) or _item_keys(data, section)
@@ -525,7 +525,7 @@ def load_scenario(
     if path is not None and "name" not in data:
         data["name"] = Path(path).stem
     if overrides:
-        data = _defaults_with_lists(data)
+        data = with_default_lists(data)
         for assignment in overrides:
             data = apply_set(data, assignment)
     for key, value in fields.items():
