@@ -120,6 +120,9 @@ class CommitteeTier:
         )
         self.watch = _segments(self.positions, self.cfg.watch_radius, self.shape, self.torus)
         self.cell_index = self.positions[:, 0] * self.shape[1] + self.positions[:, 1]
+        # the cells some catchment covers (sorted flat indices) and, for every catchment
+        # entry, its position in ``cover``: the per-step fields are non-zero only there
+        self.cover, self.cover_inverse = np.unique(self.flat, return_inverse=True)
 
     @property
     def n(self) -> int:
@@ -218,6 +221,26 @@ class CommitteeTier:
         d = np.clip(self.cfg.mediation * self.effectiveness(), 0.0, 1.0 - 1e-12)
         log_keep = np.bincount(self.flat, weights=np.log1p(-d)[self.owner], minlength=h * w)
         return (-np.expm1(log_keep)).reshape(self.shape)
+
+    def mediation_damping_cells(self) -> np.ndarray:
+        """:meth:`mediation_damping` at the covered cells only (``cover``), bit for bit.
+
+        Off the catchments the field is zero, so the model needs only these values; the
+        per-cell sums run in the same order as in the full field.
+        """
+        d = np.clip(self.cfg.mediation * self.effectiveness(), 0.0, 1.0 - 1e-12)
+        log_keep = np.bincount(
+            self.cover_inverse, weights=np.log1p(-d)[self.owner], minlength=self.cover.size
+        )
+        return -np.expm1(log_keep)
+
+    def dialogue_cells(self, civic_space: float) -> np.ndarray:
+        """:meth:`dialogue_field` at the covered cells only (``cover``), bit for bit."""
+        rate = self.cfg.dialogue * self.effectiveness() * civic_space
+        field_ = np.bincount(
+            self.cover_inverse, weights=rate[self.owner], minlength=self.cover.size
+        )
+        return np.minimum(field_, 1.0)
 
     def dialogue_field(self, civic_space: float) -> np.ndarray:
         """(H, W) per-step cohesion gain rate from dialogue, capped at 1."""

@@ -14,6 +14,8 @@ Step order (docs/ODD.md, "Process overview"):
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections import deque
 
 import mesa
@@ -101,7 +103,8 @@ class I4PModel(mesa.Model):
         g = scenario.grid
         self.shape = (g.height, g.width)
         self.torus = g.torus
-        self.grid = OrthogonalMooreGrid(self.shape, torus=g.torus, random=self.random)
+        with _gc_paused():  # ~10 objects per cell, all long-lived: no collection needed
+            self.grid = OrthogonalMooreGrid(self.shape, torus=g.torus, random=self.random)
         self._build_layers()
         self._build_landscape()
         self.civic_space = 1.0
@@ -109,7 +112,8 @@ class I4PModel(mesa.Model):
         self.shock_drive = np.zeros(self.shape)
         self._buffers()
         if communities:
-            self._build_communities()
+            with _gc_paused():
+                self._build_communities()
         self._build_committees()
         self._build_councils()
         self.donors = [ExternalDonor(self, d) for d in scenario.donors]
@@ -162,13 +166,27 @@ class I4PModel(mesa.Model):
         self.friction_norm = self.friction / fmax if fmax > 0 else self.friction.copy()
 
     def _buffers(self) -> None:
-        self.drive = np.zeros(self.shape)
-        self.damping = np.zeros(self.shape)
-        self.probability = np.zeros(self.shape)
-        self.response_damping = np.zeros(self.shape)
-        self.lpc_damping = np.zeros(self.shape)
-        self.dialogue = np.zeros(self.shape)
-        self.draws = np.zeros(self.shape)
+        shape = self.shape
+        self.drive = np.zeros(shape)
+        self.damping = np.zeros(shape)
+        self.probability = np.zeros(shape)
+        self.response_damping = np.zeros(shape)
+        self.lpc_damping = np.zeros(shape)
+        self.dialogue = np.zeros(shape)
+        self.draws = np.zeros(shape)
+        # scratch space reused every step, so that a step allocates no grid-sized array
+        self._scratch = np.empty(shape)
+        self._violence_f = np.zeros(shape)  # this step's violence as float64
+        self._exposure = np.empty(shape)
+        self._risk = np.empty(shape)
+        self._density = np.empty(shape)
+        self._labels = np.empty(shape, dtype=np.int32)
+        self._window_mask = np.zeros(shape, dtype=bool)
+        self._response_windows: list[tuple[slice, slice]] = []
+        self._inhabited_idx = np.flatnonzero(self.inhabited)
+        self._gathered = np.empty(self._inhabited_idx.size)
+        self._gathered_mask = np.empty(self._inhabited_idx.size, dtype=bool)
+        self._friction_drive: tuple[float, np.ndarray] | None = None
 
     def _build_communities(self) -> None:
         rows, cols = np.nonzero(self.inhabited)
@@ -276,7 +294,7 @@ class I4PModel(mesa.Model):
         propagate(
             tension,
             self.drive,
-            violence.astype(np.float64),
+            violence,  # bool is read as 0.0 / 1.0, exactly as its float64 copy would be
             self.damping,
             diffusion=self.dyn.diffusion,
             contagion=self.dyn.contagion,
@@ -350,16 +368,20 @@ class I4PModel(mesa.Model):
         """Tension averaged over a rapid response's footprint: what a warning ranks by."""
         size = 2 * self.config.council.response_radius + 1
         mode = "wrap" if self.torus else "constant"
-        return ndimage.uniform_filter(tension, size=size, mode=mode)
+        return ndimage.uniform_filter(tension, size=size, mode=mode, output=self._risk)
 
     def _observed_targets(self, k: int) -> list[tuple[int, int, str]]:
         """The k worst areas of violence the council saw ``observation_delay`` steps ago."""
-        seen = self._violence_history[0].astype(np.float64)
-        if not seen.any():
+        if not self._violence_history[0].any():
             return []
-        density = ndimage.uniform_filter(seen, size=3, mode="constant")
-        order = np.argsort(-density, axis=None, kind="stable")[:k]
-        order = order[density.ravel()[order] > 0]
+        seen = self._scratch
+        np.copyto(seen, self._violence_history[0])
+        density = ndimage.uniform_filter(seen, size=3, mode="constant", output=self._density)
+        # the k densest cells with density > 0, ties by cell index: the first k of a stable
+        # argsort of -density restricted to > 0, without sorting the whole grid
+        flat = density.reshape(-1)
+        candidates = np.flatnonzero(flat > 0)
+        order = candidates[np.argsort(-flat[candidates], kind="stable")[:k]]
         h, w = self.shape
         err = self.config.council.observation_error
         rows, cols = order // w, order % w
@@ -384,34 +406,60 @@ class I4PModel(mesa.Model):
         drive += 1.0
         drive *= L["grievance"]
         drive *= d.grievance_forcing
-        drive += d.friction_strength * self.friction
-        drive += d.memory_weight * L["memory"]
+        drive += self._friction_term()
+        scratch = self._scratch
+        np.multiply(L["memory"], d.memory_weight, out=scratch)
+        drive += scratch
         drive *= self.inhabited
         drive += shock_drive
 
+    def _friction_term(self) -> np.ndarray:
+        """``friction_strength * friction``: constant over a run, so computed once."""
+        strength = self.dyn.friction_strength
+        cached = self._friction_drive
+        if cached is None or cached[0] != strength:
+            cached = self._friction_drive = (strength, strength * self.friction)
+        return cached[1]
+
     def _assemble_damping(self, t: int) -> None:
         """Combine every sink: committees, rapid responses, agreements, violence release."""
+        # Every factor below is 1 off the cells it concerns (and x * 1.0 == x exactly), so
+        # each sink multiplies only its own cells: the result is bit for bit the product
+        # of the full-grid factors.
         keep = self.damping
-        keep[...] = 1.0
-        if self.committees.n:
-            self.lpc_damping[...] = self.committees.mediation_damping()
-            keep *= 1.0 - self.lpc_damping
-        self.response_damping[...] = 0.0
+        keep.fill(1.0)
+        tier = self.committees
+        if tier.n:
+            cells = tier.mediation_damping_cells()  # zero off the catchments
+            self.lpc_damping.reshape(-1)[tier.cover] = cells
+            keep.reshape(-1)[tier.cover] = 1.0 - cells
+        rd = self.response_damping
+        for rs, cs in self._response_windows:  # last step's windows: back to zero
+            rd[rs, cs] = 0.0
+        windows = []
         h, w = self.shape
+        rad = self.config.council.response_radius
+        strength = self.config.council.response_strength
         for resp in self.responses:
             if resp.lands <= t < resp.ends:
-                rad = self.config.council.response_radius
                 rs = slice(max(0, resp.row - rad), min(h, resp.row + rad + 1))
                 cs = slice(max(0, resp.col - rad), min(w, resp.col + rad + 1))
-                np.maximum(
-                    self.response_damping[rs, cs],
-                    self.config.council.response_strength,
-                    out=self.response_damping[rs, cs],
-                )
-        keep *= 1.0 - self.response_damping
+                np.maximum(rd[rs, cs], strength, out=rd[rs, cs])
+                windows.append((rs, cs))
+        self._response_windows = windows
+        if windows:  # keep *= 1 - rd once per cell of the union of the windows
+            done = self._window_mask
+            for rs, cs in windows:
+                sub = keep[rs, cs]
+                np.multiply(sub, 1.0 - rd[rs, cs], out=sub, where=~done[rs, cs])
+                done[rs, cs] = True
+            for rs, cs in windows:
+                done[rs, cs] = False
         if self.national is not None and t < self.national.agreement_until:
             keep *= 1.0 - self.config.council.agreement_strength
-        keep *= 1.0 - self.dyn.violence_release * self.layers["violence"]
+        # 1 - release * violence is 1 - release where violent, 1 elsewhere
+        release = 1.0 - self.dyn.violence_release * 1.0
+        np.multiply(keep, release, out=keep, where=self.layers["violence"])
         np.subtract(1.0, keep, out=self.damping)
 
     def _land_responses(self, t: int) -> None:
@@ -423,12 +471,14 @@ class I4PModel(mesa.Model):
         landing = [r for r in self.responses if r.lands == t]
         if not landing:
             return
-        inhabited = np.sort(tension[self.inhabited])
+        inhabited = np.take(tension.reshape(-1), self._inhabited_idx, out=self._gathered)
+        calmer = self._gathered_mask
         for resp in landing:
             rs = slice(max(0, resp.row - rad), min(h, resp.row + rad + 1))
             cs = slice(max(0, resp.col - rad), min(w, resp.col + rad + 1))
             resp.target_tension = float(tension[rs, cs].mean())
-            below = np.searchsorted(inhabited, resp.target_tension)
+            # inhabited cells calmer than the target (what a sorted search would count)
+            below = np.count_nonzero(np.less(inhabited, resp.target_tension, out=calmer))
             resp.target_percentile = float(below / max(inhabited.size, 1))
             self.response_log.append(resp)
 
@@ -440,29 +490,55 @@ class I4PModel(mesa.Model):
         np.exp(p, out=p)
         p += 1.0
         np.reciprocal(p, out=p)
-        p *= 1.0 - d.cohesion_shield * L["cohesion"]
+        shield = self._scratch
+        np.multiply(L["cohesion"], d.cohesion_shield, out=shield)
+        np.subtract(1.0, shield, out=shield)
+        p *= shield
         p *= self.inhabited
         self.rng_violence.random(out=self.draws)
         np.less(self.draws, p, out=L["violence"])
-        self._violence_history.append(L["violence"].copy())
+        history = self._violence_history  # a ring of preallocated maps
+        if len(history) == history.maxlen:
+            seen = history.popleft()
+        else:
+            seen = np.empty(self.shape, dtype=bool)
+        np.copyto(seen, L["violence"])
+        history.append(seen)
 
     def _update_slow_layers(self) -> None:
         d, L = self.dyn, self.layers
-        v = L["violence"].astype(np.float64)
-        exposure = 0.5 * (v + neighbour_mean(v, torus=self.torus))
+        v = self._violence_f
+        np.copyto(v, L["violence"])
+        exposure = neighbour_mean(v, torus=self.torus, out=self._exposure)
+        exposure += v
+        exposure *= 0.5
         c = L["cohesion"]
-        if self.committees.n:
-            self.dialogue[...] = self.committees.dialogue_field(self.civic_space)
-        c += self.dialogue * (1.0 - c)
-        c -= d.cohesion_erosion * exposure * c
-        c += d.cohesion_recovery * (self.base_cohesion - c)
+        tier = self.committees
+        if tier.n:  # dialogue is zero off the catchments, where c += 0 changes nothing
+            gain = tier.dialogue_cells(self.civic_space)
+            self.dialogue.reshape(-1)[tier.cover] = gain
+            flat = c.reshape(-1)
+            old = flat[tier.cover]
+            flat[tier.cover] = old + gain * (1.0 - old)
+        s = self._scratch
+        np.multiply(exposure, d.cohesion_erosion, out=s)
+        s *= c
+        c -= s
+        np.subtract(self.base_cohesion, c, out=s)
+        s *= d.cohesion_recovery
+        c += s
         np.clip(c, 0.0, 1.0, out=c)
         c *= self.inhabited
         m = L["memory"]
         m *= 1.0 - d.memory_decay
-        m += d.memory_gain * v * (1.0 - m)
+        np.subtract(1.0, m, out=s)
+        gain_m = np.multiply(v, d.memory_gain, out=exposure)  # exposure is no longer needed
+        gain_m *= s
+        m += gain_m
         g = L["grievance"]
-        g += d.grievance_recovery * (self.base_grievance - g)
+        np.subtract(self.base_grievance, g, out=s)
+        s *= d.grievance_recovery
+        g += s
 
     def _measure(self, t: int, disbursed: float, sent: int, answered: int) -> None:
         L, m = self.layers, self.measures
@@ -477,14 +553,17 @@ class I4PModel(mesa.Model):
         m["affected_population"] = float(L["population"][v].sum())
         if t % self.dyn.cluster_every == 0:
             if events:
-                labels, count = ndimage.label(v, structure=_EIGHT)
-                self._cluster = int(np.bincount(labels.ravel())[1:].max()) if count else 0
+                count = ndimage.label(v, structure=_EIGHT, output=self._labels)
+                sizes = np.bincount(self._labels.reshape(-1))
+                self._cluster = int(sizes[1:].max()) if count else 0
             else:
                 self._cluster = 0
         m["largest_cluster"] = self._cluster
-        m["mean_cohesion"] = (
-            float(L["cohesion"][self.inhabited].mean()) if self.n_inhabited else 0.0
-        )
+        if self.n_inhabited:  # the inhabited cells in C order, as boolean indexing gives
+            cohesion = np.take(L["cohesion"].reshape(-1), self._inhabited_idx, out=self._gathered)
+            m["mean_cohesion"] = float(cohesion.mean())
+        else:
+            m["mean_cohesion"] = 0.0
         tier = self.committees
         m["lpcs_active"] = int(tier.active.sum())
         m["lpc_capacity"] = float(tier.capacity.mean()) if tier.n else 0.0
@@ -514,6 +593,23 @@ class I4PModel(mesa.Model):
         return summary_metrics(
             self.series(), self.config.resolved_reference_step(), window=window, tol=tol
         )
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Pause Python's cyclic garbage collector while building many long-lived objects.
+
+    Building a grid of a million cells (and as many Community agents) otherwise triggers
+    repeated full collections that traverse every object built so far, for nothing:
+    none of them is garbage. The collector's previous state is restored afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _reporter(name: str):
