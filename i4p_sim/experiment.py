@@ -642,11 +642,17 @@ def run_batch(specs: list[RunSpec]) -> tuple[list[dict[str, Any]], pd.DataFrame 
         Per-step measures of the ok runs, keyed by run_id, scenario, replicate, point, step.
     """
     _limit_threads()
+    from .field import warm_up
     from .metrics import summary_metrics
     from .model import I4PModel
     from .scenario import scenario_from_dict
 
     failing = {s.strip() for s in os.environ.get(FAIL_ENV, "").split(",") if s.strip()}
+    # JIT-compile (or load from numba's cache) once per worker process, outside the runs'
+    # timings: later calls are no-ops, so no run of a sweep pays the compilation
+    for kernel in sorted({s.scenario_dict.get("kernel", "numpy") for s in specs}):
+        with contextlib.suppress(Exception):  # a missing numba fails the runs themselves
+            warm_up(kernel)
     rows: list[dict[str, Any]] = []
     frames: list[pd.DataFrame] = []
     for spec in specs:
