@@ -1,0 +1,272 @@
+"""Benchmark of the full I4P model: step time, scaling, construction and peak memory.
+
+Usage::
+
+    python benchmarks/bench_model.py [--quick]
+
+(a) A full model step (default scenario and agents: 40 committees, one council, two
+    donors, one Community agent per inhabited cell, DataCollector included) at 64^2,
+    256^2 and 1024^2, numpy and numba kernels alternately on the same model: median
+    ms/step after warm-up steps, and the scaling ratio t(1024^2) / t(256^2) (16x the
+    cells). Targets: <= 5 ms/step at 256^2 (numpy kernel); ratio <= 20.
+(b) Model construction at 256^2 and 1024^2 against building the bare Mesa
+    ``OrthogonalMooreGrid`` of the same size, interleaved in the same run: medians and
+    their ratio. Target: <= 2x the bare grid.
+(c) Peak memory (max RSS) of a fresh process that builds a 1024^2 model and runs 5
+    steps, next to one that only builds the bare grid, and the interpreter's own RSS.
+
+All timings are wall-clock medians; the ratios compare figures measured in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+from mesa.discrete_space import OrthogonalMooreGrid  # noqa: E402
+
+from i4p_sim.model import I4PModel  # noqa: E402
+from i4p_sim.scenario import load_scenario  # noqa: E402
+
+TARGET_STEP_MS = 5.0
+TARGET_SCALING = 20.0
+TARGET_CONSTRUCTION = 2.0
+
+
+def have_numba() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def scenario(n: int, kernel: str = "numpy"):
+    base = load_scenario(None)
+    grid = base.grid.model_copy(update={"width": n, "height": n})
+    return base.model_copy(update={"grid": grid, "kernel": kernel})
+
+
+def machine() -> str:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import mesa
+
+    versions = (
+        f"python {platform.python_version()}, numpy {np.__version__}, mesa {mesa.__version__}"
+    )
+    if have_numba():
+        import numba
+
+        versions += f", numba {numba.__version__}"
+    return f"{os.cpu_count()} CPUs ({cpu}); {versions}"
+
+
+# ------------------------------------------------------------------------- timing
+
+
+def time_steps(model: I4PModel, kernels: list[str], steps: int, warmup: int) -> dict[str, float]:
+    """Median seconds per step for each kernel, alternating kernels on one model."""
+    times: dict[str, list[float]] = {k: [] for k in kernels}
+    for k in kernels:
+        model.kernel = k
+        for _ in range(warmup):
+            model.step()
+    for _ in range(steps):
+        for k in kernels:
+            model.kernel = k
+            t0 = time.perf_counter()
+            model.step()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def build_grid(n: int, gc_paused: bool = False) -> float:
+    gc.collect()
+    if gc_paused:
+        gc.disable()
+    t0 = time.perf_counter()
+    grid = OrthogonalMooreGrid((n, n), torus=False, random=random.Random(0))
+    dt = time.perf_counter() - t0
+    gc.enable()
+    del grid
+    gc.collect()
+    return dt
+
+
+def build_model(n: int) -> tuple[float, I4PModel]:
+    sc = scenario(n)
+    gc.collect()
+    t0 = time.perf_counter()
+    model = I4PModel(sc)
+    return time.perf_counter() - t0, model
+
+
+def construction(n: int, repeats: int) -> tuple[float, float, float, I4PModel]:
+    """Median build times of the bare grid (as Mesa builds it, and with the garbage
+    collector paused, as the model builds its own) and of the model, interleaved."""
+    grids, paused, models = [], [], []
+    model = None
+    for _ in range(repeats):
+        grids.append(build_grid(n))
+        paused.append(build_grid(n, gc_paused=True))
+        model = None  # free the previous model before building the next one
+        gc.collect()
+        dt, model = build_model(n)
+        models.append(dt)
+    med = statistics.median
+    return med(grids), med(paused), med(models), model
+
+
+# ------------------------------------------------------------------------- memory
+
+
+def _peak_rss_kb() -> int:
+    """High-water mark of this process's resident set (VmHWM; reset by exec, unlike
+    ``ru_maxrss``, which a child inherits from the parent it was forked from)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    import resource  # not Linux: fall back on ru_maxrss (KiB on Linux, bytes on macOS)
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def _memory_child(what: str, n: int) -> None:
+    base = _peak_rss_kb()
+    if what == "model":
+        model = I4PModel(scenario(n))
+        model.run(5)
+    else:
+        grid = OrthogonalMooreGrid((n, n), torus=False, random=random.Random(0))  # noqa: F841
+    print(json.dumps({"base_kb": base, "peak_kb": _peak_rss_kb()}))
+
+
+def peak_memory(what: str, n: int) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory-child", what, "--size", str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    data = json.loads(out.strip().splitlines()[-1])
+    return {"base_mb": data["base_kb"] / 1024, "peak_mb": data["peak_kb"] / 1024}
+
+
+# -------------------------------------------------------------------------- main
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--memory-child", choices=["model", "grid"], help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, default=1024, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        _memory_child(args.memory_child, args.size)
+        return 0
+
+    quick = args.quick
+    kernels = ["numpy"] + (["numba"] if have_numba() else [])
+    print(machine())
+    print(f"{'quick' if quick else 'full'} run; wall-clock medians after warm-up\n")
+
+    # warm-up: imports, numba compilation (or cache load), first-touch of code paths
+    warm = I4PModel(scenario(32))
+    time_steps(warm, kernels, steps=2, warmup=2)
+    del warm
+
+    all_ok = True
+
+    # (b) construction first: the last 1024^2 model is reused for the step timings
+    print("(b) construction vs the bare Mesa OrthogonalMooreGrid of the same size")
+    print("  (the model pauses the garbage collector while it builds its grid and agents;")
+    print("   'paused' is the bare grid built the same way: the like-for-like reference)")
+    print(
+        f"{'grid':>10} {'bare grid':>10} {'model':>9} {'ratio':>7}  target"
+        f"          {'paused':>8} {'ratio':>7}"
+    )
+    models: dict[int, I4PModel] = {}
+    for n, reps in ((256, 3 if quick else 5), (1024, 1 if quick else 3)):
+        t_grid, t_paused, t_model, models[n] = construction(n, reps)
+        ratio = t_model / t_grid
+        ok = ratio <= TARGET_CONSTRUCTION
+        all_ok &= ok
+        print(
+            f"{n:>5}^2    {t_grid:>8.2f} s {t_model:>7.2f} s {ratio:>6.2f}x  "
+            f"<= {TARGET_CONSTRUCTION:g}x  {verdict(ok)}   {t_paused:>6.2f} s "
+            f"{t_model / t_paused:>6.2f}x   ({reps} repeat{'s' * (reps > 1)})"
+        )
+        print(
+            f"{'':>10} {models[n].n_inhabited:,} Community agents, "
+            f"{len(models[n].agents):,} Mesa agents in all",
+            flush=True,
+        )
+
+    # (a) full step
+    print("\n(a) full model step, default agents (ms per step)")
+    print(f"{'grid':>10} " + " ".join(f"{k:>9}" for k in kernels) + "  target")
+    per: dict[int, dict[str, float]] = {}
+    for n in (64, 256, 1024):
+        model = models.get(n) or I4PModel(scenario(n))
+        steps = {64: 60, 256: 30, 1024: 10}[n] // (2 if quick else 1)
+        per[n] = time_steps(model, kernels, steps=steps, warmup=3)
+        note = ""
+        if n == 256:
+            ok = per[n]["numpy"] * 1e3 <= TARGET_STEP_MS
+            all_ok &= ok
+            note = f"numpy <= {TARGET_STEP_MS:g} ms  {verdict(ok)}"
+        print(
+            f"{n:>5}^2    " + " ".join(f"{per[n][k] * 1e3:>9.2f}" for k in kernels) + f"  {note}",
+            flush=True,
+        )
+    for k in kernels:
+        ratio = per[1024][k] / per[256][k]
+        ok = ratio <= TARGET_SCALING
+        all_ok &= ok
+        print(
+            f"  scaling t(1024^2)/t(256^2), {k:>5}: {ratio:5.1f}x  (16x the cells; target "
+            f"<= {TARGET_SCALING:g}x)  {verdict(ok)}"
+        )
+    models.clear()
+    gc.collect()
+
+    # (c) memory
+    print("\n(c) peak memory (max RSS of a fresh process), 1024^2")
+    mem_model = peak_memory("model", 1024)
+    mem_grid = peak_memory("grid", 1024)
+    print(f"  interpreter after imports      {mem_model['base_mb']:8.0f} MB")
+    print(f"  bare Mesa grid                 {mem_grid['peak_mb']:8.0f} MB")
+    print(f"  model (built + 5 steps)        {mem_model['peak_mb']:8.0f} MB")
+    print(
+        f"  model over bare grid           {mem_model['peak_mb'] - mem_grid['peak_mb']:8.0f} MB"
+        "  (Community agents, layers, buffers)"
+    )
+    return 0 if all_ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
