@@ -135,6 +135,10 @@ class CommitteeTier:
         sums = np.add.reduceat(values.ravel()[self.flat], self.starts)
         return sums / self.sizes
 
+    def watched_cells(self) -> np.ndarray:
+        """Flat indices of every cell some committee watches (sorted, unique)."""
+        return np.unique(self.watch[0])
+
     def watched_hotspot(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Max of a field over each committee's watch area and the flat index holding it."""
         flat, starts, _, owner = self.watch

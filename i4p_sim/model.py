@@ -178,7 +178,8 @@ class I4PModel(mesa.Model):
         self._scratch = np.empty(shape)
         self._violence_f = np.zeros(shape)  # this step's violence as float64
         self._exposure = np.empty(shape)
-        self._risk = np.empty(shape)
+        self._risk = np.zeros(shape)
+        self._risk_window: tuple[np.ndarray, ...] | None = None
         self._density = np.empty(shape)
         self._labels = np.empty(shape, dtype=np.int32)
         self._window_mask = np.zeros(shape, dtype=bool)
@@ -365,10 +366,42 @@ class I4PModel(mesa.Model):
         return len(answered)
 
     def _risk_map(self, tension: np.ndarray) -> np.ndarray:
-        """Tension averaged over a rapid response's footprint: what a warning ranks by."""
-        size = 2 * self.config.council.response_radius + 1
-        mode = "wrap" if self.torus else "constant"
-        return ndimage.uniform_filter(tension, size=size, mode=mode, output=self._risk)
+        """Tension averaged over a rapid response's footprint: what a warning ranks by.
+
+        The mean over the (2r+1)^2 footprint, cells beyond a non-torus edge counting as 0
+        (``scipy.ndimage.uniform_filter`` with mode "constant" or "wrap"), evaluated only on
+        the cells some committee watches: warnings read nothing else.
+        """
+        if self._risk_window is None:
+            cells, window, inside = self._footprint_windows(self.committees.watched_cells())
+            self._risk_window = (
+                cells,
+                window,
+                inside,
+                np.empty(window.shape),
+                np.empty(len(cells)),
+            )
+        cells, window, inside, values, sums = self._risk_window
+        np.take(tension.ravel(), window, out=values)
+        values *= inside
+        values.sum(axis=1, out=sums)
+        sums /= window.shape[1]
+        self._risk.ravel()[cells] = sums
+        return self._risk
+
+    def _footprint_windows(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Flat indices of each cell's response footprint and which of them lie on the grid."""
+        h, w = self.shape
+        rad = self.config.council.response_radius
+        off = np.arange(-rad, rad + 1)
+        dr, dc = np.meshgrid(off, off, indexing="ij")
+        rows = cells[:, None] // w + dr.ravel()[None, :]
+        cols = cells[:, None] % w + dc.ravel()[None, :]
+        if self.torus:
+            rows, cols = rows % h, cols % w
+        inside = ((rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)).astype(np.float64)
+        window = np.clip(rows, 0, h - 1) * w + np.clip(cols, 0, w - 1)
+        return cells, window, inside
 
     def _observed_targets(self, k: int) -> list[tuple[int, int, str]]:
         """The k worst areas of violence the council saw ``observation_delay`` steps ago."""

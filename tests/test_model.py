@@ -451,3 +451,17 @@ def test_without_i4p_violence_concentrates_at_group_boundaries():
         interior_rate.append(counts[interior].mean())
     assert len(boundary_rate) >= 15
     assert_positive(np.array(boundary_rate) - np.array(interior_rate), min_share=0.9)
+
+
+@pytest.mark.parametrize("torus", [False, True])
+def test_warning_risk_map_is_the_footprint_mean_on_watched_cells(torus):
+    from scipy import ndimage
+
+    model = make([f"grid.torus={str(torus).lower()}"], seed=2)
+    model.run(15)
+    tension = model.layers["tension"]
+    size = 2 * model.config.council.response_radius + 1
+    expected = ndimage.uniform_filter(tension, size=size, mode="wrap" if torus else "constant")
+    cells = model.committees.watched_cells()
+    risk = model._risk_map(tension)
+    np.testing.assert_allclose(risk.ravel()[cells], expected.ravel()[cells], rtol=0, atol=1e-12)
