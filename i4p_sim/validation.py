@@ -1046,7 +1046,7 @@ def section_relapse(ctx: Context) -> tuple[str, list[Claim]]:
                 inside = not math.isnan(km[1]) and km[1] <= 0.4 <= km[2]
                 claims.append(
                     Claim(
-                        "areas returning to violence within a decade of calm",
+                        "relapse: areas returning to violence within a decade of calm",
                         src,
                         f"{pct(*km)} (Kaplan-Meier)",
                         f"{onsets} calm onsets, {len(rr)} runs",
