@@ -142,6 +142,50 @@ def cmd_viz(args: argparse.Namespace) -> int:
     return viz_command(args)
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validation import validate_command
+
+    return validate_command(args)
+
+
+VALIDATION_SECTIONS = (
+    "i4p_effect",
+    "funding_withdrawal",
+    "patch_scale",
+    "event_sizes",
+    "relapse",
+    "elections",
+    "sensitivity",
+)
+
+
+def add_validate_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``i4p validate`` (also ``python -m i4p_sim.validation``)."""
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run (< 2 min): few replicates, tiny Sobol design; writes "
+        "results/validation/VALIDATION-quick.md unless --out is given",
+    )
+    p.add_argument("--out", metavar="FILE", help="output markdown (default docs/VALIDATION.md)")
+    p.add_argument("--workers", type=_positive_int, help="worker processes (default 2)")
+    p.add_argument(
+        "--results",
+        metavar="DIR",
+        help="where the validation sweeps store runs (default results/validation)",
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="reuse stored runs instead of starting fresh"
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=VALIDATION_SECTIONS,
+        metavar="SECTION",
+        help="run only this section (repeatable): " + ", ".join(VALIDATION_SECTIONS),
+    )
+
+
 # ----------------------------------------------------------------------------- parser
 
 
@@ -252,6 +296,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=_positive_int, default=8050, help="port (default 8050)")
     p.set_defaults(func=cmd_viz)
+
+    p = sub.add_parser(
+        "validate",
+        help="run the validation experiments and write docs/VALIDATION.md",
+        description="Run experiments/validation/*.toml and experiments/sensitivity.toml "
+        "(about 10 min on 2 cores) and write docs/VALIDATION.md: each stylized fact with its "
+        "estimate, confidence interval and n, beside the literature.",
+    )
+    add_validate_arguments(p)
+    p.set_defaults(func=cmd_validate)
     return parser
 
 

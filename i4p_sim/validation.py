@@ -1661,29 +1661,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Add the validate options to a parser (used by the ``i4p validate`` subcommand)."""
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke run (< 2 min): few replicates, tiny Sobol design; writes "
-        "results/validation/VALIDATION-quick.md unless --out is given",
-    )
-    p.add_argument("--out", metavar="FILE", help="output markdown (default docs/VALIDATION.md)")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default 2)")
-    p.add_argument(
-        "--results",
-        metavar="DIR",
-        help="where the validation sweeps store runs (default results/validation)",
-    )
-    p.add_argument(
-        "--resume", action="store_true", help="reuse stored runs instead of starting fresh"
-    )
-    p.add_argument(
-        "--only",
-        action="append",
-        metavar="SECTION",
-        help="run only this section (repeatable): " + ", ".join(n for n, _ in SECTIONS),
-    )
+    """Add the validate options to a parser: the same as the ``i4p validate`` subcommand."""
+    from .cli import add_validate_arguments
+
+    add_validate_arguments(p)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -190,3 +190,17 @@ def test_run_help_has_an_example_and_the_flags() -> None:
 
 def test_version() -> None:
     assert ok(i4p("--version")).startswith("i4p-sim ")
+
+
+def test_validate_subcommand_lists_every_validation_section():
+    from i4p_sim.cli import VALIDATION_SECTIONS
+    from i4p_sim.validation import SECTIONS
+
+    assert VALIDATION_SECTIONS == tuple(name for name, _ in SECTIONS)
+    proc = subprocess.run(
+        [sys.executable, "-m", "i4p_sim", "validate", "--only", "nope"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--only" in proc.stderr.splitlines()[-1]
