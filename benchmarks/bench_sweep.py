@@ -94,16 +94,16 @@ def overhead(tmp: Path, n_runs: int) -> None:
 def speedup(tmp: Path, n_runs: int) -> None:
     from i4p_sim.experiment import load_experiment, run_batch
 
-    path = write_exp(tmp, "onesec", 128, 360, n_runs // 2)
+    path = write_exp(tmp, "onesec", 128, 900, n_runs // 2)
     specs = list(load_experiment(path).iter_runs())
     t0 = time.perf_counter()
     run_batch(specs[:1])
-    print(f"[speed-up] one run of 128x128, 360 steps: {time.perf_counter() - t0:.2f} s")
+    print(f"[speed-up] one run of 128x128, 900 steps: {time.perf_counter() - t0:.2f} s")
     w1 = sweep(path, tmp / "s1", workers=1)
     w2 = sweep(path, tmp / "s2", workers=2)
     print(
         f"[speed-up] {len(specs)} runs: 1 worker {w1:.2f} s, 2 workers {w2:.2f} s "
-        f"-> speed-up {w1 / w2:.2f}x (target >= 1.8x)"
+        f"-> speed-up {w1 / w2:.2f}x (target >= 1.8x: {'PASS' if w1 / w2 >= 1.8 else 'MISS'})"
     )
 
 
@@ -144,8 +144,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        # the speed-up first: the Dask cluster of the overhead section leaves threads behind
+        speedup(tmp, 4 if args.quick else 16)
         overhead(tmp, 100 if args.quick else 400)
-        speedup(tmp, 4 if args.quick else 12)
         memory(tmp, (100, 400) if args.quick else (100, 2000))
 
 

@@ -952,6 +952,24 @@ class SweepResult:
     report: Path | None = None
 
 
+# work per task worth its overhead: ~0.3 s of model time (a 64x64, 240-step run is ~1M)
+_CELL_STEPS_PER_TASK = 4_000_000
+
+
+def _batch_size(first: RunSpec | None, n_pending: int, slots: int) -> int:
+    """Runs per task: enough to amortise a task's overhead on tiny runs, never so many that
+    long runs leave a worker idle at the end (at least 6 tasks per worker when possible)."""
+    by_count = math.ceil(n_pending / (slots * 6))
+    if first is None:
+        return max(1, min(16, by_count))
+    grid = first.scenario_dict.get("grid", {})
+    cell_steps = (
+        grid.get("width", 64) * grid.get("height", 64) * first.scenario_dict.get("steps", 240)
+    )
+    by_cost = math.ceil(_CELL_STEPS_PER_TASK / max(cell_steps, 1))
+    return max(1, min(16, by_count, by_cost))
+
+
 def _batches(specs: Iterator[RunSpec], size: int) -> Iterator[list[RunSpec]]:
     while True:
         batch = list(itertools.islice(specs, size))
@@ -1081,7 +1099,9 @@ def run_experiment(
                 executor_desc = desc
                 manifest["executor"] = desc
                 store.write_manifest(manifest)
-                size = batch_size or max(1, min(16, math.ceil(n_pending / (slots * 6))))
+                size = batch_size or _batch_size(
+                    next(iter(exp.iter_runs()), None), n_pending, slots
+                )
                 window = slots * 2
                 batches = _batches(pending(), size)
                 in_flight: set[cf.Future] = set()
