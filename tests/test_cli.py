@@ -49,7 +49,7 @@ DESIGN_SUMMARY_KEYS = (
     "funding_spent",
     "mean_tension",
 )
-SUBCOMMANDS = ("check", "run", "sweep", "compare", "report", "viz")
+SUBCOMMANDS = ("check", "run", "sweep", "compare", "report", "viz", "validate")
 
 
 def i4p(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
