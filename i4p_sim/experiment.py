@@ -1367,7 +1367,7 @@ def compare_command(args: Any) -> int:
     inter = config.get("interactions") or []
     if inter:
         itab = interactions_table(runs, inter, [m for m in metrics if m in DEFAULT_METRICS[:3]])
-        print("\ngrassroots x top-down interaction ((ab - b) - (a - none); ratio scale 1 = none)")
+        print("\n2 x 2 interactions ((ab - b) - (a - none); ratio scale: 1 = no interaction)")
         print(format_table(itab))
     ftab = funding_table(runs, baseline)
     if not ftab.empty:
