@@ -340,7 +340,9 @@ class I4PModel(mesa.Model):
             return 0
         for council in self.councils:
             council.recover_mandate()
-            council.train(self.committees, t)
+            # each committee is trained once, by its most local council
+            if council.parent is not None or not self.regional:
+                council.train(self.committees, t)
         escalated: list = []
         answered: list = []
         if self.regional:

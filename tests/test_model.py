@@ -465,3 +465,14 @@ def test_warning_risk_map_is_the_footprint_mean_on_watched_cells(torus):
     cells = model.committees.watched_cells()
     risk = model._risk_map(tension)
     np.testing.assert_allclose(risk.ravel()[cells], expected.ravel()[cells], rtol=0, atol=1e-12)
+
+
+def test_with_regional_councils_each_committee_is_trained_once():
+    flat, nested = make(), make(["council.regions=[2, 2]"])
+    for model in (flat, nested):
+        model.national.donor_funds = model.national.cfg.cost
+        model.committees.capacity[:] = 0.5
+        model.committees.training[:] = 0.0
+        model._councils_act([], t=0)
+    np.testing.assert_allclose(nested.committees.training, flat.committees.training)
+    assert (flat.committees.training > 0).all()
