@@ -332,7 +332,6 @@ class NationalCouncil(Agent):
         self.mandate = cfg.mandate
         self.mandate_target = cfg.mandate
         self.suspended_until = -1
-        self.funds = 0.0
         self.donor_funds = 0.0
         self.responses_sent = 0
         self.agreement_until = -1
@@ -415,7 +414,6 @@ class ExternalDonor(Agent):
         self.policy = cfg.policy
         self.base_budget = cfg.budget
         self.multiplier = 1.0
-        self.disbursed = 0.0
 
     @property
     def budget(self) -> float:

@@ -254,10 +254,6 @@ class I4PModel(mesa.Model):
 
     # -------------------------------------------------------------------------- step
 
-    @property
-    def cells_inhabited(self) -> int:
-        return self.n_inhabited
-
     def step(self) -> None:
         """Advance one month (see the module docstring for the order)."""
         t = self.t
@@ -331,8 +327,6 @@ class I4PModel(mesa.Model):
             council_money = min(council_money, cap)
             self.national.donor_funds = council_money
             disbursed += council_money
-        for donor in self.donors:
-            donor.disbursed = 0.0
         return disbursed
 
     def _councils_act(self, warnings: list, t: int) -> int:
