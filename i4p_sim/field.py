@@ -323,112 +323,23 @@ def _propagate_numpy(
 
 
 _numba_kernel: Callable | None = None
-
-
-def _fused_kernel(tension, drive, violence, damping, diffusion, contagion, decay, torus, out):
-    """Fused single-pass kernel (compiled lazily with ``numba.njit(cache=True)``).
-
-    Streams the grid row by row, keeping a ring of three rows of
-    ``y = diffusion * x + contagion * violence`` and of ``x = tension + drive``, plus
-    row 0 saved for the torus wrap-around, so that ``out`` may be ``tension``. Outside
-    a non-torus grid the ring points at a zero row and the divisor is the neighbour
-    count; interior columns run in a branch-free, vectorisable loop.
-    """
-    h, w = tension.shape
-    keep = 1.0 - decay
-    a_x = 1.0 - diffusion
-    # slots 0..2: ring of grid rows; 3: zeros (off-grid); 4: row 0 (torus wrap-around)
-    ybuf = np.zeros((5, w))
-    xbuf = np.zeros((5, w))
-
-    for j in range(w):
-        x = tension[0, j] + drive[0, j]
-        y = diffusion * x + contagion * violence[0, j]
-        xbuf[0, j] = x
-        ybuf[0, j] = y
-        xbuf[4, j] = x
-        ybuf[4, j] = y
-    ic = 0
-    ip = 3
-    if torus:
-        ip = 2
-        r = h - 1
-        for j in range(w):
-            ybuf[2, j] = diffusion * (tension[r, j] + drive[r, j]) + contagion * violence[r, j]
-
-    for i in range(h):
-        nr = i + 1
-        if nr < h:
-            inx = (ic + 1) % 3
-            for j in range(w):
-                x = tension[nr, j] + drive[nr, j]
-                xbuf[inx, j] = x
-                ybuf[inx, j] = diffusion * x + contagion * violence[nr, j]
-        elif torus:
-            inx = 4
-        else:
-            inx = 3
-        yp = ybuf[ip]
-        yc = ybuf[ic]
-        yn = ybuf[inx]
-        xc = xbuf[ic]
-
-        if torus:
-            inv_i = 0.125
-            inv_e = 0.125
-            cnt_e = 8
-        else:
-            nrows = 1 + (1 if i > 0 else 0) + (1 if i < h - 1 else 0)
-            inv_i = 1.0 / (3 * nrows - 1)
-            cnt_e = (2 if w > 1 else 1) * nrows - 1
-            inv_e = 1.0 / cnt_e if cnt_e > 0 else 0.0
-
-        for j in range(1, w - 1):
-            m = (
-                yp[j - 1]
-                + yp[j]
-                + yp[j + 1]
-                + yc[j - 1]
-                + yc[j + 1]
-                + yn[j - 1]
-                + yn[j]
-                + yn[j + 1]
-            ) * inv_i
-            v = (a_x * xc[j] + m) * keep * (1.0 - damping[i, j])
-            out[i, j] = 0.0 if v < 0.0 else (1.0 if v > 1.0 else v)  # NaN stays NaN
-
-        # edge columns j = 0 and j = w - 1 (the same cell when w == 1)
-        for j in (0, w - 1):
-            if torus:
-                jm = j - 1 if j > 0 else w - 1
-                jp = j + 1 if j < w - 1 else 0
-                s = yp[jm] + yp[j] + yp[jp] + yc[jm] + yc[jp] + yn[jm] + yn[j] + yn[jp]
-                m = s * inv_e
-            else:
-                s = yp[j] + yn[j]
-                if j > 0:
-                    s += yp[j - 1] + yc[j - 1] + yn[j - 1]
-                if j < w - 1:
-                    s += yp[j + 1] + yc[j + 1] + yn[j + 1]
-                m = s * inv_e if cnt_e > 0 else yc[j]
-            v = (a_x * xc[j] + m) * keep * (1.0 - damping[i, j])
-            out[i, j] = 0.0 if v < 0.0 else (1.0 if v > 1.0 else v)  # NaN stays NaN
-
-        ip = ic
-        ic = inx
+_numba_prefetch_rows: Callable[[tuple[int, int]], int] | None = None
 
 
 def _get_numba_kernel() -> Callable:
-    """Compile (once, lazily) and return the fused numba kernel."""
-    global _numba_kernel
+    """Return the fused numba kernel of :mod:`i4p_sim.field_numba` (imported lazily)."""
+    global _numba_kernel, _numba_prefetch_rows
     if _numba_kernel is None:
         try:
-            import numba
+            import numba  # noqa: F401  (fails first, with the hint, when it is missing)
+
+            from .field_numba import fused_kernel, prefetch_rows
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError(
                 "kernel='numba' needs the optional dependency numba: pip install i4p-sim[fast]"
             ) from exc
-        _numba_kernel = numba.njit(cache=True)(_fused_kernel)
+        _numba_kernel = fused_kernel
+        _numba_prefetch_rows = prefetch_rows
     return _numba_kernel
 
 
@@ -564,7 +475,8 @@ def propagate(
         fn = _get_numba_kernel()
         if violence.dtype not in (np.float64, np.bool_, np.uint8):
             violence = violence.astype(np.float64)
-        fn(tension, drive, violence, damping, diffusion, contagion, decay, torus, res)
+        ahead = _numba_prefetch_rows(shape)
+        fn(tension, drive, violence, damping, diffusion, contagion, decay, torus, ahead, res)
 
     if res is not target:
         np.copyto(target, res)

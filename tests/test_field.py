@@ -172,6 +172,41 @@ def test_numba_out_is_tension(torus, shape):
     np.testing.assert_allclose(t2, want, atol=TOL)
 
 
+@needs_numba
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (2, 8), (5, 16), (17, 31), (40, 37)])
+@pytest.mark.parametrize("torus", [False, True])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_numba_prefetching_fill_is_bit_identical(shape, torus, in_place):
+    from i4p_sim.field_numba import fused_kernel
+
+    t, d, v, g = random_inputs(shape, 8, violence_dtype=bool)
+    results = []
+    for ahead in (0, 1, 3, 100):  # 100: every prefetch clamps to the last row
+        out = t.copy() if in_place else np.full(shape, np.nan)
+        src = out if in_place else t
+        fused_kernel(src, d, v, g, 0.45, 0.35, 0.1, torus, ahead, out)
+        results.append(out)
+    for other in results[1:]:
+        np.testing.assert_array_equal(other, results[0])
+    want = propagate(t, d, v, g, diffusion=0.45, contagion=0.35, decay=0.1, torus=torus)
+    np.testing.assert_allclose(results[0], want, rtol=0, atol=TOL)
+
+
+@needs_numba
+def test_numba_prefetches_on_large_grids_only():
+    from i4p_sim.field_numba import PREFETCH_MIN_CELLS, prefetch_rows
+
+    side = int(np.ceil(np.sqrt(PREFETCH_MIN_CELLS)))
+    assert prefetch_rows((256, 256)) == 0
+    assert prefetch_rows((side - 1, side - 1)) == 0
+    assert prefetch_rows((side, side)) >= 1
+    # the public path on a grid that prefetches
+    args = random_inputs((side, side), 9, violence_dtype=bool)
+    a = propagate(*args, **PARAMS, kernel="numpy")
+    b = propagate(*args, **PARAMS, kernel="numba")
+    np.testing.assert_allclose(b, a, rtol=0, atol=TOL)
+
+
 def test_numba_missing_gives_install_hint(monkeypatch):
     monkeypatch.setattr(field, "_numba_kernel", None)
     monkeypatch.setitem(sys.modules, "numba", None)  # makes `import numba` fail
