@@ -28,6 +28,13 @@ only the boundary rows and columns (non-torus) are rescaled by a precomputed
 ``8 / count`` factor. All intermediates live in a small per-thread workspace cached by
 ``(shape, torus)``, so a call allocates only its result (nothing when ``out`` is given).
 Results agree with the literal formula to rounding (well within 1e-12).
+
+On grids of :data:`_BLOCKED_MIN_CELLS` cells or more the same operations run on blocks
+of rows with a halo row above and below (:func:`_propagate_numpy_blocked`), so that the
+intermediates stay in cache and only the five grids stream through memory; at 2048^2
+this halves the time. Blocked and unblocked results are bit-identical.
+
+The optional fused numba kernel lives in :mod:`i4p_sim.field_numba`.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from numbers import Real
 
 import numpy as np
@@ -67,17 +74,26 @@ class _Workspace:
     factor : numpy.ndarray or None
         ``8 / count`` (1x1 non-torus: 8, since ``M(x) = x`` there); ``None`` on a torus,
         where every cell has 8 neighbour offsets.
-    a, p, r : numpy.ndarray
-        Scratch buffers of the grid shape.
+    full : tuple of numpy.ndarray or None
+        Scratch buffers ``(a, p, r)`` of the grid shape, allocated on first use (see
+        :meth:`grids`).
+    blocks : dict
+        Scratch buffers of the row-blocked kernel, by block height (see
+        :func:`_block_buffers`).
     """
 
     shape: tuple[int, int]
     torus: bool
     count: np.ndarray
     factor: np.ndarray | None
-    a: np.ndarray
-    p: np.ndarray
-    r: np.ndarray
+    full: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    blocks: dict = field(default_factory=dict)
+
+    def grids(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The three full-grid scratch buffers ``(a, p, r)``, allocated on first use."""
+        if self.full is None:
+            self.full = (np.empty(self.shape), np.empty(self.shape), np.empty(self.shape))
+        return self.full
 
 
 def _neighbour_count(shape: tuple[int, int], torus: bool) -> np.ndarray:
@@ -133,9 +149,6 @@ def _workspace(shape: tuple[int, int], torus: bool) -> _Workspace:
         torus=bool(torus),
         count=count,
         factor=factor,
-        a=np.empty(shape),
-        p=np.empty(shape),
-        r=np.empty(shape),
     )
     cache[key] = ws
     while len(cache) > _CACHE_SIZE:
@@ -182,9 +195,9 @@ def _scaled_neighbour_sum(src: np.ndarray, ws: _Workspace, dst: np.ndarray) -> n
     """Write ``8 * M(src)`` into ``dst`` using the workspace's ``p`` and ``r`` buffers.
 
     ``dst`` may alias ``src`` (``src`` is only read before ``dst`` is written), but
-    neither may alias ``ws.p`` or ``ws.r``.
+    neither may alias the workspace's ``p`` or ``r`` buffers.
     """
-    p, r = ws.p, ws.r
+    _, p, r = ws.grids()
     h, w = ws.shape
     _pair_sum(src, 1, ws.torus, p)  # left + right
     np.add(p, src, out=r)  # left + centre + right
@@ -307,19 +320,167 @@ def _propagate_numpy(
 ) -> None:
     """Numpy kernel; ``res`` may be ``tension`` itself but must alias no other input."""
     keep = 1.0 - decay
-    a = ws.a
+    a, p, _ = ws.grids()
     np.add(tension, drive, out=res)  # x; tension is not read after this line
     # a = (diffusion x + contagion v) (1 - decay) / 8, so that 8 M(a) = the neighbour term
     np.multiply(res, diffusion * keep * 0.125, out=a)
     if contagion != 0.0:
-        np.multiply(violence, contagion * keep * 0.125, out=ws.p)
-        a += ws.p
+        np.multiply(violence, contagion * keep * 0.125, out=p)
+        a += p
     _scaled_neighbour_sum(a, ws, a)
     res *= (1.0 - diffusion) * keep
     res += a
-    np.subtract(1.0, damping, out=ws.p)
-    res *= ws.p
+    np.subtract(1.0, damping, out=p)
+    res *= p
     np.clip(res, 0.0, 1.0, out=res)
+
+
+# ------------------------------------------------------------------ row-blocked kernel
+
+_BLOCK_CELLS = 1 << 16
+"""Cells per row block of the blocked numpy kernel: its five scratch blocks then take
+about 2.6 MB and stay in cache."""
+
+_BLOCKED_MIN_CELLS = 1 << 19
+"""Grids with at least this many cells (about 724^2) use the row-blocked numpy kernel;
+on smaller grids every intermediate fits in cache anyway and the blocks only add calls."""
+
+
+def _block_rows(shape: tuple[int, int]) -> int:
+    """Rows per block of the blocked numpy kernel on a grid of ``shape``."""
+    return max(2, _BLOCK_CELLS // shape[1])
+
+
+def _uses_blocks(shape: tuple[int, int]) -> bool:
+    return shape[0] * shape[1] >= _BLOCKED_MIN_CELLS and shape[0] > _block_rows(shape)
+
+
+def _block_buffers(ws: _Workspace, rows: int) -> tuple[np.ndarray, ...]:
+    """Scratch ``(A, P, R, X, M, carry, first)`` for blocks of ``rows`` grid rows.
+
+    ``A``, ``P``, ``R`` and ``X`` have ``rows + 2`` rows (a halo row above and below),
+    ``M`` has ``rows``; ``carry`` and ``first`` are single rows.
+    """
+    bufs = ws.blocks.get(rows)
+    if bufs is None:
+        w = ws.shape[1]
+        ext = (rows + 2, w)
+        bufs = ws.blocks[rows] = (
+            np.empty(ext),
+            np.empty(ext),
+            np.empty(ext),
+            np.empty(ext),
+            np.empty((rows, w)),
+            np.empty(w),
+            np.empty(w),
+        )
+    return bufs
+
+
+def _combined_rows(tension, drive, violence, rows: slice, ca: float, cv: float, x, a, tmp) -> None:
+    """``x = tension + drive`` and ``a = ca x + cv violence`` over ``rows``."""
+    np.add(tension[rows], drive[rows], out=x)
+    np.multiply(x, ca, out=a)
+    if cv != 0.0:
+        np.multiply(violence[rows], cv, out=tmp)
+        a += tmp
+
+
+def _propagate_numpy_blocked(
+    tension: np.ndarray,
+    drive: np.ndarray,
+    violence: np.ndarray,
+    damping: np.ndarray,
+    diffusion: float,
+    contagion: float,
+    decay: float,
+    ws: _Workspace,
+    res: np.ndarray,
+    block_rows: int,
+) -> None:
+    """The numpy kernel, evaluated in blocks of ``block_rows`` grid rows.
+
+    Every intermediate lives in a few cache-sized blocks, so only the five grids stream
+    through memory, once each. Each block carries a halo row above and below: the one
+    above is the previous block's last row of ``a``, kept before ``res`` (possibly
+    ``tension`` itself) overwrites it; on a torus row 0's ``a`` is kept for the last
+    block. The operations and their order per cell are those of :func:`_propagate_numpy`,
+    so both kernels give bit-identical results (tested).
+    """
+    h, w = ws.shape
+    torus = ws.torus
+    keep = 1.0 - decay
+    ca = diffusion * keep * 0.125
+    cv = contagion * keep * 0.125 if contagion != 0.0 else 0.0
+    cx = (1.0 - diffusion) * keep
+    f = ws.factor
+    A, P, R, X, M, carry, first = _block_buffers(ws, block_rows)
+
+    if torus:  # the halo above row 0 is row h - 1, read before anything is overwritten
+        last = slice(h - 1, h)
+        _combined_rows(tension, drive, violence, last, ca, cv, X[:1], carry[None], P[:1])
+    else:
+        carry.fill(0.0)
+
+    for r0 in range(0, h, block_rows):
+        r1 = min(r0 + block_rows, h)
+        n = r1 - r0
+        stop = min(r1 + 1, h)  # the halo below, when it is on the grid
+        m = stop - r0
+        _combined_rows(
+            tension,
+            drive,
+            violence,
+            slice(r0, stop),
+            ca,
+            cv,
+            X[1 : 1 + m],
+            A[1 : 1 + m],
+            P[1 : 1 + m],
+        )
+        if r0 == 0 and torus:
+            first[:] = A[1]
+        A[0] = carry
+        if stop == r1:  # the last block: the halo below wraps or is off the grid
+            if torus:
+                A[n + 1] = first
+            else:
+                A[n + 1].fill(0.0)
+        Ae, Pe, Re = A[: n + 2], P[: n + 2], R[: n + 2]
+        _pair_sum(Ae, 1, torus, Pe)  # left + right
+        np.add(Pe, Ae, out=Re)  # left + centre + right
+        Mb = M[:n]
+        np.add(Re[:n], Re[2:], out=Mb)  # rows above and below
+        Mb += Pe[1 : n + 1]  # same row, left and right
+        if f is not None:
+            _rescale_boundary(Mb, f, r0, r1, h, w)
+        carry[:] = A[n]  # row r1 - 1, before res overwrites it
+        x = X[1 : n + 1]
+        x *= cx
+        x += Mb
+        np.subtract(1.0, damping[r0:r1], out=Pe[:n])
+        x *= Pe[:n]
+        np.clip(x, 0.0, 1.0, out=res[r0:r1])
+
+
+def _rescale_boundary(m: np.ndarray, f: np.ndarray, r0: int, r1: int, h: int, w: int) -> None:
+    """Multiply the block ``m`` (grid rows ``r0:r1``) by ``8 / count`` where it is not 1.
+
+    Each boundary cell is multiplied exactly once, as in :func:`_scaled_neighbour_sum`.
+    """
+    if w <= 2:
+        m *= f[r0:r1]
+        return
+    lo, hi = 0, r1 - r0
+    if r0 == 0:
+        m[0] *= f[0]
+        lo = 1
+    if r1 == h and hi > lo:
+        m[hi - 1] *= f[h - 1]
+        hi -= 1
+    if hi > lo:
+        m[lo:hi, 0] *= f[r0 + lo : r0 + hi, 0]
+        m[lo:hi, -1] *= f[r0 + lo : r0 + hi, -1]
 
 
 _numba_kernel: Callable | None = None
@@ -470,7 +631,11 @@ def propagate(
 
     if kernel == "numpy":
         ws = _workspace(shape, torus)
-        _propagate_numpy(tension, drive, violence, damping, diffusion, contagion, decay, ws, res)
+        args = (tension, drive, violence, damping, diffusion, contagion, decay, ws, res)
+        if _uses_blocks(shape):
+            _propagate_numpy_blocked(*args, _block_rows(shape))
+        else:
+            _propagate_numpy(*args)
     else:
         fn = _get_numba_kernel()
         if violence.dtype not in (np.float64, np.bool_, np.uint8):

@@ -172,6 +172,43 @@ def test_numba_out_is_tension(torus, shape):
     np.testing.assert_allclose(t2, want, atol=TOL)
 
 
+# --- the row-blocked numpy kernel (large grids) --------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (2, 5), (3, 3), (5, 1), (7, 2), (17, 11), (40, 37)])
+@pytest.mark.parametrize("torus", [False, True])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_blocked_numpy_kernel_is_bit_identical(shape, torus, in_place):
+    t, d, v, g = random_inputs(shape, 10, violence_dtype=bool)
+    ws = field._workspace(shape, torus)
+    want = np.empty(shape)
+    field._propagate_numpy(t, d, v, g, 0.45, 0.35, 0.1, ws, want)
+    h = shape[0]
+    for rows in sorted({1, 2, 3, max(1, h - 1), h, h + 2}):
+        src = t.copy()
+        res = src if in_place else np.full(shape, np.nan)
+        field._propagate_numpy_blocked(src, d, v, g, 0.45, 0.35, 0.1, ws, res, rows)
+        np.testing.assert_array_equal(res, want, err_msg=f"block rows {rows}")
+
+
+def test_blocked_numpy_kernel_runs_on_large_grids_only():
+    assert not field._uses_blocks((256, 256))
+    assert not field._uses_blocks((2, 1 << 20))  # one block would hold the whole grid
+    shape = (740, 730)
+    assert field._uses_blocks(shape)
+    args = random_inputs(shape, 11, violence_dtype=bool)
+    got = propagate(*args, **PARAMS)
+    want = np.empty(shape)
+    ws = field._workspace(shape, False)
+    field._propagate_numpy(
+        *args, PARAMS["diffusion"], PARAMS["contagion"], PARAMS["decay"], ws, want
+    )
+    np.testing.assert_array_equal(got, want)
+    t = args[0].copy()
+    propagate(t, *args[1:], **PARAMS, out=t)
+    np.testing.assert_array_equal(t, want)
+
+
 @needs_numba
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (2, 8), (5, 16), (17, 31), (40, 37)])
 @pytest.mark.parametrize("torus", [False, True])
