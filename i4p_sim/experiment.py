@@ -18,10 +18,13 @@ Store layout (``results/<experiment>/`` or ``--out``)::
     runs/part-*.parquet    chunks of run rows, one per finished batch
     series/part-*.parquet  per-step measures (run_id, scenario, replicate, point, step, ...)
     report.html            the plotly report (see :mod:`i4p_sim.report`)
+    .lock                  held (``flock``) by the sweep writing the directory; its pid
 
 Every file is written through a temp file and ``os.replace``; a series chunk is written
 before the run chunk of the same batch, and a series chunk whose run chunk is missing is
-discarded on resume, so a sweep killed at any point resumes without duplicates.
+discarded on resume, so a sweep killed at any point resumes without duplicates. A second
+sweep into a directory that a running sweep holds stops with a one-line error instead of
+clearing the other's temp files and chunks.
 
 Test hook: the environment variable ``I4P_FAIL_SCENARIO`` (comma-separated scenario
 names), read in the worker, makes runs of those scenarios raise ``RuntimeError`` before
@@ -1036,6 +1039,11 @@ def run_experiment(
     -------
     SweepResult
         The assembled runs table and counts.
+
+    Raises
+    ------
+    ConfigError
+        For a bad experiment, or when another sweep is writing the same directory.
     """
     if isinstance(experiment, Experiment):
         exp = experiment
@@ -1044,6 +1052,36 @@ def run_experiment(
     root = Path(out) if out is not None else Path("results") / exp.name
     if root.exists() and not root.is_dir():
         raise ConfigError(str(root), "", "exists and is not a directory")
+    from .storage import directory_lock
+
+    with directory_lock(root):
+        return _run_locked(
+            exp,
+            root,
+            workers,
+            scheduler,
+            dask_local,
+            fresh,
+            retry_failed,
+            report,
+            batch_size,
+            progress,
+        )
+
+
+def _run_locked(
+    exp: Experiment,
+    root: Path,
+    workers: int | None,
+    scheduler: str | None,
+    dask_local: int | None,
+    fresh: bool,
+    retry_failed: bool,
+    report: bool,
+    batch_size: int | None,
+    progress: bool,
+) -> SweepResult:
+    """The body of :func:`run_experiment`, run while it holds the directory's lock."""
     store = Store(root)
     if fresh:
         store.clear()

@@ -129,6 +129,31 @@ def test_resume_after_sigkill(tmp_path):
     pd.testing.assert_frame_equal(sa, sb, check_exact=True)
 
 
+def test_second_sweep_into_a_held_directory_stops_and_deletes_nothing(tmp_path):
+    from i4p_sim.storage import directory_lock
+
+    exp = tmp_path / "small.toml"
+    exp.write_text(SMALL)
+    out = tmp_path / "busy"
+    # what a running sweep has in flight: a temp file and a series chunk whose run
+    # chunk is not written yet (a resuming sweep would delete both)
+    (out / "runs").mkdir(parents=True)
+    (out / "series").mkdir()
+    in_flight = [out / "runs" / ".part-1.parquet.abc.tmp", out / "series" / "part-1.parquet"]
+    for path in in_flight:
+        path.write_bytes(b"in flight")
+    with directory_lock(out):
+        for flags in ([], ["--fresh"]):
+            res = cli("sweep", str(exp), "--out", str(out), "--workers", "1", *flags)
+            assert_one_line_error(res, str(out), "in use by another sweep", f"pid {os.getpid()}")
+            assert all(p.read_bytes() == b"in flight" for p in in_flight)
+            assert not (out / "runs.parquet").exists()
+    res = cli("sweep", str(exp), "--out", str(out), "--workers", "1", "--no-report")
+    assert res.returncode == 0, res.stderr
+    assert len(pd.read_parquet(out / "runs.parquet")) == 4
+    assert not any(p.exists() for p in in_flight)  # the orphans of a dead sweep are dropped
+
+
 def test_cli_failure_isolation_retry_compare_report(tmp_path):
     exp = tmp_path / "small.toml"
     exp.write_text(SMALL)
