@@ -307,6 +307,15 @@ def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
     )
 
 
+def _combined_rows(tension, drive, violence, rows: slice, ca: float, cv: float, x, a, tmp) -> None:
+    """``x = tension + drive`` and ``a = ca x + cv violence`` over ``rows`` (no-op terms skipped)."""
+    np.add(tension[rows], drive[rows], out=x)
+    np.multiply(x, ca, out=a)
+    if cv != 0.0:
+        np.multiply(violence[rows], cv, out=tmp)
+        a += tmp
+
+
 def _propagate_numpy(
     tension: np.ndarray,
     drive: np.ndarray,
@@ -321,12 +330,10 @@ def _propagate_numpy(
     """Numpy kernel; ``res`` may be ``tension`` itself but must alias no other input."""
     keep = 1.0 - decay
     a, p, _ = ws.grids()
-    np.add(tension, drive, out=res)  # x; tension is not read after this line
-    # a = (diffusion x + contagion v) (1 - decay) / 8, so that 8 M(a) = the neighbour term
-    np.multiply(res, diffusion * keep * 0.125, out=a)
-    if contagion != 0.0:
-        np.multiply(violence, contagion * keep * 0.125, out=p)
-        a += p
+    # res = x (tension is not read after this); a = (diffusion x + contagion v)
+    # (1 - decay) / 8, so that 8 M(a) is the neighbour term
+    ca, cv = diffusion * keep * 0.125, contagion * keep * 0.125
+    _combined_rows(tension, drive, violence, slice(None), ca, cv, res, a, p)
     _scaled_neighbour_sum(a, ws, a)
     res *= (1.0 - diffusion) * keep
     res += a
@@ -377,15 +384,6 @@ def _block_buffers(ws: _Workspace, rows: int) -> tuple[np.ndarray, ...]:
     return bufs
 
 
-def _combined_rows(tension, drive, violence, rows: slice, ca: float, cv: float, x, a, tmp) -> None:
-    """``x = tension + drive`` and ``a = ca x + cv violence`` over ``rows``."""
-    np.add(tension[rows], drive[rows], out=x)
-    np.multiply(x, ca, out=a)
-    if cv != 0.0:
-        np.multiply(violence[rows], cv, out=tmp)
-        a += tmp
-
-
 def _propagate_numpy_blocked(
     tension: np.ndarray,
     drive: np.ndarray,
@@ -410,8 +408,7 @@ def _propagate_numpy_blocked(
     h, w = ws.shape
     torus = ws.torus
     keep = 1.0 - decay
-    ca = diffusion * keep * 0.125
-    cv = contagion * keep * 0.125 if contagion != 0.0 else 0.0
+    ca, cv = diffusion * keep * 0.125, contagion * keep * 0.125
     cx = (1.0 - diffusion) * keep
     f = ws.factor
     A, P, R, X, M, carry, first = _block_buffers(ws, block_rows)
