@@ -12,9 +12,9 @@ The kernel streams five grids (tension, drive, violence, damping, out) and keeps
 of three rows in cache. Per row it runs a fill loop that reads the next row of three
 inputs, then a compute loop that reads damping and writes out. On grids larger than the
 last-level cache it ran at about half the speed of a plain loop that streams the same
-five grids (measured on the 2-core AMD EPYC VM of ``docs/performance.md``), although in
-cache it keeps up with such a loop. So above :data:`PREFETCH_MIN_CELLS` the fill loop
-asks for the rows ``ahead`` of it, one ``llvm.prefetch`` (into L2) per cache line of
+five grids (1.7 against 0.8 ns a cell at 2048^2 on the 2-core AMD EPYC VM of
+``docs/performance.md``), and prefetching whole rows at once did not help. So above
+:data:`PREFETCH_MIN_CELLS` the fill loop asks for the rows ``ahead`` of it, one ``llvm.prefetch`` (into L2) per cache line of
 tension, drive and damping and per eighth line of violence, interleaved with its own
 loads; that takes about a quarter off the time at 2048^2. Below the threshold the grids
 live in cache and the interleaved prefetch only stops the fill loop from vectorising, so
