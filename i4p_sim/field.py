@@ -44,6 +44,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from numbers import Real
+from types import ModuleType
 
 import numpy as np
 
@@ -191,6 +192,27 @@ def _pair_sum(src: np.ndarray, axis: int, torus: bool, dst: np.ndarray) -> None:
         dst.fill(0.0)
 
 
+def _rescale_boundary(m: np.ndarray, f: np.ndarray, r0: int, r1: int, h: int, w: int) -> None:
+    """Multiply the block ``m`` (grid rows ``r0:r1``) by ``8 / count`` where it is not 1.
+
+    Each boundary cell is multiplied exactly once (the factor is 1 elsewhere), so a
+    whole grid and its row blocks give bit-identical results.
+    """
+    if w <= 2:
+        m *= f[r0:r1]
+        return
+    lo, hi = 0, r1 - r0
+    if r0 == 0:
+        m[0] *= f[0]
+        lo = 1
+    if r1 == h and hi > lo:
+        m[hi - 1] *= f[h - 1]
+        hi -= 1
+    if hi > lo:
+        m[lo:hi, 0] *= f[r0 + lo : r0 + hi, 0]
+        m[lo:hi, -1] *= f[r0 + lo : r0 + hi, -1]
+
+
 def _scaled_neighbour_sum(src: np.ndarray, ws: _Workspace, dst: np.ndarray) -> np.ndarray:
     """Write ``8 * M(src)`` into ``dst`` using the workspace's ``p`` and ``r`` buffers.
 
@@ -207,15 +229,8 @@ def _scaled_neighbour_sum(src: np.ndarray, ws: _Workspace, dst: np.ndarray) -> n
         return dst
     _pair_sum(r, 0, ws.torus, dst)  # rows above and below
     dst += p  # same row, left and right
-    f = ws.factor
-    if f is not None:
-        if h <= 2 or w <= 2:
-            dst *= f
-        else:
-            dst[0] *= f[0]
-            dst[-1] *= f[-1]
-            dst[1:-1, 0] *= f[1:-1, 0]
-            dst[1:-1, -1] *= f[1:-1, -1]
+    if ws.factor is not None:
+        _rescale_boundary(dst, ws.factor, 0, h, h, w)
     return dst
 
 
@@ -316,6 +331,15 @@ def _combined_rows(tension, drive, violence, rows: slice, ca: float, cv: float, 
         a += tmp
 
 
+def _finish_rows(x, m, damping, cx: float, tmp, out) -> None:
+    """``out = clip((cx x + m) (1 - damping), 0, 1)``; ``x`` is overwritten on the way."""
+    x *= cx
+    x += m
+    np.subtract(1.0, damping, out=tmp)
+    x *= tmp
+    np.clip(x, 0.0, 1.0, out=out)
+
+
 def _propagate_numpy(
     tension: np.ndarray,
     drive: np.ndarray,
@@ -335,11 +359,7 @@ def _propagate_numpy(
     ca, cv = diffusion * keep * 0.125, contagion * keep * 0.125
     _combined_rows(tension, drive, violence, slice(None), ca, cv, res, a, p)
     _scaled_neighbour_sum(a, ws, a)
-    res *= (1.0 - diffusion) * keep
-    res += a
-    np.subtract(1.0, damping, out=p)
-    res *= p
-    np.clip(res, 0.0, 1.0, out=res)
+    _finish_rows(res, a, damping, (1.0 - diffusion) * keep, p, res)
 
 
 # ------------------------------------------------------------------ row-blocked kernel
@@ -452,53 +472,31 @@ def _propagate_numpy_blocked(
         if f is not None:
             _rescale_boundary(Mb, f, r0, r1, h, w)
         carry[:] = A[n]  # row r1 - 1, before res overwrites it
-        x = X[1 : n + 1]
-        x *= cx
-        x += Mb
-        np.subtract(1.0, damping[r0:r1], out=Pe[:n])
-        x *= Pe[:n]
-        np.clip(x, 0.0, 1.0, out=res[r0:r1])
+        _finish_rows(X[1 : n + 1], Mb, damping[r0:r1], cx, Pe[:n], res[r0:r1])
 
 
-def _rescale_boundary(m: np.ndarray, f: np.ndarray, r0: int, r1: int, h: int, w: int) -> None:
-    """Multiply the block ``m`` (grid rows ``r0:r1``) by ``8 / count`` where it is not 1.
-
-    Each boundary cell is multiplied exactly once, as in :func:`_scaled_neighbour_sum`.
-    """
-    if w <= 2:
-        m *= f[r0:r1]
-        return
-    lo, hi = 0, r1 - r0
-    if r0 == 0:
-        m[0] *= f[0]
-        lo = 1
-    if r1 == h and hi > lo:
-        m[hi - 1] *= f[h - 1]
-        hi -= 1
-    if hi > lo:
-        m[lo:hi, 0] *= f[r0 + lo : r0 + hi, 0]
-        m[lo:hi, -1] *= f[r0 + lo : r0 + hi, -1]
+_numba: ModuleType | None = None
 
 
-_numba_kernel: Callable | None = None
-_numba_prefetch_rows: Callable[[tuple[int, int]], int] | None = None
-
-
-def _get_numba_kernel() -> Callable:
-    """Return the fused numba kernel of :mod:`i4p_sim.field_numba` (imported lazily)."""
-    global _numba_kernel, _numba_prefetch_rows
-    if _numba_kernel is None:
+def _numba_module() -> ModuleType:
+    """Import (once) and return :mod:`i4p_sim.field_numba`, with an install hint."""
+    global _numba
+    if _numba is None:
         try:
             import numba  # noqa: F401  (fails first, with the hint, when it is missing)
 
-            from .field_numba import fused_kernel, prefetch_rows
+            from . import field_numba
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError(
                 "kernel='numba' needs the optional dependency numba: pip install i4p-sim[fast]"
             ) from exc
-        _numba_kernel = fused_kernel
-        _numba_prefetch_rows = prefetch_rows
-    return _numba_kernel
+        _numba = field_numba
+    return _numba
+
+
+def _get_numba_kernel() -> Callable:
+    """Return the fused numba kernel (a lazily compiling numba dispatcher)."""
+    return _numba_module().fused_kernel
 
 
 def warm_up(kernel: str = "numba") -> None:
@@ -634,11 +632,13 @@ def propagate(
         else:
             _propagate_numpy(*args)
     else:
-        fn = _get_numba_kernel()
+        nb = _numba_module()
         if violence.dtype not in (np.float64, np.bool_, np.uint8):
             violence = violence.astype(np.float64)
-        ahead = _numba_prefetch_rows(shape)
-        fn(tension, drive, violence, damping, diffusion, contagion, decay, torus, ahead, res)
+        ahead = nb.prefetch_rows(shape)
+        nb.fused_kernel(
+            tension, drive, violence, damping, diffusion, contagion, decay, torus, ahead, res
+        )
 
     if res is not target:
         np.copyto(target, res)

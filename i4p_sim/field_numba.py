@@ -14,9 +14,10 @@ inputs, then a compute loop that reads damping and writes out. On grids larger t
 last-level cache it ran at about half the speed of a plain loop that streams the same
 five grids (1.7 against 0.8 ns a cell at 2048^2 on the 2-core AMD EPYC VM of
 ``docs/performance.md``), and prefetching whole rows at once did not help. So above
-:data:`PREFETCH_MIN_CELLS` the fill loop asks for the rows ``ahead`` of it, one ``llvm.prefetch`` (into L2) per cache line of
-tension, drive and damping and per eighth line of violence, interleaved with its own
-loads; that takes about a quarter off the time at 2048^2. Below the threshold the grids
+:data:`PREFETCH_MIN_CELLS` the fill loop asks for the rows ``ahead`` of it, one
+``llvm.prefetch`` (into L2) per cache line of tension, drive and damping and per eighth
+line of violence, interleaved with its own loads; that takes about a quarter off the time
+at 2048^2. Below the threshold the grids
 live in cache and the interleaved prefetch only stops the fill loop from vectorising, so
 it is left out. A prefetch is a hint: both paths do the same operations in the same
 order, and their results are bit-identical (tested).
@@ -107,6 +108,7 @@ def fused_kernel(tension, drive, violence, damping, diffusion, contagion, decay,
         nr = i + 1
         if nr < h:
             inx = (ic + 1) % 3
+            # the fill is written out per loop: an inlined helper measured 3% slower
             if ahead > 0:
                 pr = min(nr + ahead, h - 1)
                 pd = min(i + ahead, h - 1)
