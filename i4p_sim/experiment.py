@@ -1054,167 +1054,141 @@ def run_experiment(
         raise ConfigError(str(root), "", "exists and is not a directory")
     from .storage import directory_lock
 
+    # one sweep per directory: a second one would delete this one's files in flight
     with directory_lock(root):
-        return _run_locked(
-            exp,
-            root,
-            workers,
-            scheduler,
-            dask_local,
-            fresh,
-            retry_failed,
-            report,
-            batch_size,
-            progress,
-        )
+        store = Store(root)
+        if fresh:
+            store.clear()
+        store.prepare()
 
-
-def _run_locked(
-    exp: Experiment,
-    root: Path,
-    workers: int | None,
-    scheduler: str | None,
-    dask_local: int | None,
-    fresh: bool,
-    retry_failed: bool,
-    report: bool,
-    batch_size: int | None,
-    progress: bool,
-) -> SweepResult:
-    """The body of :func:`run_experiment`, run while it holds the directory's lock."""
-    store = Store(root)
-    if fresh:
-        store.clear()
-    store.prepare()
-
-    t_start = time.perf_counter()
-    started = _now()
-    status = store.stored_status()
-    expected: set[str] = set()
-    n_pending = 0
-    n_skipped = 0
-    for spec in exp.iter_runs():
-        expected.add(spec.run_id)
-        st = status.get(spec.run_id)
-        if st is None or (retry_failed and st == "failed"):
-            n_pending += 1
-        else:
-            n_skipped += 1
-    del status
-
-    def pending() -> Iterator[RunSpec]:
-        st = store.stored_status() if n_skipped else {}
+        t_start = time.perf_counter()
+        started = _now()
+        status = store.stored_status()
+        expected: set[str] = set()
+        n_pending = 0
+        n_skipped = 0
         for spec in exp.iter_runs():
-            s = st.get(spec.run_id)
-            if s is None or (retry_failed and s == "failed"):
-                yield spec
+            expected.add(spec.run_id)
+            st = status.get(spec.run_id)
+            if st is None or (retry_failed and st == "failed"):
+                n_pending += 1
+            else:
+                n_skipped += 1
+        del status
 
-    manifest: dict[str, Any] = {
-        "experiment": exp.name,
-        "source": exp.source,
-        "versions": _versions(),
-        "git_revision": _git_revision(),
-        "config": exp.resolved_config(),
-        "config_hash": exp.config_hash(),
-        "total_runs": exp.total_runs(),
-        "started": started,
-        "finished": None,
-        "status": "running",
-        "executor": None,
-        "command": " ".join(sys.argv),
-    }
-    previous = read_manifest(root)
-    if previous.get("sessions"):
-        manifest["sessions"] = previous["sessions"]
-    manifest.setdefault("sessions", [])
+        def pending() -> Iterator[RunSpec]:
+            st = store.stored_status() if n_skipped else {}
+            for spec in exp.iter_runs():
+                s = st.get(spec.run_id)
+                if s is None or (retry_failed and s == "failed"):
+                    yield spec
 
-    ran = failed = 0
-    executor_desc = "none (nothing to run)"
-    interrupted = False
-    try:
-        if n_pending:
-            with make_executor(workers, scheduler, dask_local) as (executor, desc, slots):
-                executor_desc = desc
-                manifest["executor"] = desc
-                store.write_manifest(manifest)
-                size = batch_size or _batch_size(
-                    next(iter(exp.iter_runs()), None), n_pending, slots
-                )
-                window = slots * 2
-                batches = _batches(pending(), size)
-                in_flight: set[cf.Future] = set()
-                last_assemble = time.monotonic()
-                bar = _progress(n_pending, exp.name) if progress else None
-                try:
-                    while True:
-                        while len(in_flight) < window:
-                            batch = next(batches, None)
-                            if batch is None:
-                                break
-                            in_flight.add(executor.submit(run_batch, batch))
-                        if not in_flight:
-                            break
-                        done, in_flight = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
-                        for fut in done:
-                            rows, series = fut.result()
-                            store.write_batch(rows, series)
-                            del series
-                            ran += len(rows)
-                            failed += sum(r["status"] == "failed" for r in rows)
-                            if bar is not None:
-                                bar.update(len(rows))
-                        if time.monotonic() - last_assemble > 30:
-                            store.assemble(expected)
-                            last_assemble = time.monotonic()
-                except KeyboardInterrupt:
-                    interrupted = True
-                    for fut in in_flight:
-                        fut.cancel()
-                    raise
-                finally:
-                    if bar is not None:
-                        bar.close()
-    finally:
-        runs = store.assemble(expected)
-        wall = time.perf_counter() - t_start
-        manifest["finished"] = _now()
-        manifest["status"] = (
-            "interrupted"
-            if interrupted
-            else ("complete" if len(runs) == len(expected) else "partial")
-        )
-        manifest["executor"] = manifest["executor"] or executor_desc
-        manifest["runs_ok"] = int((runs["status"] == "ok").sum()) if len(runs) else 0
-        manifest["runs_failed"] = int((runs["status"] == "failed").sum()) if len(runs) else 0
-        manifest["timings"] = {
-            "wall_s": round(wall, 3),
-            "runs_this_session": ran,
-            "skipped_stored": n_skipped,
-            "mean_run_wall_s": float(runs["wall_s"].mean()) if len(runs) else None,
-            "sum_run_wall_s": float(runs["wall_s"].sum()) if len(runs) else None,
+        manifest: dict[str, Any] = {
+            "experiment": exp.name,
+            "source": exp.source,
+            "versions": _versions(),
+            "git_revision": _git_revision(),
+            "config": exp.resolved_config(),
+            "config_hash": exp.config_hash(),
+            "total_runs": exp.total_runs(),
+            "started": started,
+            "finished": None,
+            "status": "running",
+            "executor": None,
+            "command": " ".join(sys.argv),
         }
-        manifest["sessions"].append(
-            {
-                "started": started,
-                "finished": manifest["finished"],
-                "executor": manifest["executor"],
-                "ran": ran,
-                "failed": failed,
+        previous = read_manifest(root)
+        if previous.get("sessions"):
+            manifest["sessions"] = previous["sessions"]
+        manifest.setdefault("sessions", [])
+
+        ran = failed = 0
+        executor_desc = "none (nothing to run)"
+        interrupted = False
+        try:
+            if n_pending:
+                with make_executor(workers, scheduler, dask_local) as (executor, desc, slots):
+                    executor_desc = desc
+                    manifest["executor"] = desc
+                    store.write_manifest(manifest)
+                    size = batch_size or _batch_size(
+                        next(iter(exp.iter_runs()), None), n_pending, slots
+                    )
+                    window = slots * 2
+                    batches = _batches(pending(), size)
+                    in_flight: set[cf.Future] = set()
+                    last_assemble = time.monotonic()
+                    bar = _progress(n_pending, exp.name) if progress else None
+                    try:
+                        while True:
+                            while len(in_flight) < window:
+                                batch = next(batches, None)
+                                if batch is None:
+                                    break
+                                in_flight.add(executor.submit(run_batch, batch))
+                            if not in_flight:
+                                break
+                            done, in_flight = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+                            for fut in done:
+                                rows, series = fut.result()
+                                store.write_batch(rows, series)
+                                del series
+                                ran += len(rows)
+                                failed += sum(r["status"] == "failed" for r in rows)
+                                if bar is not None:
+                                    bar.update(len(rows))
+                            if time.monotonic() - last_assemble > 30:
+                                store.assemble(expected)
+                                last_assemble = time.monotonic()
+                    except KeyboardInterrupt:
+                        interrupted = True
+                        for fut in in_flight:
+                            fut.cancel()
+                        raise
+                    finally:
+                        if bar is not None:
+                            bar.close()
+        finally:
+            runs = store.assemble(expected)
+            wall = time.perf_counter() - t_start
+            manifest["finished"] = _now()
+            manifest["status"] = (
+                "interrupted"
+                if interrupted
+                else ("complete" if len(runs) == len(expected) else "partial")
+            )
+            manifest["executor"] = manifest["executor"] or executor_desc
+            manifest["runs_ok"] = int((runs["status"] == "ok").sum()) if len(runs) else 0
+            manifest["runs_failed"] = int((runs["status"] == "failed").sum()) if len(runs) else 0
+            manifest["timings"] = {
                 "wall_s": round(wall, 3),
-                "interrupted": interrupted,
+                "runs_this_session": ran,
+                "skipped_stored": n_skipped,
+                "mean_run_wall_s": float(runs["wall_s"].mean()) if len(runs) else None,
+                "sum_run_wall_s": float(runs["wall_s"].sum()) if len(runs) else None,
             }
-        )
-        store.write_manifest(manifest)
+            manifest["sessions"].append(
+                {
+                    "started": started,
+                    "finished": manifest["finished"],
+                    "executor": manifest["executor"],
+                    "ran": ran,
+                    "failed": failed,
+                    "wall_s": round(wall, 3),
+                    "interrupted": interrupted,
+                }
+            )
+            store.write_manifest(manifest)
 
-    result = SweepResult(exp, root, runs, ran, n_skipped, failed, time.perf_counter() - t_start)
-    if report:
-        from .report import write_report
+        result = SweepResult(exp, root, runs, ran, n_skipped, failed, time.perf_counter() - t_start)
+        if report:
+            from .report import write_report
 
-        result.report = write_report(root)
-        result.wall_s = time.perf_counter() - t_start
-        manifest["timings"]["wall_s_with_report"] = round(result.wall_s, 3)
-        store.write_manifest(manifest)
-    return result
+            result.report = write_report(root)
+            result.wall_s = time.perf_counter() - t_start
+            manifest["timings"]["wall_s_with_report"] = round(result.wall_s, 3)
+            store.write_manifest(manifest)
+        return result
 
 
 # --------------------------------------------------------------------------- commands
