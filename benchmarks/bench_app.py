@@ -33,7 +33,7 @@ from i4p_sim.app import create_app  # noqa: E402
 from i4p_sim.app.callbacks import Form, render  # noqa: E402
 from i4p_sim.app.client import DashClient  # noqa: E402
 from i4p_sim.app.sessions import TwinRun  # noqa: E402
-from i4p_sim.scenario import load_scenario  # noqa: E402
+from i4p_sim.config.loading import load_scenario  # noqa: E402
 
 TARGET_MS = 100.0
 

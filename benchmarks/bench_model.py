@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from mesa.discrete_space import OrthogonalMooreGrid  # noqa: E402
 
-from i4p_sim.model import I4PModel  # noqa: E402
-from i4p_sim.scenario import load_scenario  # noqa: E402
+from i4p_sim.config.loading import load_scenario  # noqa: E402
+from i4p_sim.sim.model import I4PModel  # noqa: E402
 
 TARGET_STEP_MS = 5.0
 TARGET_SCALING = 20.0

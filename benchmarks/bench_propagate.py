@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from oracles import MesaTensionReference  # noqa: E402
 
-from i4p_sim.field import propagate  # noqa: E402
+from i4p_sim.core.field import propagate  # noqa: E402
 
 PARAMS = {"diffusion": 0.3, "contagion": 0.2, "decay": 0.05}
 TARGET_NUMPY = 20.0
@@ -74,7 +74,7 @@ def have_numba() -> bool:
 def kernel_call(k: str, t, d, v, g, out) -> Callable[[], object]:
     """A timed call of kernel ``k``; ``numba, no prefetch`` forces the plain fill loop."""
     if k == NO_PREFETCH:
-        from i4p_sim.field_numba import fused_kernel
+        from i4p_sim.core.field_numba import fused_kernel
 
         p = PARAMS
         args = (t, d, v, g, p["diffusion"], p["contagion"], p["decay"], False, 0, out)

@@ -51,7 +51,7 @@ def sweep(path: Path, out: Path, **kw) -> float:
 
 
 def overhead(tmp: Path, n_runs: int) -> None:
-    from i4p_sim.experiment import load_experiment, make_executor, run_batch
+    from i4p_sim.sweep.driver import load_experiment, make_executor, run_batch
 
     path = write_exp(tmp, "tiny", 8, 10, n_runs // 2)
     specs = list(load_experiment(path).iter_runs())
@@ -92,7 +92,7 @@ def overhead(tmp: Path, n_runs: int) -> None:
 
 
 def speedup(tmp: Path, n_runs: int) -> None:
-    from i4p_sim.experiment import load_experiment, run_batch
+    from i4p_sim.sweep.driver import load_experiment, run_batch
 
     path = write_exp(tmp, "onesec", 128, 900, n_runs // 2)
     specs = list(load_experiment(path).iter_runs())

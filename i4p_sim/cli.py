@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import ConfigError
+from i4p_sim.config.errors import ConfigError
 
 EXIT_BAD_INPUT = 2
 
@@ -48,7 +48,7 @@ _nonneg_int = _int_at_least(0)
 
 
 def _looks_like_experiment(path: Path) -> bool:
-    from .scenario import read_toml
+    from i4p_sim.config.loading import read_toml
 
     raw = read_toml(path)
     return "experiment" in raw or "scenarios" in raw or "base" in raw or "variants" in raw
@@ -57,12 +57,12 @@ def _looks_like_experiment(path: Path) -> bool:
 def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if _looks_like_experiment(path):
-        from .experiment import load_experiment
+        from i4p_sim.sweep.driver import load_experiment
 
         exp = load_experiment(path)
         print(f"{path}: ok (experiment '{exp.name}', {exp.total_runs()} runs)")
         return 0
-    from .scenario import load_scenario
+    from i4p_sim.config.loading import load_scenario
 
     sc = load_scenario(path)
     print(
@@ -86,9 +86,9 @@ def format_summary(summary: dict, scenario) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .model import I4PModel
-    from .scenario import load_scenario
-    from .storage import atomic_write_parquet, atomic_write_text
+    from i4p_sim.config.loading import load_scenario
+    from i4p_sim.sim.model import I4PModel
+    from i4p_sim.sweep.storage import atomic_write_parquet, atomic_write_text
 
     scenario = load_scenario(
         args.scenario,
@@ -119,19 +119,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .experiment import sweep_command
+    from i4p_sim.sweep.driver import sweep_command
 
     return sweep_command(args)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .experiment import compare_command
+    from i4p_sim.sweep.driver import compare_command
 
     return compare_command(args)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import report_command
+    from i4p_sim.report.html import report_command
 
     return report_command(args)
 
@@ -143,7 +143,7 @@ def cmd_viz(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .validation import validate_command
+    from i4p_sim.validation.sections import validate_command
 
     return validate_command(args)
 
@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Start with: i4p run scenarios/baseline.toml   (see README.md)",
     )
-    from . import __version__
+    from i4p_sim import __version__
 
     parser.add_argument("--version", action="version", version=f"i4p-sim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from i4p_sim.analysis import (
+from i4p_sim.stats.paired import (
     EFFECT_COLUMNS,
     averted_per_funding,
     bootstrap_ci,

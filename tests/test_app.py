@@ -30,11 +30,11 @@ from i4p_sim.app.figures import (
     typed_array,
 )
 from i4p_sim.app.sessions import MAX_SIDE, SessionStore, TwinRun
-from i4p_sim.errors import ConfigError
-from i4p_sim.model import LAYERS as MODEL_LAYERS
-from i4p_sim.model import MEASURES, I4PModel
-from i4p_sim.scenario import load_scenario
-from i4p_sim.shocks import withdrawal_multiplier
+from i4p_sim.config.errors import ConfigError
+from i4p_sim.config.loading import load_scenario
+from i4p_sim.sim.model import LAYERS as MODEL_LAYERS
+from i4p_sim.sim.model import MEASURES, I4PModel
+from i4p_sim.sim.shocks import withdrawal_multiplier
 
 SMALL = ["grid.width=20", "grid.height=16", "lpc.count=6"]
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from i4p_sim.app import create_app
-from i4p_sim.scenario import load_scenario
+from i4p_sim.config.loading import load_scenario
 
 pytestmark = pytest.mark.browser
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from i4p_sim.cli import build_parser
-from i4p_sim.metrics import SUMMARY_KEYS
-from i4p_sim.model import MEASURES
+from i4p_sim.sim.model import MEASURES
+from i4p_sim.stats.metrics import SUMMARY_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
@@ -194,7 +194,7 @@ def test_version() -> None:
 
 def test_validate_subcommand_lists_every_validation_section():
     from i4p_sim.cli import VALIDATION_SECTIONS
-    from i4p_sim.validation import SECTIONS
+    from i4p_sim.validation.sections import SECTIONS
 
     assert VALIDATION_SECTIONS == tuple(name for name, _ in SECTIONS)
     proc = subprocess.run(

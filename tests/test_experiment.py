@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 
 from i4p_sim import run_experiment
-from i4p_sim.errors import ConfigError
-from i4p_sim.experiment import (
+from i4p_sim.config.errors import ConfigError
+from i4p_sim.stats.metrics import SUMMARY_KEYS
+from i4p_sim.sweep.driver import (
     FAIL_ENV,
     effects_table,
     interactions_table,
     load_experiment,
     replicate_seeds,
 )
-from i4p_sim.metrics import SUMMARY_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 SCEN = REPO / "scenarios"

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from oracles import MesaTensionReference, loop_neighbour_mean, loop_propagate
 
-from i4p_sim import field
-from i4p_sim.field import KERNELS, neighbour_mean, propagate
+from i4p_sim.core import field
+from i4p_sim.core.field import KERNELS, neighbour_mean, propagate
 
 TOL = 1e-12
 PARAMS = {"diffusion": 0.3, "contagion": 0.2, "decay": 0.05}
@@ -214,7 +214,7 @@ def test_blocked_numpy_kernel_runs_on_large_grids_only():
 @pytest.mark.parametrize("torus", [False, True])
 @pytest.mark.parametrize("in_place", [False, True])
 def test_numba_prefetching_fill_is_bit_identical(shape, torus, in_place):
-    from i4p_sim.field_numba import fused_kernel
+    from i4p_sim.core.field_numba import fused_kernel
 
     t, d, v, g = random_inputs(shape, 8, violence_dtype=bool)
     results = []
@@ -231,7 +231,7 @@ def test_numba_prefetching_fill_is_bit_identical(shape, torus, in_place):
 
 @needs_numba
 def test_numba_prefetches_on_large_grids_only():
-    from i4p_sim.field_numba import PREFETCH_MIN_CELLS, prefetch_rows
+    from i4p_sim.core.field_numba import PREFETCH_MIN_CELLS, prefetch_rows
 
     side = int(np.ceil(np.sqrt(PREFETCH_MIN_CELLS)))
     assert prefetch_rows((256, 256)) == 0

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from i4p_sim.metrics import SUMMARY_KEYS, moving_average, summary_metrics
+from i4p_sim.stats.metrics import SUMMARY_KEYS, moving_average, summary_metrics
 
 
 def make_series(violence, *, tension=None, lpcs=None, funding=None) -> dict[str, np.ndarray]:

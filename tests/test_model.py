@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from conftest import SEEDS, SMALL
 
-from i4p_sim.agents import CommitteeTier, ExternalDonor, NationalCouncil
-from i4p_sim.landscape import distance_to_boundary, group_boundary
-from i4p_sim.model import LAYERS, MEASURES, I4PModel, substreams
-from i4p_sim.scenario import CouncilConfig, DonorConfig, LPCConfig, load_scenario
+from i4p_sim.config.loading import load_scenario
+from i4p_sim.config.scenario import CouncilConfig, DonorConfig, LPCConfig
+from i4p_sim.core.landscape import distance_to_boundary, group_boundary
+from i4p_sim.sim.agents import CommitteeTier, ExternalDonor, NationalCouncil
+from i4p_sim.sim.model import LAYERS, MEASURES, I4PModel, substreams
 
 NO_I4P = ["lpc.enabled=false", "council.enabled=false"]
 
@@ -226,7 +227,7 @@ def test_layers_agents_and_measures():
         assert model.layers[name].shape == (32, 32)
         assert model.grid._mesa_property_layers[name].data is model.layers[name]
     communities = model.agents_by_type
-    from i4p_sim.agents import Community, LocalPeaceCommittee
+    from i4p_sim.sim.agents import Community, LocalPeaceCommittee
 
     assert len(communities[Community]) == model.n_inhabited
     assert len(communities[LocalPeaceCommittee]) == 10

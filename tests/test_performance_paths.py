@@ -22,10 +22,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-import i4p_sim.model as model_mod
-from i4p_sim import field
-from i4p_sim.model import I4PModel
-from i4p_sim.scenario import load_scenario
+import i4p_sim.sim.model as model_mod
+from i4p_sim.config.loading import load_scenario
+from i4p_sim.core import field
+from i4p_sim.sim.model import I4PModel
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
@@ -207,7 +207,7 @@ def test_step_allocates_no_grid_sized_arrays():
 
 
 def test_communities_are_real_mesa_agents_in_their_cells():
-    from i4p_sim.agents import Community
+    from i4p_sim.sim.agents import Community
 
     m = I4PModel(small(n=20))
     communities = list(m.agents_by_type[Community])

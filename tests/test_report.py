@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from i4p_sim import run_experiment
-from i4p_sim.errors import ConfigError
-from i4p_sim.report import write_report
+from i4p_sim.config.errors import ConfigError
+from i4p_sim.report.html import write_report
 
 REPO = Path(__file__).resolve().parents[1]
 SCEN = REPO / "scenarios"

@@ -9,16 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from i4p_sim.errors import ConfigError
-from i4p_sim.model import I4PModel
-from i4p_sim.scenario import (
-    SHOCK_KINDS,
-    FundingWithdrawal,
-    Scenario,
-    load_scenario,
-    parse_set,
-)
-from i4p_sim.shocks import ShockSchedule, withdrawal_multiplier
+from i4p_sim.config.errors import ConfigError
+from i4p_sim.config.loading import load_scenario, parse_set
+from i4p_sim.config.scenario import SHOCK_KINDS, FundingWithdrawal, Scenario
+from i4p_sim.sim.model import I4PModel
+from i4p_sim.sim.shocks import ShockSchedule, withdrawal_multiplier
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
@@ -235,7 +230,7 @@ def test_partial_and_conditional_withdrawal() -> None:
     ],
 )
 def test_parse_set(text: str, path: list[str], value: object) -> None:
-    assert parse_set(text) == (path, value)
+    assert parse_set(text) == (".".join(path), value)
 
 
 def test_set_overrides_apply() -> None:
@@ -507,7 +502,7 @@ def _schema_fields() -> dict[str, object]:
     """``field path -> default`` of every scenario field, named as the ODD table names it."""
     import pydantic_core
 
-    from i4p_sim import scenario as S
+    from i4p_sim.config import scenario as S
 
     def default(info) -> object:
         if info.default is pydantic_core.PydanticUndefined:

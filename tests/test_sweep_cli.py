@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from i4p_sim.experiment import FAIL_ENV, load_experiment
-from i4p_sim.metrics import SUMMARY_KEYS
+from i4p_sim.stats.metrics import SUMMARY_KEYS
+from i4p_sim.sweep.driver import FAIL_ENV, load_experiment
 
 REPO = Path(__file__).resolve().parents[1]
 SCEN = REPO / "scenarios"
@@ -130,7 +130,7 @@ def test_resume_after_sigkill(tmp_path):
 
 
 def test_second_sweep_into_a_held_directory_stops_and_deletes_nothing(tmp_path):
-    from i4p_sim.storage import directory_lock
+    from i4p_sim.sweep.storage import directory_lock
 
     exp = tmp_path / "small.toml"
     exp.write_text(SMALL)

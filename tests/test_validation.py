@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from i4p_sim import eventstats as es
-from i4p_sim.analysis import interaction, paired_effects
-from i4p_sim.experiment import load_experiment
-from i4p_sim.validation import (
+from i4p_sim.stats import events as es
+from i4p_sim.stats.paired import interaction, paired_effects
+from i4p_sim.sweep.driver import load_experiment
+from i4p_sim.validation.sections import (
     REPO,
     percentile_bootstrap,
     severe_draws,

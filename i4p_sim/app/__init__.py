@@ -14,7 +14,9 @@ from pathlib import Path
 
 import dash
 
-from ..scenario import Scenario, load_scenario
+from i4p_sim.config.loading import load_scenario
+from i4p_sim.config.scenario import Scenario
+
 from .callbacks import register
 from .layout import INDEX, build_layout
 from .sessions import SessionStore, TwinRun, check_app_limits

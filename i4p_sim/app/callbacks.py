@@ -17,8 +17,10 @@ from typing import Any
 import dash
 from dash import ALL, Input, Output, State, ctx, no_update
 
-from ..errors import ConfigError
-from ..scenario import Scenario, validate_scenario
+from i4p_sim.config.errors import ConfigError
+from i4p_sim.config.loading import validate_scenario
+from i4p_sim.config.scenario import Scenario
+
 from .figures import difference_figure, map_figure, series_figure
 from .layout import institutions_panel, status_text
 from .sessions import SessionStore, TwinRun, check_app_limits

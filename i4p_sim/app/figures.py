@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from plotly.colors import diverging, sequential
 
-from ..model import I4PModel
+from i4p_sim.sim.model import I4PModel
 
 
 def _scale(colours: Sequence[str]) -> list[list[Any]]:

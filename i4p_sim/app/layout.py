@@ -11,8 +11,9 @@ from typing import Any
 
 from dash import dcc, html
 
-from ..model import I4PModel
-from ..scenario import Scenario
+from i4p_sim.config.scenario import Scenario
+from i4p_sim.sim.model import I4PModel
+
 from .figures import LAYERS
 
 #: Scenario fields offered as numeric inputs: dotted path -> (label, min, max, step).

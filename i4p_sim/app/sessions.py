@@ -27,9 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError
-from ..model import MEASURES, I4PModel
-from ..scenario import Scenario, validate_scenario
+from i4p_sim.config.errors import ConfigError
+from i4p_sim.config.loading import validate_scenario
+from i4p_sim.config.scenario import Scenario
+from i4p_sim.sim.model import MEASURES, I4PModel
 
 #: Shock kinds the app can inject, with a label for buttons and time-series markers.
 SHOCK_LABELS = {

@@ -34,7 +34,7 @@ of rows with a halo row above and below (:func:`_propagate_numpy_blocked`), so t
 intermediates stay in cache and only the five grids stream through memory; at 2048^2
 this halves the time. Blocked and unblocked results are bit-identical.
 
-The optional fused numba kernel lives in :mod:`i4p_sim.field_numba`.
+The optional fused numba kernel lives in :mod:`i4p_sim.core.field_numba`.
 """
 
 from __future__ import annotations
@@ -479,13 +479,13 @@ _numba: ModuleType | None = None
 
 
 def _numba_module() -> ModuleType:
-    """Import (once) and return :mod:`i4p_sim.field_numba`, with an install hint."""
+    """Import (once) and return :mod:`i4p_sim.core.field_numba`, with an install hint."""
     global _numba
     if _numba is None:
         try:
             import numba  # noqa: F401  (fails first, with the hint, when it is missing)
 
-            from . import field_numba
+            from i4p_sim.core import field_numba
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError(
                 "kernel='numba' needs the optional dependency numba: pip install i4p-sim[fast]"

@@ -47,12 +47,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import eventstats as es
-from .errors import ConfigError
+from i4p_sim.config.errors import ConfigError
+from i4p_sim.stats import events as es
 
 __all__ = ["Plan", "generate", "main", "validate_command"]
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EXPERIMENTS = REPO / "experiments"
 VALIDATION_DIR = EXPERIMENTS / "validation"
 DEFAULT_OUT = REPO / "docs" / "VALIDATION.md"
@@ -235,7 +235,7 @@ class Context:
 
 
 def _load(ctx: Context, stem: str, path: Path | None = None):
-    from .experiment import load_experiment
+    from i4p_sim.sweep.driver import load_experiment
 
     path = path or VALIDATION_DIR / f"{stem}.toml"
     return load_experiment(path, replicates=ctx.plan.replicates.get(stem))
@@ -243,7 +243,7 @@ def _load(ctx: Context, stem: str, path: Path | None = None):
 
 def _sweep(ctx: Context, stem: str) -> tuple[Any, pd.DataFrame]:
     """Run a validation experiment through the experiment runner; return (exp, runs)."""
-    from .experiment import run_experiment
+    from i4p_sim.sweep.driver import run_experiment
 
     exp = _load(ctx, stem)
     res = run_experiment(
@@ -295,8 +295,8 @@ def _spatial_worker(
     scenario_dict: dict[str, Any], blocks: tuple[int, ...], events: bool
 ) -> dict[str, Any]:
     """Run one scenario keeping every step's violence map; return derived statistics."""
-    from .model import I4PModel
-    from .scenario import scenario_from_dict
+    from i4p_sim.config.loading import scenario_from_dict
+    from i4p_sim.sim.model import I4PModel
 
     sc = scenario_from_dict(scenario_dict, scenario_dict.get("name", "<validation>"))
     model = I4PModel(sc, communities=False)
@@ -323,9 +323,9 @@ def _spatial_worker(
 
 def _summary_worker(dicts: list[dict[str, Any]], window: int) -> list[tuple[float, ...]]:
     """Run scenarios; return the Sobol outcomes of each."""
-    from .metrics import summary_metrics
-    from .model import I4PModel
-    from .scenario import scenario_from_dict
+    from i4p_sim.config.loading import scenario_from_dict
+    from i4p_sim.sim.model import I4PModel
+    from i4p_sim.stats.metrics import summary_metrics
 
     out = []
     for d in dicts:
@@ -340,7 +340,7 @@ def _run_spatial(
     ctx: Context, exp, blocks: tuple[int, ...], events: bool
 ) -> dict[str, list[dict[str, Any]]]:
     """Every scenario x replicate of ``exp`` through :func:`_spatial_worker`."""
-    from .experiment import make_executor
+    from i4p_sim.sweep.driver import make_executor
 
     jobs = []
     for spec in exp.iter_runs():
@@ -379,7 +379,7 @@ def _rel(path: Path | str) -> str:
 
 def section_i4p_effect(ctx: Context) -> tuple[str, list[Claim]]:
     """Claim 1: the I4P effect and the grassroots x top-down interaction."""
-    from .analysis import interaction, paired_effects
+    from i4p_sim.stats.paired import interaction, paired_effects
 
     exp, runs = _sweep(ctx, "i4p_effect")
     src = _rel(exp.source)
@@ -533,7 +533,7 @@ def section_i4p_effect(ctx: Context) -> tuple[str, list[Claim]]:
 
 def section_withdrawal(ctx: Context) -> tuple[str, list[Claim]]:
     """Claim 2: withdrawal shape, local ownership, early vs late exit."""
-    from .analysis import bootstrap_ci, interaction, paired_effects
+    from i4p_sim.stats.paired import bootstrap_ci, interaction, paired_effects
 
     exp, runs = _sweep(ctx, "funding_withdrawal")
     src = _rel(exp.source)
@@ -782,7 +782,7 @@ def section_patch_scale(ctx: Context) -> tuple[str, list[Claim]]:
     scales = [float(s) for s in wide.columns]
     mat = wide.to_numpy()
     rows = []
-    from .analysis import bootstrap_ci
+    from i4p_sim.stats.paired import bootstrap_ci
 
     for j, s in enumerate(scales):
         est, lo, hi = bootstrap_ci(mat[:, j], n_resamples=nr)
@@ -1093,7 +1093,7 @@ def section_relapse(ctx: Context) -> tuple[str, list[Claim]]:
 
 def section_elections(ctx: Context) -> tuple[str, list[Claim]]:
     """Claim 6: share of elections producing significant violence, with/without council."""
-    from .analysis import bootstrap_ci
+    from i4p_sim.stats.paired import bootstrap_ci
 
     exp, runs = _sweep(ctx, "elections")
     src = _rel(exp.source)
@@ -1236,7 +1236,7 @@ def severe_draws(exp: Any) -> pd.Series:
     substream, compared with the election's ``severe_probability``. Valid for scenarios
     whose only random shock is one election (as ``elections.toml``).
     """
-    from .model import substreams
+    from i4p_sim.sim.model import substreams
 
     data = next(d for d in exp.scenarios.values() if d["shocks"])
     prob = float(data["shocks"][0].get("severe_probability", 0.2))
@@ -1248,7 +1248,7 @@ def section_sobol(ctx: Context) -> tuple[str, list[Claim]]:
     """Claim 7: Sobol first-order and total indices with bootstrap intervals."""
     from scipy import stats
 
-    from .experiment import apply_point, load_experiment, make_executor
+    from i4p_sim.sweep.driver import apply_point, load_experiment, make_executor
 
     path = EXPERIMENTS / "sensitivity.toml"
     exp = load_experiment(path, replicates=ctx.plan.sobol_replicates)
@@ -1374,8 +1374,8 @@ SECTIONS: tuple[tuple[str, Callable[[Context], tuple[str, list[Claim]]]], ...] =
 
 
 def _header(ctx: Context, claims: list[Claim], total_wall: float, command: str) -> str:
-    from . import __version__
-    from .experiment import _git_revision
+    from i4p_sim import __version__
+    from i4p_sim.sweep.driver import _git_revision
 
     now = datetime.now(UTC).isoformat(timespec="seconds")
     rows = [[c.fact, f"`{c.experiment}`", c.estimate, c.n, c.literature, c.verdict] for c in claims]
@@ -1599,7 +1599,7 @@ def generate(
     total = time.perf_counter() - t0
     cmd = command or "python -m i4p_sim.validation" + (" --quick" if plan.quick else "")
     doc = "\n".join([_header(ctx, claims, total, cmd), *bodies, _footer(claims, ctx.notes)])
-    from .storage import atomic_write_text
+    from i4p_sim.sweep.storage import atomic_write_text
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_path, doc.rstrip() + "\n")

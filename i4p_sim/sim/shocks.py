@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .landscape import edge_distance, smooth_field
-from .scenario import (
+from i4p_sim.config.scenario import (
     AutocraticTurn,
     BorderSpillover,
     EconomicShock,
@@ -23,9 +22,10 @@ from .scenario import (
     PoliticalUpheaval,
     TriggerIncident,
 )
+from i4p_sim.core.landscape import edge_distance, smooth_field
 
 if TYPE_CHECKING:
-    from .model import I4PModel
+    from i4p_sim.sim.model import I4PModel
 
 
 def withdrawal_multiplier(shock: FundingWithdrawal, at: int | None, step: int) -> float:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import ConfigError
+from i4p_sim.config.errors import ConfigError
 
 try:
     import fcntl

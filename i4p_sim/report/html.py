@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
-from .metrics import SUMMARY_KEYS
+from i4p_sim.config.errors import ConfigError
+from i4p_sim.stats.metrics import SUMMARY_KEYS
 
 __all__ = ["report_command", "write_report"]
 
@@ -246,10 +246,10 @@ def _heatmaps(
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from .experiment import apply_point
-    from .metrics import summary_metrics
-    from .model import I4PModel
-    from .scenario import scenario_from_dict
+    from i4p_sim.config.loading import scenario_from_dict
+    from i4p_sim.sim.model import I4PModel
+    from i4p_sim.stats.metrics import summary_metrics
+    from i4p_sim.sweep.driver import apply_point
 
     config = manifest.get("config") or {}
     scen_dicts = config.get("scenarios") or {}
@@ -387,14 +387,14 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
     """
     from plotly.offline import get_plotlyjs
 
-    from .experiment import (
+    from i4p_sim.sweep.driver import (
         effects_table,
         funding_table,
         interactions_table,
         read_manifest,
         read_runs,
     )
-    from .storage import atomic_write_text
+    from i4p_sim.sweep.storage import atomic_write_text
 
     root = Path(results)
     runs = read_runs(root)

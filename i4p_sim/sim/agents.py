@@ -16,8 +16,8 @@ from mesa import Agent
 from mesa.discrete_space import FixedAgent
 
 if TYPE_CHECKING:
-    from .model import I4PModel
-    from .scenario import CouncilConfig, DonorConfig, LPCConfig
+    from i4p_sim.config.scenario import CouncilConfig, DonorConfig, LPCConfig
+    from i4p_sim.sim.model import I4PModel
 
 
 # ------------------------------------------------------------------------- communities

@@ -24,8 +24,11 @@ from mesa.datacollection import DataCollector
 from mesa.discrete_space import OrthogonalMooreGrid
 from scipy import ndimage
 
-from . import landscape
-from .agents import (
+from i4p_sim.config.loading import load_scenario
+from i4p_sim.config.scenario import Scenario
+from i4p_sim.core import landscape
+from i4p_sim.core.field import neighbour_mean, propagate
+from i4p_sim.sim.agents import (
     CommitteeTier,
     Community,
     ExternalDonor,
@@ -33,9 +36,7 @@ from .agents import (
     NationalCouncil,
     Response,
 )
-from .field import neighbour_mean, propagate
-from .scenario import Scenario, load_scenario
-from .shocks import ShockSchedule
+from i4p_sim.sim.shocks import ShockSchedule
 
 LAYERS = ("population", "group", "grievance", "tension", "cohesion", "violence", "memory")
 MEASURES = (
@@ -617,7 +618,7 @@ class I4PModel(mesa.Model):
 
     def summary(self, *, window: int = 12, tol: float | None = None) -> dict:
         """Per-run summary metrics (DESIGN section 2) at the scenario's reference step."""
-        from .metrics import summary_metrics
+        from i4p_sim.stats.metrics import summary_metrics
 
         return summary_metrics(
             self.series(), self.config.resolved_reference_step(), window=window, tol=tol

@@ -58,8 +58,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ConfigError
-from .metrics import SUMMARY_KEYS
+from i4p_sim.config.errors import ConfigError, from_validation_error
+from i4p_sim.stats.metrics import SUMMARY_KEYS
 
 __all__ = [
     "Experiment",
@@ -191,35 +191,27 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _toml_value(value: Any) -> str:
-    import tomli_w
+_EXPERIMENT_SECTIONS = {
+    "sample": SampleConfig,
+    "variants": VariantConfig,
+    "interactions": InteractionConfig,
+    "scenarios": ScenarioRef,
+}
 
-    return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
+
+def _experiment_keys(section: str) -> list[str] | None:
+    """Allowed keys at a section path of an experiment file (for 'unknown key')."""
+    if not section:
+        return _EXPERIMENT_KEYS
+    model = _EXPERIMENT_SECTIONS.get(section.split(".")[0])
+    return list(model.model_fields) if model is not None else None
 
 
 def _pydantic_error(source: str, exc: ValidationError) -> ConfigError:
-    from .scenario import describe_error, error_path
-
-    err = exc.errors()[0]
-    field_path = error_path(err["loc"])
-    msg = describe_error(err)
-    if err.get("type") == "extra_forbidden" and "." not in field_path:
-        msg = f"unknown key; allowed: {', '.join(_EXPERIMENT_KEYS)}"
-    elif err.get("type") == "extra_forbidden":
-        section = field_path.split(".")[0]
-        model = {
-            "sample": SampleConfig,
-            "variants": VariantConfig,
-            "interactions": InteractionConfig,
-            "scenarios": ScenarioRef,
-        }.get(section)
-        if model is not None:
-            msg = f"unknown key; allowed: {', '.join(model.model_fields)}"
-    elif err.get("type") == "string_pattern_mismatch":
-        msg = f"got {err.get('input')!r}; use letters, digits and _ . - + only"
     # a union 'str | ScenarioRef' reports the alternative's name in the location
-    field_path = field_path.replace(".str", "").replace(".ScenarioRef", "")
-    return ConfigError(source, field_path, msg)
+    return from_validation_error(
+        source, exc, allowed_keys=_experiment_keys, skip=("str", "ScenarioRef")
+    )
 
 
 # --------------------------------------------------------------------------- runs
@@ -287,7 +279,7 @@ class Experiment:
 
     def iter_runs(self) -> Iterator[RunSpec]:
         """Yield every run lazily, replicate-major (so partial sweeps stay balanced)."""
-        from . import __version__
+        from i4p_sim import __version__
 
         resolved: dict[tuple[str, int], dict[str, Any]] = {}
         for rep, seed in enumerate(self.seeds):
@@ -361,14 +353,14 @@ def replicate_seeds(seed: int, replicates: int) -> list[int]:
 
 def apply_point(base: dict[str, Any], point: dict[str, Any], source: str) -> dict[str, Any]:
     """A scenario dict with a parameter point applied and validated."""
-    from .scenario import apply_set, validate_scenario
+    from i4p_sim.config.loading import set_path, validate_scenario
 
     if not point:
         return base
     data = copy.deepcopy(base)
     for path, value in point.items():
         try:
-            data = apply_set(data, f"{path}={_toml_value(value)}")
+            data = set_path(data, path, value, source=source)
         except ConfigError as err:
             raise ConfigError(source, f"axes.{path}", err.message) from None
     try:
@@ -386,7 +378,12 @@ def _resolve_scenario(
     common: dict[str, Any],
     shocks: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    from .scenario import apply_set, resolve_extends, validate_scenario, with_default_lists
+    from i4p_sim.config.loading import (
+        apply_set,
+        resolve_extends,
+        validate_scenario,
+        with_default_lists,
+    )
 
     if not file.exists():
         raise ConfigError(exp_source, where, f"scenario file not found: {file}")
@@ -434,7 +431,7 @@ def load_experiment(
     ConfigError
         One line naming the file, the field and what is allowed.
     """
-    from .scenario import read_toml
+    from i4p_sim.config.loading import read_toml
 
     p = Path(path)
     source = str(path)
@@ -645,10 +642,10 @@ def run_batch(specs: list[RunSpec]) -> tuple[list[dict[str, Any]], pd.DataFrame 
         Per-step measures of the ok runs, keyed by run_id, scenario, replicate, point, step.
     """
     _limit_threads()
-    from .field import warm_up
-    from .metrics import summary_metrics
-    from .model import I4PModel
-    from .scenario import scenario_from_dict
+    from i4p_sim.config.loading import scenario_from_dict
+    from i4p_sim.core.field import warm_up
+    from i4p_sim.sim.model import I4PModel
+    from i4p_sim.stats.metrics import summary_metrics
 
     failing = {s.strip() for s in os.environ.get(FAIL_ENV, "").split(",") if s.strip()}
     # JIT-compile (or load from numba's cache) once per worker process, outside the runs'
@@ -810,7 +807,7 @@ class Store:
 
     def write_batch(self, rows: list[dict[str, Any]], series: pd.DataFrame | None) -> None:
         """Write one batch: its series chunk first, then its run chunk (the commit)."""
-        from .storage import atomic_write_parquet
+        from i4p_sim.sweep.storage import atomic_write_parquet
 
         name = self._part_name()
         if series is not None and len(series):
@@ -835,7 +832,7 @@ class Store:
 
     def assemble(self, expected: set[str] | None = None) -> pd.DataFrame:
         """Assemble runs.parquet from the chunks (latest row per run id wins)."""
-        from .storage import atomic_write_parquet
+        from i4p_sim.sweep.storage import atomic_write_parquet
 
         parts = sorted(self.runs_dir.glob("part-*.parquet"))
         if parts:
@@ -858,7 +855,7 @@ class Store:
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         """Write manifest.json atomically."""
-        from .storage import atomic_write_text
+        from i4p_sim.sweep.storage import atomic_write_text
 
         atomic_write_text(
             self.root / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n"
@@ -1052,7 +1049,7 @@ def run_experiment(
     root = Path(out) if out is not None else Path("results") / exp.name
     if root.exists() and not root.is_dir():
         raise ConfigError(str(root), "", "exists and is not a directory")
-    from .storage import directory_lock
+    from i4p_sim.sweep.storage import directory_lock
 
     # one sweep per directory: a second one would delete this one's files in flight
     with directory_lock(root):
@@ -1182,7 +1179,7 @@ def run_experiment(
 
         result = SweepResult(exp, root, runs, ran, n_skipped, failed, time.perf_counter() - t_start)
         if report:
-            from .report import write_report
+            from i4p_sim.report.html import write_report
 
             result.report = write_report(root)
             result.wall_s = time.perf_counter() - t_start
@@ -1242,7 +1239,7 @@ def effects_table(
     replicate and parameter point), via :func:`i4p_sim.analysis.paired_effects`.
 
     ``order`` lists the scenarios in the experiment's order (default: as stored)."""
-    from .analysis import paired_effects
+    from i4p_sim.stats.paired import paired_effects
 
     pair_on = [c for c in PAIR_ON if c in runs.columns]
     present = set(runs.loc[runs["status"] == "ok", "scenario"])
@@ -1266,7 +1263,7 @@ def interactions_table(
     n_resamples: int = 2000,
 ) -> pd.DataFrame:
     """Grassroots x top-down interaction per declared 2x2, additive and ratio scale."""
-    from .analysis import interaction
+    from i4p_sim.stats.paired import interaction
 
     pair_on = [c for c in PAIR_ON if c in runs.columns]
     rows = []
@@ -1296,7 +1293,7 @@ def funding_table(runs: pd.DataFrame, baseline: str, *, n_resamples: int = 2000)
     """Violence averted per unit of funding: the baseline against every scenario that
     spends a different amount (paired runs; differences under 1% of the baseline's
     funding are skipped as noise)."""
-    from .analysis import averted_per_funding
+    from i4p_sim.stats.paired import averted_per_funding
 
     pair_on = [c for c in PAIR_ON if c in runs.columns]
     ok = runs[runs["status"] == "ok"]
@@ -1386,7 +1383,7 @@ def compare_command(args: Any) -> int:
         print(f"\nviolence averted per unit of funding ({baseline} versus each scenario)")
         print(format_table(ftab))
     if args.csv:
-        from .storage import atomic_write_text
+        from i4p_sim.sweep.storage import atomic_write_text
 
         atomic_write_text(args.csv, table.to_csv(index=False))
         print(f"wrote {args.csv}")

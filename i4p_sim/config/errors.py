@@ -1,0 +1,124 @@
+"""The one error type users see, a bad input in one line, and the pydantic translator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+
+class ConfigError(ValueError):
+    """A bad scenario, experiment or flag: names the file, the field and what is allowed.
+
+    Parameters
+    ----------
+    source : str
+        The file (or ``"--set"``, ``"command line"``) the bad value came from.
+    field : str
+        Dotted path of the field, or ``""`` for the file as a whole.
+    message : str
+        What is wrong and what is allowed.
+    """
+
+    def __init__(self, source: str, field: str, message: str) -> None:
+        self.source = str(source)
+        self.field = field
+        self.message = " ".join(str(message).split())
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        """Return ``"FILE: FIELD: MESSAGE"`` on one line."""
+        where = f"{self.source}: {self.field}" if self.field else self.source
+        return f"{where}: {self.message}"
+
+
+def error_path(loc: tuple[Any, ...], skip: Collection[str] = ()) -> str:
+    """Dotted field path of a pydantic error location.
+
+    ``skip`` names location items that are not fields: the discriminator tags of a tagged
+    union (pydantic puts e.g. ``'funding_withdrawal'`` into the location) and the member
+    names of a plain union (``'str'``).
+    """
+    parts = []
+    for item in loc:
+        if isinstance(item, str) and (item in skip or item.startswith("function-")):
+            continue
+        parts.append(str(item))
+    return ".".join(parts)
+
+
+_BOUNDS = {
+    "greater_than_equal": (">=", "ge"),
+    "less_than_equal": ("<=", "le"),
+    "greater_than": (">", "gt"),
+    "less_than": ("<", "lt"),
+}
+
+
+def describe_error(err: Mapping[str, Any], tags: Sequence[str] = ()) -> str:
+    """What is wrong with one pydantic error and what is allowed, in plain words.
+
+    ``tags`` are the allowed values of a tagged union's discriminator (the shock kinds).
+    """
+    etype = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    given = err.get("input")
+    shown = repr(given) if not isinstance(given, dict | list) else type(given).__name__
+    if etype == "extra_forbidden":
+        return "unknown key"
+    if etype == "missing":
+        return "required field is missing"
+    allowed = ", ".join(tags)
+    if etype == "union_tag_invalid":
+        return f"unknown shock kind {ctx.get('tag')!r}; allowed: {allowed}"
+    if etype == "union_tag_not_found":
+        return f"missing 'kind'; allowed: {allowed}"
+    if etype == "literal_error":
+        return f"got {shown}; allowed: {ctx.get('expected')}"
+    if etype == "string_pattern_mismatch":
+        return f"got {given!r}; use letters, digits and _ . - + only"
+    if etype in _BOUNDS:
+        sign, key = _BOUNDS[etype]
+        return f"got {shown}; must be {sign} {ctx.get(key)}"
+    return f"got {shown}; {err.get('msg', 'invalid')}"
+
+
+def from_validation_error(
+    source: str,
+    exc: ValidationError,
+    *,
+    allowed_keys: Callable[[str], Sequence[str] | None] = lambda section: None,
+    tags: Sequence[str] = (),
+    skip: Collection[str] = (),
+) -> ConfigError:
+    """The one-line :class:`ConfigError` for a pydantic ``ValidationError``.
+
+    Parameters
+    ----------
+    source : str
+        The file (or ``"--set"``) the data came from.
+    exc : pydantic.ValidationError
+        The failure; its first error is reported.
+    allowed_keys : callable
+        Section path (``""`` for the top level, ``"shocks.0"``) -> the keys allowed there,
+        or ``None`` if unknown; used to list them after an unknown key.
+    tags : sequence of str
+        The allowed discriminator values of a tagged union (the shock kinds).
+    skip : collection of str
+        Other location items that are not fields (see :func:`error_path`).
+    """
+    err = exc.errors()[0]
+    field = error_path(err["loc"], (*tags, *skip))
+    message = describe_error(err, tags)
+    etype = err.get("type")
+    if etype == "extra_forbidden":
+        section = field.rsplit(".", 1)[0] if "." in field else ""
+        known = allowed_keys(section)
+        if known is not None:
+            message = f"unknown key; allowed: {', '.join(known)}"
+    elif etype == "value_error" and not field:
+        # a model-level check names its own field: "shocks.0.donor: 'x' is not a donor"
+        text = str(err.get("msg", "")).removeprefix("Value error, ")
+        field, _, message = text.partition(": ")
+    return ConfigError(source, field, message)

@@ -1,0 +1,277 @@
+"""The scenario schema: every parameter with its default and allowed range.
+
+Every field has a default, so an empty file is the default scenario. Loading, ``extends``,
+``--set`` and the one-line errors are in :mod:`i4p_sim.config.loading`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNeg = Annotated[float, Field(ge=0.0)]
+Step = Annotated[int, Field(ge=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class GridConfig(_Section):
+    """Space: an H x W grid of village tracts (one cell ~ 5 x 5 km)."""
+
+    width: Annotated[int, Field(ge=1, le=8192)] = 64
+    height: Annotated[int, Field(ge=1, le=8192)] = 64
+    torus: bool = False
+
+
+class LandscapeConfig(_Section):
+    """Generated landscape: population, identity groups, structural grievance."""
+
+    groups: Annotated[int, Field(ge=1, le=16)] = 2
+    patch_scale: Annotated[float, Field(ge=0.0, le=256.0)] = 6.0
+    inhabited_share: Unit = 0.9
+    population_mean: Annotated[float, Field(gt=0.0)] = 1000.0
+    grievance_mean: Unit = 0.4
+    grievance_sd: Annotated[float, Field(ge=0.0, le=0.5)] = 0.12
+    grievance_scale: Annotated[float, Field(ge=0.0, le=256.0)] = 6.0
+    cohesion_mean: Unit = 0.5
+
+
+class DynamicsConfig(_Section):
+    """Parameters of the tension field, violence, cohesion and memory (docs/ODD.md)."""
+
+    diffusion: Unit = 0.3
+    contagion: Unit = 0.12
+    decay: Unit = 0.1
+    grievance_forcing: Annotated[float, Field(ge=0.0, le=1.0)] = 0.06
+    cohesion_buffer: Unit = 0.5
+    friction_strength: Annotated[float, Field(ge=0.0, le=1.0)] = 0.08
+    friction_scale: Annotated[float, Field(gt=0.0, le=64.0)] = 2.0
+    memory_weight: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
+    memory_gain: Unit = 0.3
+    memory_decay: Unit = 0.02
+    violence_threshold: Unit = 0.55
+    violence_width: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
+    cohesion_shield: Unit = 0.6
+    violence_release: Unit = 0.5
+    cohesion_erosion: Unit = 0.08
+    cohesion_recovery: Unit = 0.01
+    grievance_recovery: Unit = 0.02
+    cluster_every: Annotated[int, Field(ge=1)] = 1
+
+
+class LPCConfig(_Section):
+    """Local peace committees: the grassroots tier."""
+
+    enabled: bool = True
+    count: Annotated[int, Field(ge=0, le=1_000_000)] = 40
+    radius: Annotated[int, Field(ge=0, le=64)] = 3
+    watch_radius: Annotated[int, Field(ge=0, le=128)] = 6
+    placement: Literal["need", "random"] = "need"
+    capacity: Unit = 0.7
+    ownership: Unit = 0.2
+    legitimacy: Unit = 0.8
+    cost: Annotated[float, Field(gt=0.0)] = 1.0
+    capacity_rate: Unit = 0.1
+    floor: Unit = 0.15
+    reactivation: Unit = 0.3
+    mediation: Unit = 0.35
+    dialogue: Unit = 0.03
+    warning_threshold: Unit = 0.3
+    ownership_growth: Unit = 0.005
+    handover: Unit = 0.05
+    absorption: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
+    ownership_loss: Unit = 0.2
+    legitimacy_recovery: Unit = 0.02
+    cooptation: Unit = 0.02
+
+
+class CouncilConfig(_Section):
+    """National (and optional regional) peace councils: the top-down tier."""
+
+    enabled: bool = True
+    regions: tuple[Annotated[int, Field(ge=1, le=64)], Annotated[int, Field(ge=1, le=64)]] = (1, 1)
+    mandate: Unit = 0.8
+    domestic_budget: NonNeg = 4.0
+    cost: Annotated[float, Field(gt=0.0)] = 12.0
+    rapid_responses: Annotated[int, Field(ge=0, le=10_000)] = 3
+    regional_responses: Annotated[int, Field(ge=0, le=10_000)] = 1
+    response_delay: Annotated[int, Field(ge=0, le=120)] = 1
+    response_duration: Annotated[int, Field(ge=1, le=120)] = 4
+    response_strength: Unit = 0.6
+    response_radius: Annotated[int, Field(ge=0, le=64)] = 2
+    observation_delay: Annotated[int, Field(ge=0, le=120)] = 2
+    observation_error: Annotated[int, Field(ge=0, le=64)] = 4
+    training: Unit = 0.01
+    mandate_shield: Unit = 0.7
+    agreement_threshold: Unit = 0.08
+    agreement_strength: Unit = 0.3
+    agreement_duration: Annotated[int, Field(ge=1, le=240)] = 3
+    agreement_cooldown: Annotated[int, Field(ge=0, le=1000)] = 36
+    agreement_mandate: Unit = 0.4
+
+
+class DonorConfig(_Section):
+    """An external donor (UNDP, bilateral) with a per-step budget and an allocation policy."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    budget: NonNeg = 20.0
+    policy: Literal["uniform", "need", "performance"] = "uniform"
+    lpc_share: Unit = 0.7
+
+
+def default_donors() -> list[DonorConfig]:
+    return [
+        DonorConfig(name="undp", budget=30.0, policy="need", lpc_share=0.7),
+        DonorConfig(name="bilateral", budget=20.0, policy="performance", lpc_share=0.7),
+    ]
+
+
+class _Shock(_Section):
+    at: Step
+
+
+class FundingWithdrawal(_Shock):
+    kind: Literal["funding_withdrawal"]
+    donor: str = "all"
+    mode: Literal["abrupt", "phased", "partial"] = "abrupt"
+    fraction: Unit = 1.0
+    ramp: Annotated[int, Field(ge=1, le=1000)] = 24
+    condition: Literal["none", "autocratic_turn"] = "none"
+
+
+class PoliticalUpheaval(_Shock):
+    kind: Literal["political_upheaval"]
+    duration: Annotated[int, Field(ge=1, le=1000)] = 12
+    legitimacy_drop: Unit = 0.3
+    tension_spike: Unit = 0.15
+
+
+class Election(_Shock):
+    kind: Literal["election"]
+    pre_steps: Annotated[int, Field(ge=0, le=60)] = 6
+    pulse: Unit = 0.02
+    severe_probability: Unit = 0.2
+    severe_spike: Unit = 0.25
+
+
+class AutocraticTurn(_Shock):
+    kind: Literal["autocratic_turn"]
+    mandate_drop: Unit = 0.6
+    legitimacy_drop: Unit = 0.3
+    civic_space: Unit = 0.5
+    grievance_rise: Unit = 0.08
+
+
+class BorderSpillover(_Shock):
+    kind: Literal["border_spillover"]
+    edge: Literal["north", "south", "east", "west"] = "west"
+    duration: Annotated[int, Field(ge=1, le=10_000)] = 36
+    inflow: Unit = 0.08
+    depth: Annotated[float, Field(gt=0.0, le=1024.0)] = 6.0
+
+
+class EconomicShock(_Shock):
+    kind: Literal["economic_shock"]
+    magnitude: Unit = 0.2
+    scale: Annotated[float, Field(ge=0.0, le=256.0)] = 8.0
+
+
+class TriggerIncident(_Shock):
+    kind: Literal["trigger_incident"]
+    row: Annotated[int, Field(ge=0)] | None = None
+    col: Annotated[int, Field(ge=0)] | None = None
+    radius: Annotated[int, Field(ge=0, le=64)] = 1
+    spike: Unit = 0.5
+
+
+Shock = Annotated[
+    FundingWithdrawal
+    | PoliticalUpheaval
+    | Election
+    | AutocraticTurn
+    | BorderSpillover
+    | EconomicShock
+    | TriggerIncident,
+    Field(discriminator="kind"),
+]
+
+#: The shock classes, in the order of the ``Shock`` union.
+SHOCK_TYPES: tuple[type[_Shock], ...] = get_args(get_args(Shock)[0])
+#: Shock kind (the TOML ``kind``) -> its class: the one list of kinds.
+SHOCK_CLASSES: dict[str, type[_Shock]] = {
+    get_args(cls.model_fields["kind"].annotation)[0]: cls for cls in SHOCK_TYPES
+}
+SHOCK_KINDS = tuple(SHOCK_CLASSES)
+
+
+class Scenario(_Section):
+    """A complete parameter set plus a shock schedule."""
+
+    name: str = "scenario"
+    description: str = ""
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    steps: Annotated[int, Field(ge=1, le=100_000)] = 240
+    reference_step: Step | None = None
+    kernel: Literal["numpy", "numba"] = "numpy"
+    grid: GridConfig = Field(default_factory=GridConfig)
+    landscape: LandscapeConfig = Field(default_factory=LandscapeConfig)
+    dynamics: DynamicsConfig = Field(default_factory=DynamicsConfig)
+    lpc: LPCConfig = Field(default_factory=LPCConfig)
+    council: CouncilConfig = Field(default_factory=CouncilConfig)
+    donors: list[DonorConfig] = Field(default_factory=default_donors)
+    shocks: list[Shock] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        names = [d.name for d in self.donors]
+        if len(set(names)) != len(names):
+            raise ValueError("donors: names must be unique")
+        for i, s in enumerate(self.shocks):
+            if isinstance(s, FundingWithdrawal) and s.donor != "all" and s.donor not in names:
+                raise ValueError(
+                    f"shocks.{i}.donor: '{s.donor}' is not a donor; allowed: 'all' or one of {names}"
+                )
+            if isinstance(s, TriggerIncident):
+                if s.row is not None and s.row >= self.grid.height:
+                    raise ValueError(f"shocks.{i}.row: must be < grid.height ({self.grid.height})")
+                if s.col is not None and s.col >= self.grid.width:
+                    raise ValueError(f"shocks.{i}.col: must be < grid.width ({self.grid.width})")
+        return self
+
+    def resolved_reference_step(self) -> int:
+        """The reference step ``s``: explicit, else the first shock's step, else half the run.
+
+        A withdrawal conditional on an autocratic turn has no step of its own (its ``at`` is
+        only the earliest it may fire), so it does not set ``s``.
+        """
+        if self.reference_step is not None:
+            return min(self.reference_step, self.steps - 1)
+        steps = [
+            s.at
+            for s in self.shocks
+            if not (isinstance(s, FundingWithdrawal) and s.condition != "none")
+        ]
+        if steps:
+            return min(min(steps), self.steps - 1)
+        return self.steps // 2
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, TOML-serialisable dict (``None`` fields dropped)."""
+        return _drop_none(self.model_dump(mode="json"))
+
+    def to_toml(self) -> str:
+        """The fully resolved scenario as TOML that :func:`load_scenario` accepts."""
+        return tomli_w.dumps(self.to_dict())
+
+
+def _drop_none(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _drop_none(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [_drop_none(v) for v in obj]
+    return obj

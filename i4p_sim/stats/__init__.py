@@ -1,0 +1,1 @@
+"""Statistics on stored results: metrics, paired effects, event statistics, tables."""

@@ -1,0 +1,1 @@
+"""Stylized facts against the literature: one module per fact, one renderer."""

@@ -1,0 +1,7 @@
+"""``python -m i4p_sim.validation``: rerun the validation experiments, rewrite the doc."""
+
+import sys
+
+from i4p_sim.validation.sections import main
+
+sys.exit(main())
