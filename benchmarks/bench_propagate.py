@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from oracles import MesaTensionReference  # noqa: E402
-
 from i4p_sim.core.field import propagate  # noqa: E402
+
+from oracles import MesaTensionReference  # noqa: E402
 
 PARAMS = {"diffusion": 0.3, "contagion": 0.2, "decay": 0.05}
 TARGET_NUMPY = 20.0

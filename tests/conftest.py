@@ -1,13 +1,27 @@
-"""Shared fixtures: a small grid scaled from the defaults so stochastic tests take seconds."""
+"""Shared fixtures: the small test grid, the repository's paths and the CLI, in-process.
+
+Stochastic tests use :data:`SMALL` (a quarter of the default region, densities kept) so
+they take seconds. :func:`run_cli` calls ``i4p_sim.cli.main`` in this process (fast, for
+the many error-message tests); :func:`run_cli_subprocess` starts ``python -m i4p_sim`` for
+the few tests that need a real process (exit codes, signals, no traceback on stderr) and
+are marked ``slow``.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
 
 # 32 x 32 is a quarter of the default region: committees, donor budgets and the council's
 # rapid-response capacity are scaled by the same quarter, so densities stay as in defaults.
@@ -29,3 +43,66 @@ SEEDS = range(20)
 def small():
     """Overrides for the small test grid."""
     return list(SMALL)
+
+
+def run_cli(*args: str | Path) -> subprocess.CompletedProcess:
+    """Run ``i4p ARGS`` in this process; return what a subprocess run would.
+
+    ``returncode`` is ``main``'s return value or argparse's exit status; stdout and stderr
+    are captured. An exception escaping ``main`` (a traceback, for a user) propagates and
+    fails the test.
+    """
+    from i4p_sim.cli import main
+
+    argv = [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse's usage errors and --help
+            code = exc.code if isinstance(exc.code, int) else 1
+    return subprocess.CompletedProcess(["i4p", *argv], code, out.getvalue(), err.getvalue())
+
+
+def run_cli_subprocess(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout=120
+) -> subprocess.CompletedProcess:
+    """Run ``python -m i4p_sim ARGS`` in a subprocess (for ``slow`` tests)."""
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "i4p_sim", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+
+
+# ------------------------------------------------------------------ suite times
+
+#: CI budgets per suite, in seconds (the README's test command runs all three).
+BUDGETS = {"not slow": 90.0, "slow": 720.0, "browser": 300.0}
+_suite_seconds = dict.fromkeys(BUDGETS, 0.0)
+
+
+def _suite(item_keywords) -> str:
+    if "browser" in item_keywords:
+        return "browser"
+    return "slow" if "slow" in item_keywords else "not slow"
+
+
+def pytest_runtest_logreport(report) -> None:
+    """Add each test's setup, call and teardown time to its suite's total."""
+    _suite_seconds[_suite(report.keywords)] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print each suite's wall time against its CI budget (printed, never asserted)."""
+    parts = []
+    for suite, budget in BUDGETS.items():
+        spent = _suite_seconds[suite]
+        flag = "" if spent <= budget else " OVER BUDGET"
+        parts.append(f"{suite} {spent:.1f} s (budget {budget:.0f} s){flag}")
+    terminalreporter.write_line("suite times: " + "; ".join(parts))

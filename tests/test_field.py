@@ -10,10 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from oracles import MesaTensionReference, loop_neighbour_mean, loop_propagate
 
 from i4p_sim.core import field
 from i4p_sim.core.field import KERNELS, neighbour_mean, propagate
+
+from oracles import MesaTensionReference, loop_neighbour_mean, loop_propagate
 
 TOL = 1e-12
 PARAMS = {"diffusion": 0.3, "contagion": 0.2, "decay": 0.05}

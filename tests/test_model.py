@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SEEDS, SMALL
 
 from i4p_sim.config.loading import load_scenario
 from i4p_sim.config.scenario import CouncilConfig, DonorConfig, LPCConfig
 from i4p_sim.core.landscape import distance_to_boundary, group_boundary
 from i4p_sim.sim.agents import CommitteeTier, ExternalDonor, NationalCouncil
 from i4p_sim.sim.model import LAYERS, MEASURES, I4PModel, substreams
+
+from conftest import SEEDS, SMALL
 
 NO_I4P = ["lpc.enabled=false", "council.enabled=false"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,19 +14,12 @@ from i4p_sim.config.scenario import SHOCK_KINDS, FundingWithdrawal, Scenario
 from i4p_sim.sim.model import I4PModel
 from i4p_sim.sim.shocks import ShockSchedule, withdrawal_multiplier
 
-ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
+from conftest import ROOT, SCENARIOS, run_cli, run_cli_subprocess
 
 
-def cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m i4p_sim.cli ARGS`` in a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "i4p_sim.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd or ROOT,
-        timeout=120,
-    )
+def cli(*args: str | Path) -> subprocess.CompletedProcess:
+    """Run ``i4p ARGS`` in this process (see ``conftest.run_cli``)."""
+    return run_cli(*args)
 
 
 def error_lines(stderr: str) -> list[str]:
@@ -418,8 +410,8 @@ def test_file_error_is_one_line(
     assert line.startswith(f"i4p: {tmp_path / target}")
 
 
-BASELINE = "scenarios/baseline.toml"
-ABRUPT = "scenarios/withdrawal_abrupt.toml"
+BASELINE = str(ROOT / "scenarios" / "baseline.toml")
+ABRUPT = str(ROOT / "scenarios" / "withdrawal_abrupt.toml")
 
 # id, CLI arguments, what the line names as the source, fragments it must contain
 ARG_CASES = [
@@ -477,6 +469,19 @@ def test_argument_error_is_one_line(args: list[str], where: str, fragments: list
 
 def test_check_without_file_is_one_line() -> None:
     _assert_one_line_error(cli("check"), "command line", ["required", "file"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args",
+    [["run", BASELINE, "--set", "grid.width=-3"], ["check", "no/such/file.toml"], ["run"]],
+    ids=["bad-set", "missing-file", "no-argument"],
+)
+def test_a_real_process_exits_2_with_one_line_and_no_traceback(args: list[str]) -> None:
+    res = run_cli_subprocess(*args)
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr
+    assert len(error_lines(res.stderr)) == 1, res.stderr
 
 
 def test_enough_error_cases() -> None:
