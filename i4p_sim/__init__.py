@@ -1,11 +1,6 @@
 """i4p-sim: an agent-based simulator of Infrastructures for Peace."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("i4p-sim")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+from i4p_sim._version import __version__
 
 __all__ = ["I4PModel", "Simulation", "load_scenario", "run_experiment", "simulate", "__version__"]
 
