@@ -143,7 +143,7 @@ def cmd_viz(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from i4p_sim.validation.sections import validate_command
+    from i4p_sim.validation.common import validate_command
 
     return validate_command(args)
 

@@ -16,7 +16,7 @@ from scipy import special
 from i4p_sim.stats import events as es
 from i4p_sim.stats.paired import interaction, paired_effects
 from i4p_sim.sweep.driver import load_experiment
-from i4p_sim.validation.sections import (
+from i4p_sim.validation.common import (
     REPO,
     percentile_bootstrap,
     severe_draws,

@@ -2,6 +2,6 @@
 
 import sys
 
-from i4p_sim.validation.sections import main
+from i4p_sim.validation.common import main
 
 sys.exit(main())
