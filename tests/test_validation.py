@@ -253,6 +253,12 @@ def test_bootstrap_ci_resamples_rows_with_a_selecting_statistic():
     m[:, 2] += 1.0
     dist = bootstrap_distribution(m, lambda a: float(np.argmax(a.mean(axis=0))), n_resamples=200)
     assert dist.shape == (200,) and set(dist) == {2.0}
+    # percentile intervals ignore resamples where the statistic is undefined
+    rows = np.arange(6, dtype=float)[:, None]
+    est, lo, hi = bootstrap_ci(
+        rows, statistic=lambda m: m.max() if (m == 5).any() else np.nan, method="percentile"
+    )
+    assert (est, lo, hi) == (5.0, 5.0, 5.0)
 
 
 def test_window_means_per_scenario():

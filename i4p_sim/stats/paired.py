@@ -226,6 +226,30 @@ def _rows_statistic(data: np.ndarray, statistic: Callable[[np.ndarray], Any]):
     return of_rows
 
 
+def _percentile_interval(
+    arr: np.ndarray,
+    statistic: Callable[..., Any],
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+) -> tuple[float, float, float]:
+    """Percentile interval over the finite values of the bootstrap distribution."""
+    rows = arr if arr.ndim == 2 else arr[:, None]
+    if rows.shape[0] == 0:
+        return _NAN, _NAN, _NAN
+    stat = statistic if arr.ndim == 2 else (lambda m: statistic(m[:, 0]))
+    with np.errstate(all="ignore"):
+        estimate = float(stat(rows))
+    if rows.shape[0] < 2 or not math.isfinite(estimate):
+        return estimate, _NAN, _NAN
+    dist = bootstrap_distribution(rows, stat, n_resamples=n_resamples, seed=seed)
+    dist = dist[np.isfinite(dist)]
+    if dist.size == 0:
+        return estimate, _NAN, _NAN
+    a = (1.0 - confidence) / 2.0
+    return estimate, float(np.quantile(dist, a)), float(np.quantile(dist, 1.0 - a))
+
+
 def bootstrap_ci(
     values: ArrayLike,
     *,
@@ -253,8 +277,9 @@ def bootstrap_ci(
         Seed of the resampling generator.
     method : {"BCa", "percentile"}, default "BCa"
         ``"BCa"`` falls back to percentile when BCa is degenerate; ``"percentile"`` is
-        the plain percentile interval (for statistics that select, where BCa's jackknife
-        acceleration is not meaningful).
+        the plain percentile interval over the resamples where the statistic is finite
+        (for statistics that select or may be undefined on a resample, where BCa's
+        jackknife acceleration is not meaningful).
 
     Returns
     -------
@@ -268,12 +293,16 @@ def bootstrap_ci(
     if method not in methods:
         raise ValueError(f"method must be 'BCa' or 'percentile', got {method!r}")
     arr = np.asarray(values, dtype=float)
+    if arr.ndim != 2:
+        arr = arr.ravel()
+        arr = arr[~np.isnan(arr)]
+    if method == "percentile":
+        return _percentile_interval(arr, statistic, confidence, n_resamples, seed)
     if arr.ndim == 2:
         samples = (np.arange(arr.shape[0]),)
         statistic = _rows_statistic(arr, statistic)
     else:
-        arr = arr.ravel()
-        samples = (arr[~np.isnan(arr)],)
+        samples = (arr,)
     return _bootstrap(
         samples,
         statistic,
@@ -311,7 +340,9 @@ def bootstrap_distribution(
         statistic = lambda m: inner(m[:, 0])  # noqa: E731
     if arr.shape[0] < 2:
         return np.empty(0)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        # only the distribution is used, not scipy's interval (which may be degenerate)
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
         res = stats.bootstrap(
             (np.arange(arr.shape[0]),),
             _rows_statistic(arr, statistic),
