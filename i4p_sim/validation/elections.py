@@ -28,12 +28,14 @@ from i4p_sim.validation.common import (
 )
 from i4p_sim.validation.results import (
     Claim,
+    Fixed,
     Interval,
     Paragraph,
     SectionResult,
     Share,
     Table,
     Verdict,
+    joined,
 )
 
 NAME = "elections"
@@ -115,6 +117,10 @@ def severe_draws(exp: Any) -> pd.Series:
     return pd.Series(flags, dtype=bool).rename_axis("replicate")
 
 
+def _pct(share: float) -> Fixed:
+    return Fixed(100 * float(share), 1, "%")
+
+
 def significant(period_election: pd.Series, period_control: pd.Series, ratio: float) -> pd.Series:
     """1.0 where the election period's violence is >= ``ratio`` x its twin's (0 / 0 -> no)."""
     r = period_election / period_control.where(period_control > 0)
@@ -154,8 +160,8 @@ def analyse(
             (
                 p.label,
                 share,
-                " / ".join(f"{100 * float(significant(e, z, r).mean()):.1f}%" for r in others),
-                " / ".join(f"{100 * float((excess >= a).mean()):.1f}%" for a in EXCESS),
+                joined([_pct(significant(e, z, r).mean()) for r in others]),
+                joined([_pct((excess >= a).mean()) for a in EXCESS]),
                 Interval.of(
                     bootstrap_ci(
                         (before[p.election] - before[p.control]).to_numpy(), n_resamples=nr

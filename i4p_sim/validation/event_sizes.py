@@ -17,6 +17,7 @@ from i4p_sim.validation.common import Context, load, rel, run_spatial, scenarios
 from i4p_sim.validation.results import (
     Claim,
     Fixed,
+    Number,
     Paragraph,
     PlusMinus,
     SectionResult,
@@ -109,8 +110,8 @@ def analyse(
                     int(f.xmin),
                     f"{f.n_tail} ({f.xmin}-{fr.tail_max})",
                     Fixed(f.ks, 4),
-                    f"{fr.p:.2g}",
-                    (Fixed(fr.R, 1), f" (p {fr.pR:.2g})"),
+                    Number(fr.p, 2),
+                    (Fixed(fr.R, 1), " (p ", Number(fr.pR, 2), ")"),
                 )
             )
             if key == "sizes":

@@ -11,6 +11,7 @@ from i4p_sim.validation.results import (
     Claim,
     Fixed,
     Interval,
+    Number,
     PlusMinus,
     SectionResult,
     Share,
@@ -79,6 +80,8 @@ def fmt(value: Value) -> str:
         if math.isnan(value.value):
             return "n/a"
         return f"{value.value:.{value.decimals}f}{value.suffix}"
+    if isinstance(value, Number):
+        return _num(value.value, value.digits)
     if isinstance(value, PlusMinus):
         d = value.decimals
         return f"{value.value:.{d}f} +- {value.half:.{d}f}"

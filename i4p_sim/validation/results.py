@@ -16,6 +16,7 @@ __all__ = [
     "Claim",
     "Fixed",
     "Interval",
+    "Number",
     "Paragraph",
     "PlusMinus",
     "SectionResult",
@@ -75,6 +76,14 @@ class Fixed:
 
 
 @dataclass(frozen=True)
+class Number:
+    """A number with its own count of significant digits (a plain float gets 3)."""
+
+    value: float
+    digits: int = 3
+
+
+@dataclass(frozen=True)
 class PlusMinus:
     """``value +- half`` with a fixed number of decimals."""
 
@@ -85,7 +94,7 @@ class PlusMinus:
 
 #: One piece of text or a table cell: plain text, an integer, a float (3 significant
 #: digits), one of the value types above, or a tuple of these (concatenated).
-Value = str | int | float | Interval | Share | Fixed | PlusMinus | tuple
+Value = str | int | float | Interval | Share | Fixed | Number | PlusMinus | tuple
 #: Running text: parts concatenated by the renderer.
 Text = tuple[Value, ...]
 
