@@ -142,10 +142,33 @@ def cmd_viz(args: argparse.Namespace) -> int:
     return viz_command(args)
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    from i4p_sim.validation.sections import validate_command
+def _validate_command_line() -> str:
+    """How the user started validation, for the document's provenance line."""
+    argv = sys.argv[1:] if sys.argv else []
+    prog = Path(sys.argv[0]).name if sys.argv else "i4p"
+    if sys.argv and "validation" in sys.argv[0]:  # python -m i4p_sim.validation
+        return " ".join(["python -m i4p_sim.validation", *argv])
+    return " ".join([prog, *argv])
 
-    return validate_command(args)
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``i4p validate``: run the validation experiments and write VALIDATION.md."""
+    # heavy (pandas, scipy, the model): imported only when validating
+    from i4p_sim.validation.common import Plan
+    from i4p_sim.validation.run import generate
+
+    path = generate(
+        plan=Plan.smoke() if args.quick else Plan.full(),
+        out=args.out,
+        workers=args.workers or 2,
+        results=args.results,
+        resume=args.resume,
+        only=args.only,
+        command=_validate_command_line(),
+        log=lambda m: print(m, file=sys.stderr, flush=True),
+    )
+    print(f"wrote {path}")
+    return 0
 
 
 VALIDATION_SECTIONS = (

@@ -1,7 +1,7 @@
-"""``python -m i4p_sim.validation``: rerun the validation experiments, rewrite the doc."""
+"""``python -m i4p_sim.validation``: the same as ``i4p validate`` (options in cli.py)."""
 
 import sys
 
-from i4p_sim.validation.sections import main
+from i4p_sim.cli import main
 
-sys.exit(main())
+sys.exit(main(["validate", *sys.argv[1:]]))

@@ -1,0 +1,206 @@
+"""The one renderer: section results (data) to the Markdown of ``docs/VALIDATION.md``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from i4p_sim.stats.format import format_number
+from i4p_sim.validation.results import (
+    Claim,
+    Fixed,
+    Interval,
+    Number,
+    PlusMinus,
+    SectionResult,
+    Share,
+    Table,
+    Text,
+    Value,
+)
+
+__all__ = ["DocumentInfo", "fmt", "markdown_table", "render_document", "render_section", "text"]
+
+REFERENCES = (
+    "- Clauset, A., Shalizi, C. R. & Newman, M. E. J. (2009). Power-law distributions "
+    "in empirical data. *SIAM Review* 51(4), 661-703.",
+    "- Clauset, A., Young, M. & Gleditsch, K. S. (2007). On the frequency of severe "
+    "terrorist events. *Journal of Conflict Resolution* 51(1), 58-87.",
+    "- Collier, P., Hoeffler, A. & Soderbom, M. (2008). Post-conflict risks. "
+    "*Journal of Peace Research* 45(4), 461-478.",
+    "- Lim, M., Metzler, R. & Bar-Yam, Y. (2007). Global pattern formation and "
+    "ethnic/cultural violence. *Science* 317(5844), 1540-1544.",
+    "- Nielsen, R. A., Findley, M. G., Davis, Z. S., Candland, T. & Nielson, D. L. "
+    "(2011). Foreign aid shocks as a cause of violent armed conflict. *American "
+    "Journal of Political Science* 55(2), 219-232.",
+    "- Saltelli, A. et al. (2010). Variance based sensitivity analysis of model "
+    "output. *Computer Physics Communications* 181(2), 259-270.",
+    "- Straus, S. & Taylor, C. (2012). Democratization and electoral violence in "
+    "sub-Saharan Africa, 1990-2008. In D. Bekoe (ed.), *Voting in Fear*. USIP.",
+)
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """Provenance printed at the top of the document."""
+
+    generated: str
+    revision: str | None
+    version: str
+    command: str
+    workers: int
+    total_wall: float
+    quick: bool = False
+    runs: dict[str, int] = field(default_factory=dict)
+    walls: dict[str, float] = field(default_factory=dict)
+
+
+def _num(x: float, digits: int = 3) -> str:
+    return format_number(x, digits, missing="n/a")
+
+
+def fmt(value: Value) -> str:
+    """One value as text (see :mod:`i4p_sim.validation.results`)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, tuple):
+        return text(value)
+    if isinstance(value, Interval):
+        d = value.digits
+        return f"{_num(value.est, d)} [{_num(value.low, d)}, {_num(value.high, d)}]"
+    if isinstance(value, Share):
+        est, lo, hi = value.est, value.low, value.high
+        if math.isnan(est):
+            return "n/a"
+        if math.isnan(lo) or math.isnan(hi):
+            return f"{100 * est:.1f}%"
+        return f"{100 * est:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+    if isinstance(value, Fixed):
+        if math.isnan(value.value):
+            return "n/a"
+        return f"{value.value:.{value.decimals}f}{value.suffix}"
+    if isinstance(value, Number):
+        return _num(value.value, value.digits)
+    if isinstance(value, PlusMinus):
+        d = value.decimals
+        return f"{value.value:.{d}f} +- {value.half:.{d}f}"
+    return _num(value)
+
+
+def text(parts: Text) -> str:
+    """Running text: the parts formatted and joined."""
+    return "".join(fmt(p) for p in parts)
+
+
+def markdown_table(table: Table) -> str:
+    """A GitHub-flavoured Markdown table."""
+    head = table.header
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for row in table.rows:
+        out.append("| " + " | ".join(fmt(c) for c in row) + " |")
+    return "\n".join(out)
+
+
+def render_section(section: SectionResult) -> str:
+    """``## title`` and the section's paragraphs and tables, blank-line separated."""
+    lines = [f"## {section.title}", ""]
+    for block in section.blocks:
+        lines.append(markdown_table(block) if isinstance(block, Table) else text(block.parts))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _summary_table(claims: Sequence[Claim]) -> str:
+    rows = [
+        (c.fact, f"`{c.experiment}`", text(c.estimate), c.n, c.literature, c.verdict.text)
+        for c in claims
+    ]
+    header = ("fact", "experiment", "estimate [95% CI]", "n", "literature", "verdict")
+    return markdown_table(Table.of(header, rows))
+
+
+def _header(info: DocumentInfo, claims: Sequence[Claim]) -> str:
+    runs = sum(info.runs.values())
+    walls = ", ".join(f"{k} {v:.0f} s" for k, v in info.walls.items())
+    counts = ", ".join(f"{k} {v}" for k, v in info.runs.items())
+    quick = (
+        "\n> **Quick smoke run**: few replicates and a tiny Sobol design - the numbers below "
+        "are not results.\n"
+        if info.quick
+        else ""
+    )
+    agree = sum(c.verdict.status == "agrees" for c in claims)
+    checked = sum(c.verdict.checked for c in claims)
+    return "\n".join(
+        [
+            "# Validation of i4p-sim against stylized facts",
+            "",
+            "*Generated by `python -m i4p_sim.validation` (`i4p validate`); do not edit by "
+            "hand - rerun it.*",
+            quick,
+            f"- generated: {info.generated}",
+            f"- git revision: `{info.revision}`; i4p-sim {info.version}",
+            f"- command: `{info.command}`",
+            f"- runs: {runs} ({counts})",
+            f"- wall time: {info.total_wall / 60:.1f} min ({walls}); {info.workers} worker "
+            "processes",
+            "",
+            "Every fact is measured at the shipped default parameters (`scenarios/"
+            "baseline.toml`, 64 x 64 grid, 240 monthly steps) unless its section says "
+            "otherwise; a fact that needed its own parameters would count as a "
+            "disagreement. Intervals are 95% bootstrap intervals (BCa for means of paired "
+            "differences via `i4p_sim.stats.paired`, percentile otherwise); n is the number "
+            "of paired replicates, runs or events behind the estimate. Replicate i of every "
+            "scenario in an experiment shares its seed (common random numbers), so effects "
+            "are paired differences. Measurement definitions (windows, thresholds, areas) "
+            "were fixed before looking at the results and are stated in each section.",
+            "",
+            "## Summary",
+            "",
+            f"{agree} of {checked} checked facts agree; the others are discussed at the end "
+            '("Where the model disagrees").',
+            "",
+            _summary_table(claims),
+            "",
+        ]
+    )
+
+
+def _disagreements(sections: Sequence[SectionResult]) -> str:
+    remedies: dict[str, Text] = {}
+    for s in sections:
+        remedies.update(s.remedies)
+    bad = [c for s in sections for c in s.claims if c.verdict.flagged]
+    if not bad:
+        return "Every checked fact agrees within its interval."
+    out = []
+    seen: set[str] = set()
+    for c in bad:
+        remedy = ""
+        if c.topic in remedies:
+            remedy = "(as above)" if c.topic in seen else text(remedies[c.topic])
+            seen.add(c.topic)
+        out.append(f"- **{c.fact}** ({c.verdict.text}; {text(c.estimate)}). {remedy}".rstrip())
+    out.append(
+        "\nNone of these is tuned away by a special case: the numbers above are what the "
+        "shipped model does."
+    )
+    return "\n".join(out)
+
+
+def render_document(sections: Sequence[SectionResult], info: DocumentInfo) -> str:
+    """The whole document: header with summary, the sections, disagreements, references."""
+    claims = [c for s in sections for c in s.claims]
+    footer = [
+        "## Where the model disagrees, and what it would take",
+        "",
+        _disagreements(sections),
+        "",
+        "## References",
+        "",
+        *REFERENCES,
+        "",
+    ]
+    parts = [_header(info, claims), *(render_section(s) for s in sections), "\n".join(footer)]
+    return "\n".join(parts).rstrip() + "\n"
