@@ -20,7 +20,6 @@ import copy
 import hashlib
 import itertools
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -37,6 +36,7 @@ from i4p_sim.config.loading import (
     validate_scenario,
     with_default_lists,
 )
+from i4p_sim.config.sampling import SampleConfig, sample_points
 from i4p_sim.config.scenario import Scenario
 
 __all__ = [
@@ -77,16 +77,6 @@ class ScenarioRef(_Strict):
     file: Annotated[str, Field(min_length=1)]
     name: Annotated[str | None, Field(min_length=1, max_length=80, pattern=_NAME)] = None
     set: list[str] = Field(default_factory=list)
-
-
-class SampleConfig(_Strict):
-    """A space-filling sample over parameter ranges (``scipy.stats.qmc``)."""
-
-    method: Literal["lhs", "sobol"] = "lhs"
-    n: Annotated[int, Field(ge=1, le=100_000)]
-    seed: Annotated[int, Field(ge=0, le=_MAX_SEED)] = 0
-    ranges: dict[str, Any]
-    integers: list[str] = Field(default_factory=list)
 
 
 class InteractionConfig(_Strict):
@@ -231,7 +221,8 @@ class Experiment:
 
     def scenario_at(self, name: str, point: int) -> Scenario:
         """The validated scenario ``name`` with parameter point ``point`` applied."""
-        return self.at_points.get((name, point)) or self.scenarios[name]
+        key = (name, point)
+        return self.at_points[key] if key in self.at_points else self.scenarios[name]
 
     def heatmap_steps(self) -> list[int]:
         """Steps at which the report shows heat maps (and runs store snapshots)."""
@@ -500,42 +491,4 @@ def _points(cfg: ExperimentConfig, source: str) -> list[dict[str, Any]]:
         return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes.values())]
     if cfg.sample is None:
         return [{}]
-    from scipy.stats import qmc  # lazy: heavy, and only sampled experiments need it
-
-    sample = cfg.sample
-    ranges = _flatten(sample.ranges)
-    if not ranges:
-        raise ConfigError(source, "sample.ranges", "name at least one dotted.path = [low, high]")
-    lows, highs = [], []
-    for path, rng in ranges.items():
-        where = f"sample.ranges.{path}"
-        if (
-            not isinstance(rng, list)
-            or len(rng) != 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in rng)
-        ):
-            raise ConfigError(source, where, "must be [low, high] (two numbers)")
-        if not (math.isfinite(rng[0]) and math.isfinite(rng[1])) or rng[0] >= rng[1]:
-            raise ConfigError(source, where, f"got {rng}; need finite low < high")
-        lows.append(float(rng[0]))
-        highs.append(float(rng[1]))
-    for i, path in enumerate(sample.integers):
-        if path not in ranges:
-            raise ConfigError(source, f"sample.integers.{i}", f"'{path}' is not in sample.ranges")
-    d = len(ranges)
-    if sample.method == "lhs":
-        unit = qmc.LatinHypercube(d=d, seed=sample.seed).random(sample.n)
-    else:
-        if sample.n & (sample.n - 1):
-            raise ConfigError(
-                source, "sample.n", f"got {sample.n}; Sobol needs a power of 2 (e.g. 64, 128)"
-            )
-        unit = qmc.Sobol(d=d, scramble=True, seed=sample.seed).random(sample.n)
-    scaled = qmc.scale(unit, lows, highs)
-    points = []
-    for row in scaled:
-        point: dict[str, Any] = {}
-        for path, value in zip(ranges, row, strict=True):
-            point[path] = int(round(value)) if path in sample.integers else float(value)
-        points.append(point)
-    return points
+    return sample_points(cfg.sample, _flatten(cfg.sample.ranges), source)
