@@ -22,6 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from i4p_sim.config.experiment import load_experiment
+from i4p_sim.sweep.driver import run_experiment
+from i4p_sim.sweep.executors import make_executor
+from i4p_sim.sweep.spec import iter_runs
+from i4p_sim.sweep.worker import run_batch
+
 REPO = Path(__file__).resolve().parents[1]
 SCEN = REPO / "scenarios"
 
@@ -43,18 +49,14 @@ def write_exp(tmp: Path, *args) -> Path:
 
 
 def sweep(path: Path, out: Path, **kw) -> float:
-    from i4p_sim import run_experiment
-
     t0 = time.perf_counter()
-    run_experiment(path, out=out, fresh=True, report=False, progress=False, **kw)
+    run_experiment(path, out=out, fresh=True, progress=False, **kw)
     return time.perf_counter() - t0
 
 
 def overhead(tmp: Path, n_runs: int) -> None:
-    from i4p_sim.sweep.driver import load_experiment, make_executor, run_batch
-
     path = write_exp(tmp, "tiny", 8, 10, n_runs // 2)
-    specs = list(load_experiment(path).iter_runs())
+    specs = list(iter_runs(load_experiment(path)))
     run_batch(specs[:4])  # warm imports
     t0 = time.perf_counter()
     run_batch(specs)
@@ -92,10 +94,8 @@ def overhead(tmp: Path, n_runs: int) -> None:
 
 
 def speedup(tmp: Path, n_runs: int) -> None:
-    from i4p_sim.sweep.driver import load_experiment, run_batch
-
     path = write_exp(tmp, "onesec", 128, 900, n_runs // 2)
-    specs = list(load_experiment(path).iter_runs())
+    specs = list(iter_runs(load_experiment(path)))
     t0 = time.perf_counter()
     run_batch(specs[:1])
     print(f"[speed-up] one run of 128x128, 900 steps: {time.perf_counter() - t0:.2f} s")
@@ -113,7 +113,7 @@ from i4p_sim import run_experiment
 path, out = sys.argv[1], sys.argv[2]
 tracemalloc.start()
 t0 = time.perf_counter()
-res = run_experiment(path, out=out, fresh=True, report=False, progress=False, workers=2)
+res = run_experiment(path, out=out, fresh=True, progress=False, workers=2)
 wall = time.perf_counter() - t0
 _, peak = tracemalloc.get_traced_memory()
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -57,7 +57,7 @@ def _looks_like_experiment(path: Path) -> bool:
 def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if _looks_like_experiment(path):
-        from i4p_sim.sweep.driver import load_experiment
+        from i4p_sim.config.experiment import load_experiment
 
         exp = load_experiment(path)
         print(f"{path}: ok (experiment '{exp.name}', {exp.total_runs()} runs)")
@@ -118,22 +118,113 @@ def cmd_run(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------- sweep etc.
 
 
-def cmd_sweep(args: argparse.Namespace) -> int:
-    from i4p_sim.sweep.driver import sweep_command
+# The commands import their modules when they run: ``i4p --help`` and ``i4p check`` stay
+# fast and do not import the model, plotly or Dask.
 
-    return sweep_command(args)
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``i4p sweep``: run an experiment, write the report; print where the results went."""
+    from i4p_sim.report.html import write_report
+    from i4p_sim.sweep.driver import run_experiment
+
+    if args.fresh and args.retry_failed:
+        raise ConfigError("command line", "--retry-failed", "cannot be combined with --fresh")
+    res = run_experiment(
+        args.experiment,
+        out=args.out,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        dask_local=args.dask_local,
+        replicates=args.replicates,
+        steps=args.steps,
+        fresh=args.fresh,
+        retry_failed=args.retry_failed,
+    )
+    runs = res.runs
+    n_ok = int((runs["status"] == "ok").sum()) if len(runs) else 0
+    n_failed = int((runs["status"] == "failed").sum()) if len(runs) else 0
+    report = None if args.no_report else write_report(res.out)
+    print(
+        f"{res.experiment.name}: {len(runs)}/{res.experiment.total_runs()} runs stored "
+        f"({n_ok} ok, {n_failed} failed); ran {res.ran}, skipped {res.skipped} already stored; "
+        f"{res.wall_s:.1f} s"
+    )
+    print(f"results: {res.out / 'runs.parquet'}, {res.out / 'series'}/, manifest.json")
+    if report is not None:
+        print(f"report:  {report}")
+    if n_failed:
+        print(
+            f"{n_failed} run(s) failed (see the 'error' column); rerun with --retry-failed",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from i4p_sim.sweep.driver import compare_command
+    """``i4p compare``: paired effect table (estimate, CI, n) against the baseline."""
+    import pandas as pd
 
-    return compare_command(args)
+    from i4p_sim.stats.format import format_table
+    from i4p_sim.stats.metrics import SUMMARY_KEYS
+    from i4p_sim.stats.tables import (
+        DEFAULT_METRICS,
+        effects_table,
+        funding_table,
+        interactions_table,
+    )
+    from i4p_sim.sweep.storage import atomic_write_text
+    from i4p_sim.sweep.store import read_manifest, read_runs
+
+    runs = read_runs(args.results)
+    config = read_manifest(args.results).get("config", {})
+    ok = runs[runs["status"] == "ok"]
+    if ok.empty:
+        raise ConfigError(str(args.results), "runs.parquet", "no successful runs to compare")
+    names = list(pd.unique(runs["scenario"]))
+    baseline = args.baseline or config.get("baseline") or names[0]
+    if baseline not in names:
+        raise ConfigError(
+            "command line", "--baseline", f"'{baseline}' not found; allowed: {', '.join(names)}"
+        )
+    metrics = list(args.metric or DEFAULT_METRICS)
+    for m in metrics:
+        if m not in SUMMARY_KEYS:
+            raise ConfigError(
+                "command line", "--metric", f"'{m}' unknown; allowed: {', '.join(SUMMARY_KEYS)}"
+            )
+    order = list(config.get("scenarios") or names)
+    table = effects_table(runs, baseline, metrics, order=order)
+    shown = table[["scenario", "metric", "estimate", "ci_low", "ci_high", "n", "ratio"]]
+    print(
+        f"paired differences (scenario - {baseline}), mean over replicates with 95% "
+        f"bootstrap CI; {int(ok['replicate'].nunique())} replicates"
+    )
+    print(format_table(shown))
+    inter = config.get("interactions") or []
+    if inter:
+        itab = interactions_table(runs, inter, [m for m in metrics if m in DEFAULT_METRICS[:3]])
+        print("\n2 x 2 interactions ((ab - b) - (a - none); ratio scale: 1 = no interaction)")
+        print(format_table(itab))
+    ftab = funding_table(runs, baseline)
+    if not ftab.empty:
+        print(f"\nviolence averted per unit of funding ({baseline} versus each scenario)")
+        print(format_table(ftab))
+    if args.csv:
+        atomic_write_text(args.csv, table.to_csv(index=False))
+        print(f"wrote {args.csv}")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from i4p_sim.report.html import report_command
+    """``i4p report RESULTS_DIR [--out FILE]``."""
+    from i4p_sim.report.html import write_report
 
-    return report_command(args)
+    root = Path(args.results)
+    if not root.is_dir():
+        raise ConfigError(str(root), "", "not a directory; expected a sweep's results directory")
+    print(f"wrote {write_report(root, args.out)}")
+    return 0
 
 
 def cmd_viz(args: argparse.Namespace) -> int:

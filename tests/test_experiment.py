@@ -11,14 +11,13 @@ import pytest
 
 from i4p_sim import run_experiment
 from i4p_sim.config.errors import ConfigError
-from i4p_sim.stats.metrics import SUMMARY_KEYS
-from i4p_sim.sweep.driver import (
-    FAIL_ENV,
-    effects_table,
-    interactions_table,
-    load_experiment,
-    replicate_seeds,
-)
+from i4p_sim.config.experiment import apply_point, load_experiment
+from i4p_sim.config.scenario import Scenario
+from i4p_sim.stats.metrics import RUNS_SCHEMA, SUMMARY_KEYS, runs_columns
+from i4p_sim.stats.tables import effects_table, interactions_table
+from i4p_sim.sweep.spec import RunSpec, iter_runs, replicate_seeds
+from i4p_sim.sweep.store import read_snapshots
+from i4p_sim.sweep.worker import FAIL_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 SCEN = REPO / "scenarios"
@@ -96,15 +95,16 @@ def test_shipped_experiments_load():
         assert exp.name == name
         assert exp.total_runs() == runs
         # one reference step for every scenario
-        assert {d["reference_step"] for d in exp.scenarios.values()} == {exp.reference_step}
+        assert {sc.reference_step for sc in exp.scenarios.values()} == {exp.reference_step}
+        assert all(isinstance(sc, Scenario) for sc in exp.scenarios.values())
 
 
 def test_factorial_has_four_interactions_and_cells():
     exp = load_experiment(REPO / "experiments" / "i4p_factorial.toml")
     assert len(exp.scenarios) == 16
     assert len(exp.config.interactions) == 4
-    assert exp.scenarios["none_abrupt"]["lpc"]["enabled"] is False
-    assert exp.scenarios["none_abrupt"]["council"]["enabled"] is False
+    assert exp.scenarios["none_abrupt"].lpc.enabled is False
+    assert exp.scenarios["none_abrupt"].council.enabled is False
 
 
 def test_lhs_sample_points_in_ranges():
@@ -144,8 +144,8 @@ def test_seeds_common_and_stable():
 
 def test_run_ids_deterministic_and_crn(tmp_path):
     exp = load_experiment(write(tmp_path, TINY))
-    a = list(exp.iter_runs())
-    b = list(load_experiment(write(tmp_path, TINY, "again.toml")).iter_runs())
+    a = list(iter_runs(exp))
+    b = list(iter_runs(load_experiment(write(tmp_path, TINY, "again.toml"))))
     assert [r.run_id for r in a] == [r.run_id for r in b]
     assert len({r.run_id for r in a}) == len(a) == exp.total_runs()
     by_rep: dict[int, set[int]] = {}
@@ -154,7 +154,7 @@ def test_run_ids_deterministic_and_crn(tmp_path):
     assert all(len(seeds) == 1 for seeds in by_rep.values())  # common random numbers
     # the kernel is part of the id
     numba = load_experiment(write(tmp_path, TINY + 'kernel = "numba"\n', "k.toml"))
-    assert {r.run_id for r in numba.iter_runs()}.isdisjoint({r.run_id for r in a})
+    assert {r.run_id for r in iter_runs(numba)}.isdisjoint({r.run_id for r in a})
 
 
 def test_overrides_replicates_steps(tmp_path):
@@ -210,7 +210,7 @@ def reference_sweep(tmp_path_factory):
     """The tiny experiment on 1 worker: the values every other executor must match."""
     root = tmp_path_factory.mktemp("ref")
     exp = write(root, TINY)
-    res = run_experiment(exp, out=root / "out", workers=1, report=False, progress=False)
+    res = run_experiment(exp, out=root / "out", workers=1, progress=False)
     return exp, root / "out", res
 
 
@@ -245,7 +245,7 @@ def test_sweep_stores_everything(reference_sweep):
 
 def test_rerun_skips_stored(reference_sweep):
     exp, out, _ = reference_sweep
-    res = run_experiment(exp, out=out, workers=1, report=False, progress=False)
+    res = run_experiment(exp, out=out, workers=1, progress=False)
     assert res.ran == 0 and res.skipped == 12
 
 
@@ -253,11 +253,11 @@ def test_determinism_two_workers_and_dask(reference_sweep, tmp_path):
     exp, out, _ = reference_sweep
     ref = values(pd.read_parquet(out / "runs.parquet"))
     ref_series = series_of(out)
-    two = run_experiment(exp, out=tmp_path / "two", workers=2, report=False, progress=False)
+    two = run_experiment(exp, out=tmp_path / "two", workers=2, progress=False)
     pd.testing.assert_frame_equal(values(two.runs), ref, check_exact=True)
     pd.testing.assert_frame_equal(series_of(tmp_path / "two"), ref_series, check_exact=True)
     pytest.importorskip("distributed")
-    dask = run_experiment(exp, out=tmp_path / "dask", dask_local=2, report=False, progress=False)
+    dask = run_experiment(exp, out=tmp_path / "dask", dask_local=2, progress=False)
     pd.testing.assert_frame_equal(values(dask.runs), ref, check_exact=True)
     pd.testing.assert_frame_equal(series_of(tmp_path / "dask"), ref_series, check_exact=True)
     import json
@@ -270,16 +270,14 @@ def test_determinism_two_workers_and_dask(reference_sweep, tmp_path):
 def test_batching_does_not_change_values(reference_sweep, tmp_path):
     exp, out, _ = reference_sweep
     ref = values(pd.read_parquet(out / "runs.parquet"))
-    one = run_experiment(
-        exp, out=tmp_path / "b1", workers=1, batch_size=1, report=False, progress=False
-    )
+    one = run_experiment(exp, out=tmp_path / "b1", workers=1, batch_size=1, progress=False)
     pd.testing.assert_frame_equal(values(one.runs), ref, check_exact=True)
 
 
 def test_failure_isolation_and_retry(reference_sweep, tmp_path, monkeypatch):
     exp, out, _ = reference_sweep
     monkeypatch.setenv(FAIL_ENV, "no_i4p")
-    res = run_experiment(exp, out=tmp_path / "f", workers=1, report=False, progress=False)
+    res = run_experiment(exp, out=tmp_path / "f", workers=1, progress=False)
     runs = res.runs
     failed = runs[runs["status"] == "failed"]
     assert set(failed["scenario"]) == {"no_i4p"} and len(failed) == 3
@@ -288,12 +286,10 @@ def test_failure_isolation_and_retry(reference_sweep, tmp_path, monkeypatch):
     assert failed["cumulative_violence"].isna().all()
     assert (runs.loc[runs["scenario"] != "no_i4p", "status"] == "ok").all()
     # a plain rerun does not retry failures
-    again = run_experiment(exp, out=tmp_path / "f", workers=1, report=False, progress=False)
+    again = run_experiment(exp, out=tmp_path / "f", workers=1, progress=False)
     assert again.ran == 0
     monkeypatch.delenv(FAIL_ENV)
-    retry = run_experiment(
-        exp, out=tmp_path / "f", workers=1, retry_failed=True, report=False, progress=False
-    )
+    retry = run_experiment(exp, out=tmp_path / "f", workers=1, retry_failed=True, progress=False)
     assert retry.ran == 3 and retry.skipped == 9
     assert (retry.runs["status"] == "ok").all() and len(retry.runs) == 12
     ref = values(pd.read_parquet(out / "runs.parquet"))
@@ -305,16 +301,14 @@ def test_failure_isolation_and_retry(reference_sweep, tmp_path, monkeypatch):
 
 def test_fresh_starts_over(reference_sweep, tmp_path):
     exp, out, _ = reference_sweep
-    run_experiment(exp, out=tmp_path / "fr", workers=1, report=False, progress=False)
-    res = run_experiment(
-        exp, out=tmp_path / "fr", workers=1, fresh=True, report=False, progress=False
-    )
+    run_experiment(exp, out=tmp_path / "fr", workers=1, progress=False)
+    res = run_experiment(exp, out=tmp_path / "fr", workers=1, fresh=True, progress=False)
     assert res.ran == 12 and res.skipped == 0
 
 
 def test_compare_exact_zero_for_identical_cells(tmp_path):
     exp = write(tmp_path, FACTORIAL)
-    res = run_experiment(exp, out=tmp_path / "out", workers=2, report=False, progress=False)
+    res = run_experiment(exp, out=tmp_path / "out", workers=2, progress=False)
     runs = res.runs
     assert (runs["status"] == "ok").all()
     eff = effects_table(runs, "none", list(SUMMARY_KEYS[:3]) + ["funding_spent"], n_resamples=200)
@@ -339,3 +333,113 @@ def test_python_api_import():
     import i4p_sim
 
     assert i4p_sim.run_experiment is run_experiment
+
+
+# --------------------------------------------------------------------------- layering
+
+
+def test_each_scenario_point_is_validated_once(tmp_path, monkeypatch):
+    import i4p_sim.config.experiment as experiment
+
+    calls = []
+    real = experiment.validate_scenario
+
+    def counting(data, source="<scenario>"):
+        calls.append(data["name"])
+        return real(data, source)
+
+    monkeypatch.setattr(experiment, "validate_scenario", counting)
+    path = write(
+        tmp_path, TINY + '\n[axes]\n"lpc.count" = [5, 10]\ndynamics.contagion = [0.1, 0.2, 0.3]\n'
+    )
+    exp = load_experiment(path)
+    # 4 scenarios once each, then each of the 4 x 6 (scenario, point) pairs once
+    assert len(calls) == 4 + 4 * 6
+    specs = list(iter_runs(exp))
+    assert len(calls) == 4 + 4 * 6  # listing runs validates nothing again
+    assert all(isinstance(s.scenario, Scenario) for s in specs)
+    assert not hasattr(specs[0], "scenario_dict")
+    spec = next(s for s in specs if s.point == 5 and s.replicate == 2)
+    assert spec.scenario.seed == spec.seed
+    assert spec.scenario.lpc.count == 10 and spec.scenario.dynamics.contagion == 0.3
+    assert spec.scenario.reference_step == exp.reference_step
+
+
+def test_apply_point_takes_and_returns_a_scenario(tmp_path):
+    exp = load_experiment(write(tmp_path, TINY))
+    base = exp.scenarios["baseline"]
+    assert apply_point(base, {}, "x") is base
+    moved = apply_point(base, {"lpc.count": 7}, "x")
+    assert isinstance(moved, Scenario) and moved.lpc.count == 7 and base.lpc.count != 7
+    with pytest.raises(ConfigError) as info:
+        apply_point(base, {"lpc.ownership": 2.0}, "x")
+    assert info.value.field == "axes/sample: lpc.ownership"
+
+
+def test_run_ids_unchanged_by_the_split(tmp_path):
+    """Ids are the sha256 of the same JSON ident as before the sweep package was split."""
+    import hashlib
+    import json
+
+    from i4p_sim import __version__
+
+    exp = load_experiment(write(tmp_path, TINY + '\n[axes]\n"lpc.count" = [5, 10]\n'))
+    for spec in iter_runs(exp):
+        data = spec.scenario.to_dict()
+        ident = {
+            "scenario": data,
+            "params": spec.params,
+            "seed": spec.seed,
+            "steps": data["steps"],
+            "window": exp.config.window,
+            "version": __version__,
+        }
+        text = json.dumps(ident, sort_keys=True, default=str).encode()
+        assert spec.run_id == hashlib.sha256(text).hexdigest()[:20]
+    assert RunSpec.__dataclass_fields__.keys() >= {"scenario", "name", "window", "params"}
+
+
+def test_snapshots_of_replicate_0_only_as_float32(reference_sweep):
+    exp_path, out, res = reference_sweep
+    runs = res.runs
+    stored = {p.stem for p in (out / "snapshots").glob("*.npz")}
+    assert stored == set(runs.loc[runs["replicate"] == 0, "run_id"])
+    steps = res.experiment.heatmap_steps()
+    assert steps == [9, 29]
+    for rid in stored:
+        snaps = read_snapshots(out, rid)
+        assert list(snaps) == steps
+        for layers in snaps.values():
+            assert set(layers) == {"tension", "violence"}
+            for grid in layers.values():
+                assert grid.dtype == np.float32 and grid.shape == (12, 12)
+    assert read_snapshots(out, runs.loc[runs["replicate"] == 1, "run_id"].iloc[0]) == {}
+
+
+def test_snapshot_replicates_widens(tmp_path):
+    exp = load_experiment(write(tmp_path, TINY + "snapshot_replicates = 2\n"))
+    assert {s.replicate for s in iter_runs(exp) if s.snapshot_steps} == {0, 1}
+    none = load_experiment(write(tmp_path, TINY + "snapshot_replicates = 0\n", "n.toml"))
+    assert not any(s.snapshot_steps for s in iter_runs(none))
+
+
+def test_run_experiment_writes_no_report(reference_sweep):
+    _, out, res = reference_sweep
+    assert not (out / "report.html").exists()
+    assert not hasattr(res, "report")
+
+
+def test_runs_table_columns_come_from_one_schema(reference_sweep, tmp_path):
+    from i4p_sim.sweep.store import Store
+
+    _, out, _ = reference_sweep
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert list(runs.columns) == runs_columns()
+    assert {c: str(t) for c, t in runs.dtypes.items()} == {
+        c: str(pd.Series(dtype=t).dtype) for c, t in RUNS_SCHEMA.items()
+    }
+    empty = Store(tmp_path / "empty").assemble()
+    assert list(empty.columns) == list(RUNS_SCHEMA) == runs_columns()
+    assert tuple(c for c in RUNS_SCHEMA if c in SUMMARY_KEYS) == SUMMARY_KEYS
+    params = runs_columns(["lpc.count"])
+    assert params.index("lpc.count") == params.index("seed") + 1

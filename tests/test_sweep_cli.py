@@ -14,8 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from i4p_sim.config.experiment import load_experiment
 from i4p_sim.stats.metrics import SUMMARY_KEYS
-from i4p_sim.sweep.driver import FAIL_ENV, load_experiment
+from i4p_sim.sweep.spec import iter_runs
+from i4p_sim.sweep.worker import FAIL_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 SCEN = REPO / "scenarios"
@@ -77,7 +79,7 @@ def stored(out: Path) -> pd.DataFrame:
 def test_resume_after_sigkill(tmp_path):
     exp = tmp_path / "resume.toml"
     exp.write_text(RESUME)
-    expected = {r.run_id for r in load_experiment(exp).iter_runs()}
+    expected = {r.run_id for r in iter_runs(load_experiment(exp))}
     assert len(expected) == 40
     out = tmp_path / "killed"
     proc = subprocess.Popen(
@@ -116,6 +118,10 @@ def test_resume_after_sigkill(tmp_path):
     assert set(series["run_id"]) == expected
     assert series.groupby("run_id").size().eq(80).all()
     assert not series.duplicated(["run_id", "step"]).any()
+    # the snapshots of replicate 0, each once, and no stale temp file
+    snaps = {p.stem for p in (out / "snapshots").glob("*.npz")}
+    assert snaps == set(runs.loc[runs["replicate"] == 0, "run_id"])
+    assert not list((out / "snapshots").glob(".*"))
 
     clean = tmp_path / "clean"
     res = cli("sweep", str(exp), "--out", str(clean), "--workers", "2", "--no-report")

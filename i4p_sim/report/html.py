@@ -1,7 +1,8 @@
 """The self-contained HTML report of a sweep (plotly, works offline).
 
-``write_report(results_dir)`` reads ``runs.parquet``, ``manifest.json`` and the per-step
-series of a sweep and writes one HTML file with plotly.js embedded inline (no CDN):
+``write_report(results_dir)`` reads ``runs.parquet``, ``manifest.json``, the per-step
+series and the stored spatial snapshots of a sweep (through :mod:`i4p_sim.sweep.store`)
+and writes one HTML file with plotly.js embedded inline (no CDN):
 
 - what was compared (scenarios, replicates, seeds, reference step) in plain language;
 - per-scenario time series with replicate bands (median and 10-90% band) of
@@ -10,62 +11,46 @@ series of a sweep and writes one HTML file with plotly.js embedded inline (no CD
 - the resilience-metrics table (mean per scenario);
 - the grassroots x top-down interaction(s) when the experiment declares them, and
   violence averted per unit of funding;
-- heat maps of tension and violence for a representative replicate at chosen steps
-  (rerun in the driver with the stored seed: runs are deterministic, and the rerun is
-  checked against the stored metrics);
+- heat maps of tension and violence of one replicate at the experiment's heat-map steps,
+  read from the snapshots the sweep stored (the model is never run here);
 - the manifest.
+
+This package never imports :mod:`i4p_sim.sim`.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.dataset as ds
+from plotly.offline import get_plotlyjs
 
-from i4p_sim.config.errors import ConfigError
-from i4p_sim.stats.metrics import SUMMARY_KEYS
-
-__all__ = ["report_command", "write_report"]
-
-SERIES_COLUMNS = ("violence_share", "mean_tension", "lpcs_active", "funding_disbursed")
-FOREST_METRICS = ("cumulative_violence", "resilience_loss", "peak_violence", "lpcs_surviving")
-SERIES_TITLES = {
-    "violence_share": "share of communities with a violent event",
-    "mean_tension": "mean tension",
-    "lpcs_active": "local peace committees active",
-    "funding_disbursed": "funding disbursed per month",
-}
-METRIC_TEXT = {
-    "cumulative_violence": "cumulative violence (sum of the monthly violent share)",
-    "resilience_loss": "resilience loss (excess violence after the reference step)",
-    "peak_violence": "peak violence (12-month moving average after the reference step)",
-    "lpcs_surviving": "committees still active at the end",
-    "recovery_time": "months to recover",
-    "funding_spent": "total funding spent",
-}
-PALETTE = (
-    "#1f77b4",
-    "#d62728",
-    "#2ca02c",
-    "#ff7f0e",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-    "#393b79",
-    "#637939",
-    "#8c6d31",
-    "#843c39",
-    "#7b4173",
-    "#3182bd",
+from i4p_sim.report.figures import (
+    SERIES_COLUMNS,
+    bands,
+    fig_html,
+    forest_figure,
+    heatmap_figure,
+    time_series_figure,
 )
+from i4p_sim.stats.format import format_number
+from i4p_sim.stats.metrics import SUMMARY_KEYS
+from i4p_sim.stats.tables import effects_table, funding_table, interactions_table
+from i4p_sim.sweep.storage import atomic_write_text
+from i4p_sim.sweep.store import read_manifest, read_runs, read_snapshots
+
+__all__ = ["write_report"]
+
+FOREST_METRICS = ("cumulative_violence", "resilience_loss", "peak_violence", "lpcs_surviving")
+#: Scenarios whose heat maps are shown (the baseline and the one that differs most).
+MAX_HEATMAP_SCENARIOS = 2
+#: The summary window when a manifest does not name one.
+DEFAULT_WINDOW = 12
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;
@@ -83,21 +68,8 @@ def _esc(x: Any) -> str:
 
 
 def _num(x: Any, digits: int = 4) -> str:
-    if x is None:
-        return ""
-    if isinstance(x, bool | np.bool_):
-        return str(bool(x))
-    if isinstance(x, int | np.integer):
-        return str(int(x))
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return _esc(x)
-    if math.isnan(v):
-        return "n/a"
-    if v == 0:
-        return "0"
-    return f"{v:.{digits}g}"
+    """A table cell: :func:`~i4p_sim.stats.format.format_number`, HTML-escaped."""
+    return _esc(format_number(x, digits))
 
 
 def _table(frame: pd.DataFrame, digits: int = 4) -> str:
@@ -108,13 +80,7 @@ def _table(frame: pd.DataFrame, digits: int = 4) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _fig_html(fig: Any) -> str:
-    return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
-
-
 def _read_series(root: Path, run_ids: list[str]) -> pd.DataFrame:
-    import pyarrow.dataset as ds
-
     series_dir = root / "series"
     parts = sorted(series_dir.glob("part-*.parquet")) if series_dir.exists() else []
     if not parts or not run_ids:
@@ -127,219 +93,54 @@ def _read_series(root: Path, run_ids: list[str]) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def _bands(series: pd.DataFrame) -> pd.DataFrame:
-    grouped = series.groupby(["scenario", "step"])[list(SERIES_COLUMNS)]
-    q = grouped.quantile([0.1, 0.5, 0.9]).unstack(-1)
-    q.columns = [f"{m}_{int(p * 100)}" for m, p in q.columns]
-    return q.reset_index()
-
-
-def _time_series_figure(bands: pd.DataFrame, order: list[str], ref_step: int) -> Any:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(
-        rows=2,
-        cols=2,
-        subplot_titles=[SERIES_TITLES[c] for c in SERIES_COLUMNS],
-        vertical_spacing=0.12,
-        horizontal_spacing=0.08,
-    )
-    for i, name in enumerate(order):
-        sub = bands[bands["scenario"] == name]
-        if sub.empty:
-            continue
-        color = PALETTE[i % len(PALETTE)]
-        rgb = tuple(int(color[k : k + 2], 16) for k in (1, 3, 5))
-        fill = f"rgba({rgb[0]},{rgb[1]},{rgb[2]},0.15)"
-        for j, col in enumerate(SERIES_COLUMNS):
-            r, c = divmod(j, 2)
-            x = sub["step"].tolist()
-            fig.add_trace(
-                go.Scatter(
-                    x=x + x[::-1],
-                    y=sub[f"{col}_90"].tolist() + sub[f"{col}_10"].tolist()[::-1],
-                    fill="toself",
-                    fillcolor=fill,
-                    line={"width": 0},
-                    hoverinfo="skip",
-                    legendgroup=name,
-                    showlegend=False,
-                    name=f"{name} 10-90%",
-                ),
-                row=r + 1,
-                col=c + 1,
-            )
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=sub[f"{col}_50"],
-                    line={"color": color, "width": 1.6},
-                    legendgroup=name,
-                    showlegend=j == 0,
-                    name=name,
-                ),
-                row=r + 1,
-                col=c + 1,
-            )
-    for j in range(4):
-        r, c = divmod(j, 2)
-        fig.add_vline(x=ref_step, line={"dash": "dot", "color": "#888"}, row=r + 1, col=c + 1)
-        fig.update_xaxes(title_text="month", row=r + 1, col=c + 1)
-    fig.update_layout(height=720, margin={"t": 60, "l": 50, "r": 20, "b": 40})
-    return fig
-
-
-def _forest_figure(effects: pd.DataFrame, metrics: list[str], order: list[str]) -> Any:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(
-        rows=1,
-        cols=len(metrics),
-        subplot_titles=metrics,
-        shared_yaxes=True,
-        horizontal_spacing=0.03,
-    )
-    for j, metric in enumerate(metrics):
-        sub = (
-            effects[effects["metric"] == metric]
-            .set_index("scenario")
-            .reindex(order)
-            .dropna(subset=["estimate"])
-        )
-        est = sub["estimate"].to_numpy(dtype=float)
-        low = np.nan_to_num(sub["ci_low"].to_numpy(dtype=float), nan=0.0)
-        high = np.nan_to_num(sub["ci_high"].to_numpy(dtype=float), nan=0.0)
-        fig.add_trace(
-            go.Scatter(
-                x=est,
-                y=sub.index.tolist(),
-                mode="markers",
-                marker={"size": 8, "color": "#1f77b4"},
-                error_x={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": np.maximum(high - est, 0),
-                    "arrayminus": np.maximum(est - low, 0),
-                },
-                showlegend=False,
-                name=metric,
-                customdata=np.stack([low, high, sub["n"].to_numpy()], axis=1) if len(sub) else None,
-                hovertemplate="%{y}: %{x:.4g} [%{customdata[0]:.4g}, %{customdata[1]:.4g}], "
-                "n=%{customdata[2]}<extra></extra>",
-            ),
-            row=1,
-            col=j + 1,
-        )
-        fig.add_vline(x=0, line={"color": "#888", "dash": "dot"}, row=1, col=j + 1)
-    fig.update_yaxes(autorange="reversed")
-    fig.update_layout(height=max(320, 28 * len(order) + 120), margin={"t": 50, "l": 10, "r": 10})
-    return fig
-
-
 def _heatmaps(
-    manifest: dict[str, Any], runs: pd.DataFrame, scenarios: list[str], max_shown: int = 2
+    root: Path,
+    config: dict[str, Any],
+    runs: pd.DataFrame,
+    scenarios: list[str],
+    max_shown: int = MAX_HEATMAP_SCENARIOS,
 ) -> tuple[str, str]:
-    """Rerun a representative replicate of up to ``max_shown`` scenarios; return
-    (figure html, explanatory text)."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+    """Heat maps of one replicate of up to ``max_shown`` scenarios from the stored
+    snapshots; return (figure html, explanatory text).
 
-    from i4p_sim.config.loading import scenario_from_dict
-    from i4p_sim.sim.model import I4PModel
-    from i4p_sim.stats.metrics import summary_metrics
-    from i4p_sim.sweep.driver import apply_point
-
-    config = manifest.get("config") or {}
-    scen_dicts = config.get("scenarios") or {}
-    points = config.get("points") or [{}]
-    steps_shown = config.get("heatmap_steps") or []
+    The replicate is the baseline replicate whose cumulative violence is closest to the
+    median when its snapshots are stored, else the first replicate that has them.
+    """
     baseline = config.get("baseline")
     ok = runs[(runs["status"] == "ok") & (runs["point"] == 0)]
-    if not scen_dicts or not steps_shown or ok.empty or baseline not in scen_dicts:
-        return "", "Heat maps need the manifest of the sweep; none shown."
     base_rows = ok[ok["scenario"] == baseline]
     if base_rows.empty:
         return "", "No successful baseline run; no heat maps."
     med = base_rows["cumulative_violence"].median()
-    rep_row = base_rows.iloc[int(np.argmin(np.abs(base_rows["cumulative_violence"] - med)))]
-    replicate, seed = int(rep_row["replicate"]), int(rep_row["seed"])
-    shown = [s for s in scenarios[:max_shown] if s in scen_dicts]
-    source = str(config.get("source", "<manifest>"))
-    grids: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    checks = []
-    for name in shown:
-        data = dict(apply_point(scen_dicts[name], points[0], source))
-        data["seed"] = seed
-        scenario = scenario_from_dict(data, name)
-        model = I4PModel(scenario, communities=False)
-        snaps = []
-        wanted = set(steps_shown)
-        for t in range(scenario.steps):
-            model.step()
-            if t in wanted:
-                snaps.append(
-                    (model.layers["tension"].copy(), model.layers["violence"].astype(float))
-                )
-        grids[name] = snaps
-        stored = ok[(ok["scenario"] == name) & (ok["replicate"] == replicate)]
-        if len(stored):
-            again = summary_metrics(
-                model.series(),
-                scenario.resolved_reference_step(),
-                window=int((config.get("file") or {}).get("window", 12)),
-            )["cumulative_violence"]
-            same = math.isclose(again, float(stored["cumulative_violence"].iloc[0]), abs_tol=0)
-            checks.append(f"{name}: {'reproduced exactly' if same else 'DIFFERS from stored'}")
-    titles = []
-    for name in shown:
-        for layer in ("tension", "violence"):
-            titles += [f"{name}: {layer}, month {s}" for s in steps_shown]
-    nrows, ncols = 2 * len(shown), len(steps_shown)
-    fig = make_subplots(
-        rows=nrows,
-        cols=ncols,
-        subplot_titles=titles,
-        horizontal_spacing=0.02,
-        vertical_spacing=0.06,
+    median_rep = int(
+        base_rows.iloc[int(np.argmin(np.abs(base_rows["cumulative_violence"] - med)))]["replicate"]
     )
-    for i, name in enumerate(shown):
-        for k, (tension, violence) in enumerate(grids[name]):
-            fig.add_trace(
-                go.Heatmap(
-                    z=tension,
-                    zmin=0,
-                    zmax=1,
-                    colorscale="YlOrRd",
-                    showscale=(i == 0 and k == 0),
-                    colorbar={"title": "tension", "len": 0.4, "y": 0.8},
-                ),
-                row=2 * i + 1,
-                col=k + 1,
-            )
-            fig.add_trace(
-                go.Heatmap(
-                    z=violence,
-                    zmin=0,
-                    zmax=1,
-                    colorscale=[[0, "#f7f7f7"], [1, "#b2182b"]],
-                    showscale=False,
-                ),
-                row=2 * i + 2,
-                col=k + 1,
-            )
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor=None)
-    fig.update_layout(height=260 * nrows + 60, margin={"t": 60, "l": 10, "r": 10, "b": 10})
+    shown = [s for s in scenarios[:max_shown] if s in set(ok["scenario"])]
+    candidates = [median_rep] + sorted(set(ok["replicate"]) - {median_rep})
+    for replicate in candidates:
+        rows = ok[(ok["replicate"] == replicate) & ok["scenario"].isin(shown)]
+        grids = {
+            str(r.scenario): read_snapshots(root, str(r.run_id))
+            for r in rows.itertuples(index=False)
+        }
+        grids = {name: grids[name] for name in shown if grids.get(name)}
+        if grids:
+            break
+    else:
+        return "", "The sweep stored no snapshots; no heat maps."
+    seed = int(ok.loc[ok["replicate"] == replicate, "seed"].iloc[0])
+    why = (
+        "the baseline replicate whose cumulative violence is closest to the median"
+        if replicate == median_rep
+        else f"the first replicate with stored snapshots (the median one, {median_rep}, "
+        "has none: see snapshot_replicates)"
+    )
     text = (
-        f"Replicate {replicate} (seed {seed}) is the baseline replicate whose cumulative "
-        f"violence is closest to the median. It was rerun here with the stored seed; "
-        f"the rerun is checked against the stored metrics ({'; '.join(checks)}). "
-        f"Tension runs from 0 (calm) to 1; violence marks the communities with a violent "
-        f"event in that month."
+        f"Replicate {replicate} (seed {seed}) is {why}; its maps were stored by the sweep "
+        f"after the months shown. Tension runs from 0 (calm) to 1; violence marks the "
+        f"communities with a violent event in that month."
     )
-    return _fig_html(fig), text
+    return fig_html(heatmap_figure(grids)), text
 
 
 def _findings(effects: pd.DataFrame, baseline: str, ok_runs: pd.DataFrame) -> str:
@@ -385,17 +186,6 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
     Path
         The file written (via temp file and ``os.replace``).
     """
-    from plotly.offline import get_plotlyjs
-
-    from i4p_sim.sweep.driver import (
-        effects_table,
-        funding_table,
-        interactions_table,
-        read_manifest,
-        read_runs,
-    )
-    from i4p_sim.sweep.storage import atomic_write_text
-
     root = Path(results)
     runs = read_runs(root)
     manifest = read_manifest(root)
@@ -405,6 +195,7 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
     order = [s for s in order if s in set(runs["scenario"])]
     baseline = config.get("baseline") or (order[0] if order else "")
     ref_step = int(config.get("reference_step", 0))
+    window = int(config.get("window") or (config.get("file") or {}).get("window", DEFAULT_WINDOW))
     descriptions = config.get("descriptions") or {}
     name = manifest.get("experiment", root.name)
     sections: list[str] = []
@@ -438,18 +229,18 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
 
     effects = pd.DataFrame()
     if len(ok) and baseline in set(ok["scenario"]) and len(order) > 1:
-        effects = effects_table(runs, baseline, list(FOREST_METRICS), order=order, n_resamples=1000)
+        effects = effects_table(runs, baseline, list(FOREST_METRICS), order=order)
         sections.append("<h2>What it showed</h2>" + _findings(effects, baseline, ok))
 
     series = _read_series(root, ok["run_id"].tolist())
     if len(series):
-        bands = _bands(series)
+        banded = bands(series)
         del series
         sections.append(
             "<h2>Time series</h2><p class='note'>Median over replicates (line) and the band "
             "from the 10th to the 90th percentile. Click a legend entry to hide a "
             "scenario, double-click to show it alone.</p>"
-            + _fig_html(_time_series_figure(bands, order, ref_step))
+            + fig_html(time_series_figure(banded, order, ref_step))
         )
 
     if not effects.empty:
@@ -459,7 +250,7 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
             f"interval. Right of the dotted zero line means more than the baseline. "
             f"Scenarios identical by construction show exactly 0 with a zero-width "
             f"interval.</p>"
-            + _fig_html(_forest_figure(effects, list(FOREST_METRICS), order[1:] or order))
+            + fig_html(forest_figure(effects, list(FOREST_METRICS), order[1:] or order))
             + _table(
                 effects[
                     [
@@ -484,8 +275,9 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
         sections.append(
             "<h2>Resilience metrics (mean per scenario)</h2><p class='note'>After the "
             "resilience triangle (Bruneau et al. 2003): <i>pre_violence</i> is the mean "
-            "violent share in the 12 months before the reference month; <i>peak_violence</i>"
-            " the highest 12-month moving average after it; <i>recovery_time</i> the months "
+            f"violent share in the {window} months before the reference month; "
+            f"<i>peak_violence</i> the highest {window}-month moving average after it; "
+            "<i>recovery_time</i> the months "
             "until violence is back near its pre-reference level (the run's remaining "
             "months if never); <i>recovered</i> the share of runs that came back; "
             "<i>resilience_loss</i> the excess violence after the reference month; "
@@ -495,9 +287,7 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
 
     inter = config.get("interactions") or []
     if inter and len(ok):
-        itab = interactions_table(
-            runs, inter, ["cumulative_violence", "resilience_loss"], n_resamples=1000
-        )
+        itab = interactions_table(runs, inter, ["cumulative_violence", "resilience_loss"])
         sections.append(
             "<h2>Interaction of the two tiers</h2><p class='note'>In each declared 2x2 "
             "(a = the grassroots factor, b = the top-down factor), the additive interaction "
@@ -514,7 +304,7 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
             + _table(itab)
         )
     if len(ok) and baseline in set(ok["scenario"]):
-        ftab = funding_table(runs, baseline, n_resamples=1000)
+        ftab = funding_table(runs, baseline)
         if not ftab.empty:
             sections.append(
                 f"<h2>Violence averted per unit of funding</h2><p class='note'>For each "
@@ -532,12 +322,12 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
             if len(cv):
                 shown.append(str(cv.loc[cv["estimate"].abs().idxmax(), "scenario"]))
         try:
-            fig_html, text = _heatmaps(manifest, runs, shown)
-        except Exception as exc:  # noqa: BLE001 - the report survives a failed rerun
-            fig_html, text = "", f"Heat maps could not be produced: {_esc(exc)}"
+            heat_html, text = _heatmaps(root, config, runs, shown)
+        except (OSError, ValueError, KeyError) as exc:  # an unreadable snapshot file
+            heat_html, text = "", f"Heat maps could not be read: {_esc(exc)}"
         sections.append(
             f"<h2>Heat maps of one replicate</h2><p class='note'>{text} Shown: the baseline "
-            f"and the scenario whose cumulative violence differs most from it.</p>" + fig_html
+            f"and the scenario whose cumulative violence differs most from it.</p>" + heat_html
         )
 
     slim = dict(manifest)
@@ -566,13 +356,3 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
     )
     target = Path(out) if out is not None else root / "report.html"
     return atomic_write_text(target, page)
-
-
-def report_command(args: Any) -> int:
-    """``i4p report RESULTS_DIR [--out FILE]``."""
-    root = Path(args.results)
-    if not root.is_dir():
-        raise ConfigError(str(root), "", "not a directory; expected a sweep's results directory")
-    path = write_report(root, args.out)
-    print(f"wrote {path}")
-    return 0

@@ -14,20 +14,53 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-__all__ = ["REQUIRED_COLUMNS", "SUMMARY_KEYS", "moving_average", "summary_metrics"]
+__all__ = [
+    "REQUIRED_COLUMNS",
+    "RUNS_SCHEMA",
+    "SUMMARY_DTYPES",
+    "SUMMARY_KEYS",
+    "moving_average",
+    "runs_columns",
+    "summary_metrics",
+]
 
-SUMMARY_KEYS: tuple[str, ...] = (
-    "cumulative_violence",
-    "pre_violence",
-    "peak_violence",
-    "time_to_peak",
-    "recovery_time",
-    "recovered",
-    "resilience_loss",
-    "lpcs_surviving",
-    "funding_spent",
-    "mean_tension",
-)
+#: Summary metric -> its column dtype in the runs table (nullable where a failed run has
+#: no value), in the order :func:`summary_metrics` returns them.
+SUMMARY_DTYPES: dict[str, str] = {
+    "cumulative_violence": "float64",
+    "pre_violence": "float64",
+    "peak_violence": "float64",
+    "time_to_peak": "Int64",
+    "recovery_time": "Int64",
+    "recovered": "boolean",
+    "resilience_loss": "float64",
+    "lpcs_surviving": "Int64",
+    "funding_spent": "float64",
+    "mean_tension": "float64",
+}
+SUMMARY_KEYS: tuple[str, ...] = tuple(SUMMARY_DTYPES)
+
+#: The runs table (``runs.parquet``), column -> dtype, in column order. Parameter columns
+#: (one per varied dotted path) come between ``seed`` and the summary metrics.
+RUNS_SCHEMA: dict[str, str] = {
+    "run_id": "str",
+    "scenario": "str",
+    "replicate": "int64",
+    "point": "int64",
+    "seed": "int64",
+    **SUMMARY_DTYPES,
+    "status": "str",
+    "error": "str",
+    "wall_s": "float64",
+}
+_RUN_KEYS = ("run_id", "scenario", "replicate", "point", "seed")
+
+
+def runs_columns(params: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Columns of the runs table, with parameter columns ``params`` after the run keys."""
+    rest = [c for c in RUNS_SCHEMA if c not in _RUN_KEYS]
+    return [*_RUN_KEYS, *params, *rest]
+
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "violence_share",

@@ -1,0 +1,494 @@
+"""Experiment files: schema, scenario resolution, parameter points and replicate seeds.
+
+An experiment (TOML in ``experiments/``) names scenarios (or one ``base`` plus
+``[[variants]]``), optional parameter ``[axes]`` (a full grid) or a ``[sample]`` (Latin
+hypercube or scrambled Sobol, :mod:`scipy.stats.qmc`), ``replicates``, ``steps`` and one
+``reference_step`` used for every scenario's summary metrics.
+
+:func:`load_experiment` validates every scenario and every scenario x parameter point once
+and keeps the validated :class:`~i4p_sim.config.scenario.Scenario` objects, so ``i4p
+check`` catches a bad combination and a sweep never validates again.
+
+Common random numbers: replicate ``i`` of every scenario and every parameter point runs
+with the same seed, ``SeedSequence(experiment_seed).spawn(R)[i]`` (:func:`replicate_seeds`),
+so comparisons are paired.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from i4p_sim.config.errors import ConfigError, from_validation_error
+from i4p_sim.config.loading import (
+    apply_set,
+    read_toml,
+    resolve_extends,
+    set_path,
+    validate_scenario,
+    with_default_lists,
+)
+from i4p_sim.config.sampling import SampleConfig, sample_points
+from i4p_sim.config.scenario import Scenario
+
+__all__ = [
+    "Experiment",
+    "ExperimentConfig",
+    "apply_point",
+    "load_experiment",
+    "replicate_seeds",
+]
+
+#: Steps after the reference step of the middle default heat map.
+HEATMAP_AFTER_REFERENCE = 24
+
+_NAME = r"^[A-Za-z0-9_.\-+]+$"
+_MAX_SEED = 2**63 - 1
+
+# --------------------------------------------------------------------------- schema
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VariantConfig(_Strict):
+    """One variant of the base scenario (or of ``file``): a name, dotted overrides and
+    optionally a replacement shock schedule."""
+
+    name: Annotated[str, Field(min_length=1, max_length=80, pattern=_NAME)]
+    description: str = ""
+    file: str | None = None
+    set: list[str] = Field(default_factory=list)
+    shocks: list[dict[str, Any]] | None = None
+
+
+class ScenarioRef(_Strict):
+    """A scenario file, optionally renamed and with dotted overrides."""
+
+    file: Annotated[str, Field(min_length=1)]
+    name: Annotated[str | None, Field(min_length=1, max_length=80, pattern=_NAME)] = None
+    set: list[str] = Field(default_factory=list)
+
+
+class InteractionConfig(_Strict):
+    """A 2x2 cell of a factorial: grassroots (a) x top-down (b)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    none: str
+    a: str
+    b: str
+    ab: str
+
+
+class ExperimentConfig(_Strict):
+    """The experiment file's schema (see the module docstring).
+
+    ``snapshot_replicates`` is how many replicates (``0..n-1``) store spatial snapshots of
+    tension and violence at the ``heatmap_steps`` (what the report's heat maps draw).
+    """
+
+    name: Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.\-]+$")]
+    description: str = ""
+    seed: Annotated[int, Field(ge=0, le=_MAX_SEED)] = 0
+    replicates: Annotated[int, Field(ge=1, le=100_000)] = 8
+    steps: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    reference_step: Annotated[int, Field(ge=0)] | None = None
+    window: Annotated[int, Field(ge=1, le=1000)] = 12
+    kernel: Literal["numpy", "numba"] | None = None
+    set: list[str] = Field(default_factory=list)
+    scenarios: list[str | ScenarioRef] = Field(default_factory=list)
+    base: str | None = None
+    variants: list[VariantConfig] = Field(default_factory=list)
+    baseline: str | None = None
+    axes: dict[str, Any] = Field(default_factory=dict)
+    sample: SampleConfig | None = None
+    interactions: list[InteractionConfig] = Field(default_factory=list)
+    heatmap_steps: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
+    snapshot_replicates: Annotated[int, Field(ge=0, le=100_000)] = 1
+
+
+_EXPERIMENT_KEYS = list(ExperimentConfig.model_fields)
+_EXPERIMENT_SECTIONS = {
+    "sample": SampleConfig,
+    "variants": VariantConfig,
+    "interactions": InteractionConfig,
+    "scenarios": ScenarioRef,
+}
+
+
+def _experiment_keys(section: str) -> list[str] | None:
+    """Allowed keys at a section path of an experiment file (for 'unknown key')."""
+    if not section:
+        return _EXPERIMENT_KEYS
+    model = _EXPERIMENT_SECTIONS.get(section.split(".")[0])
+    return list(model.model_fields) if model is not None else None
+
+
+def _pydantic_error(source: str, exc: ValidationError) -> ConfigError:
+    # a union 'str | ScenarioRef' reports the alternative's name in the location
+    return from_validation_error(
+        source, exc, allowed_keys=_experiment_keys, skip=("str", "ScenarioRef")
+    )
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"lpc": {"count": x}}`` -> ``{"lpc.count": x}`` (TOML dotted keys nest)."""
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+# --------------------------------------------------------------------------- experiment
+
+
+def replicate_seeds(seed: int, replicates: int) -> list[int]:
+    """Seeds of replicates ``0..R-1``: ``SeedSequence(seed).spawn(R)``, 63-bit.
+
+    Replicate ``i`` gets the same seed whatever ``R`` is, so extending an experiment's
+    replicates keeps the runs already stored.
+    """
+    children = np.random.SeedSequence(seed).spawn(replicates)
+    return [int(c.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for c in children]
+
+
+@dataclass
+class Experiment:
+    """A loaded, validated experiment.
+
+    Attributes
+    ----------
+    name : str
+        Experiment name (results go to ``results/<name>/``).
+    source : str
+        The file it came from.
+    config : ExperimentConfig
+        The validated file.
+    scenarios : dict
+        Scenario name -> validated :class:`Scenario` (steps, reference step and kernel
+        applied; the seed is set per run).
+    points : list of dict
+        Parameter points (dotted path -> value); ``[{}]`` without axes or sample.
+    seeds : list of int
+        Seed of each replicate (common random numbers).
+    at_points : dict
+        ``(scenario name, point index)`` -> the validated scenario with that point applied.
+    """
+
+    name: str
+    source: str
+    config: ExperimentConfig
+    scenarios: dict[str, Scenario]
+    points: list[dict[str, Any]]
+    seeds: list[int]
+    baseline: str
+    reference_step: int
+    steps: int
+    descriptions: dict[str, str] = field(default_factory=dict)
+    at_points: dict[tuple[str, int], Scenario] = field(default_factory=dict)
+
+    @property
+    def replicates(self) -> int:
+        """Number of replicates per scenario and point."""
+        return len(self.seeds)
+
+    @property
+    def window(self) -> int:
+        """Moving-average window of the summary metrics."""
+        return self.config.window
+
+    @property
+    def param_names(self) -> list[str]:
+        """Dotted parameter paths varied by the axes or sample."""
+        return list(self.points[0]) if self.points else []
+
+    def total_runs(self) -> int:
+        """Scenarios x points x replicates."""
+        return len(self.scenarios) * len(self.points) * len(self.seeds)
+
+    def scenario_at(self, name: str, point: int) -> Scenario:
+        """The validated scenario ``name`` with parameter point ``point`` applied."""
+        key = (name, point)
+        return self.at_points[key] if key in self.at_points else self.scenarios[name]
+
+    def heatmap_steps(self) -> list[int]:
+        """Steps at which the report shows heat maps (and runs store snapshots)."""
+        if self.config.heatmap_steps:
+            return sorted({min(s, self.steps - 1) for s in self.config.heatmap_steps})
+        s = self.reference_step
+        cand = [max(0, s - 1), min(self.steps - 1, s + HEATMAP_AFTER_REFERENCE), self.steps - 1]
+        return sorted(set(cand))
+
+    def resolved_config(self) -> dict[str, Any]:
+        """The fully resolved experiment (JSON-serialisable) for the manifest."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "file": self.config.model_dump(mode="json", exclude_none=True),
+            "baseline": self.baseline,
+            "reference_step": self.reference_step,
+            "steps": self.steps,
+            "window": self.window,
+            "replicates": self.replicates,
+            "seeds": self.seeds,
+            "scenarios": {name: sc.to_dict() for name, sc in self.scenarios.items()},
+            "descriptions": self.descriptions,
+            "points": self.points,
+            "interactions": [i.model_dump() for i in self.config.interactions],
+            "heatmap_steps": self.heatmap_steps(),
+            "snapshot_replicates": self.config.snapshot_replicates,
+        }
+
+    def config_hash(self) -> str:
+        """sha256 of :meth:`resolved_config`."""
+        text = json.dumps(self.resolved_config(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def apply_point(base: Scenario, point: dict[str, Any], source: str) -> Scenario:
+    """``base`` with a parameter point (dotted path -> value) applied, validated once.
+
+    An empty point returns ``base`` itself.
+    """
+    if not point:
+        return base
+    data = base.to_dict()
+    for path, value in point.items():
+        try:
+            data = set_path(data, path, value, source=source)
+        except ConfigError as err:
+            raise ConfigError(source, f"axes.{path}", err.message) from None
+    try:
+        return validate_scenario(data, source)
+    except ConfigError as err:
+        raise ConfigError(source, f"axes/sample: {err.field}", err.message) from None
+
+
+def _resolve_scenario(
+    file: Path,
+    sets: list[str],
+    exp_source: str,
+    where: str,
+    name: str,
+    common: dict[str, Any],
+    shocks: list[dict[str, Any]] | None = None,
+    description: str = "",
+) -> Scenario:
+    if not file.exists():
+        raise ConfigError(exp_source, where, f"scenario file not found: {file}")
+    try:
+        data = resolve_extends(file)
+    except ConfigError as err:
+        raise ConfigError(exp_source, where, f"in {err.one_line()}") from None
+    data = with_default_lists(data)
+    data["name"] = name
+    if shocks is not None:
+        data["shocks"] = copy.deepcopy(shocks)
+    for assignment in sets:
+        try:
+            data = apply_set(data, assignment)
+        except ConfigError as err:
+            raise ConfigError(exp_source, f"{where}.set", err.one_line()) from None
+    data.update(common)
+    if description:
+        data["description"] = description
+    try:
+        return validate_scenario(data, str(file))
+    except ConfigError as err:
+        raise ConfigError(exp_source, f"{where} ({name})", err.one_line()) from None
+
+
+def _read_experiment(
+    p: Path, source: str, replicates: int | None, steps: int | None
+) -> ExperimentConfig:
+    raw = read_toml(p)
+    if "experiment" in raw:
+        table = raw.pop("experiment")
+        if not isinstance(table, dict):
+            raise ConfigError(source, "experiment", "must be a table")
+        for key, value in table.items():
+            if key in raw:
+                raise ConfigError(
+                    source, f"experiment.{key}", "given twice (in [experiment] and at top level)"
+                )
+            raw[key] = value
+    raw.setdefault("name", p.stem)
+    if replicates is not None:
+        raw["replicates"] = replicates
+    if steps is not None:
+        raw["steps"] = steps
+    try:
+        cfg = ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise _pydantic_error(source, exc) from None
+    if not cfg.scenarios and not cfg.base and not cfg.variants:
+        raise ConfigError(source, "scenarios", "name scenario files, or give base and [[variants]]")
+    if cfg.axes and cfg.sample is not None:
+        raise ConfigError(source, "axes", "give [axes] or [sample], not both")
+    return cfg
+
+
+def _scenarios(cfg: ExperimentConfig, here: Path, source: str) -> dict[str, Scenario]:
+    common: dict[str, Any] = {}
+    if cfg.steps is not None:
+        common["steps"] = cfg.steps
+    if cfg.kernel is not None:
+        common["kernel"] = cfg.kernel
+    scenarios: dict[str, Scenario] = {}
+
+    def add(scenario: Scenario, where: str) -> None:
+        if scenario.name in scenarios:
+            raise ConfigError(source, where, f"duplicate scenario name '{scenario.name}'")
+        scenarios[scenario.name] = scenario
+
+    for i, ref in enumerate(cfg.scenarios):
+        where = f"scenarios.{i}"
+        if isinstance(ref, str):
+            ref = ScenarioRef(file=ref)
+        name = ref.name or Path(ref.file).stem
+        sets = [*cfg.set, *ref.set]
+        add(_resolve_scenario(here / ref.file, sets, source, where, name, common), where)
+    if cfg.base is not None and not cfg.variants:
+        name = Path(cfg.base).stem
+        add(_resolve_scenario(here / cfg.base, cfg.set, source, "base", name, common), "base")
+    for i, var in enumerate(cfg.variants):
+        where = f"variants.{i}"
+        if var.file is None and cfg.base is None:
+            raise ConfigError(source, "base", "required when a variant has no 'file'")
+        scenario = _resolve_scenario(
+            here / (var.file or cfg.base),
+            [*cfg.set, *var.set],
+            source,
+            where,
+            var.name,
+            common,
+            var.shocks,
+            var.description,
+        )
+        add(scenario, where)
+    return scenarios
+
+
+def _check_names(cfg: ExperimentConfig, scenarios: dict[str, Scenario], source: str) -> str:
+    baseline = cfg.baseline or next(iter(scenarios))
+    if baseline not in scenarios:
+        raise ConfigError(
+            source, "baseline", f"'{baseline}' is not a scenario; allowed: {', '.join(scenarios)}"
+        )
+    for i, inter in enumerate(cfg.interactions):
+        for cell in ("none", "a", "b", "ab"):
+            if getattr(inter, cell) not in scenarios:
+                raise ConfigError(
+                    source,
+                    f"interactions.{i}.{cell}",
+                    f"'{getattr(inter, cell)}' is not a scenario of this experiment",
+                )
+    return baseline
+
+
+def _steps_and_reference(
+    cfg: ExperimentConfig, scenarios: dict[str, Scenario], source: str
+) -> tuple[int, int]:
+    run_steps = {sc.steps for sc in scenarios.values()}
+    if len(run_steps) != 1:
+        raise ConfigError(
+            source, "steps", f"scenarios differ in steps {sorted(run_steps)}; set steps here"
+        )
+    n_steps = run_steps.pop()
+    if cfg.reference_step is not None:
+        if cfg.reference_step >= n_steps:
+            raise ConfigError(
+                source, "reference_step", f"got {cfg.reference_step}; must be < steps ({n_steps})"
+            )
+        ref_step = cfg.reference_step
+    else:
+        firsts = [min(s.at for s in sc.shocks) for sc in scenarios.values() if sc.shocks]
+        ref_step = min(min(firsts), n_steps - 1) if firsts else n_steps // 2
+    for i, s in enumerate(cfg.heatmap_steps):
+        if s >= n_steps:
+            raise ConfigError(source, f"heatmap_steps.{i}", f"got {s}; must be < steps ({n_steps})")
+    return n_steps, ref_step
+
+
+def load_experiment(
+    path: str | Path,
+    *,
+    replicates: int | None = None,
+    steps: int | None = None,
+) -> Experiment:
+    """Load and validate an experiment file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The experiment TOML file.
+    replicates, steps : int, optional
+        Override the file's replicates and steps (the CLI's quick-look flags).
+
+    Returns
+    -------
+    Experiment
+        With every scenario and every scenario x point validated (once).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file, the field and what is allowed.
+    """
+    p = Path(path)
+    source = str(path)
+    cfg = _read_experiment(p, source, replicates, steps)
+    scenarios = _scenarios(cfg, p.parent, source)
+    baseline = _check_names(cfg, scenarios, source)
+    n_steps, ref_step = _steps_and_reference(cfg, scenarios, source)
+    # the common reference step is in range (checked above): no second validation needed
+    scenarios = {
+        name: sc.model_copy(update={"reference_step": ref_step}) for name, sc in scenarios.items()
+    }
+    points = _points(cfg, source)
+    at_points = {
+        (name, p_idx): apply_point(sc, point, source)
+        for p_idx, point in enumerate(points)
+        if point
+        for name, sc in scenarios.items()
+    }
+    return Experiment(
+        name=cfg.name,
+        source=source,
+        config=cfg,
+        scenarios=scenarios,
+        points=points,
+        seeds=replicate_seeds(cfg.seed, cfg.replicates),
+        baseline=baseline,
+        reference_step=ref_step,
+        steps=n_steps,
+        descriptions={name: sc.description for name, sc in scenarios.items()},
+        at_points=at_points,
+    )
+
+
+def _points(cfg: ExperimentConfig, source: str) -> list[dict[str, Any]]:
+    """The parameter points of ``[axes]`` (full grid) or ``[sample]``; ``[{}]`` if neither."""
+    if cfg.axes:
+        axes = _flatten(cfg.axes)
+        for path, values in axes.items():
+            if not isinstance(values, list) or not values:
+                raise ConfigError(source, f"axes.{path}", "must be a non-empty list of values")
+        names = list(axes)
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes.values())]
+    if cfg.sample is None:
+        return [{}]
+    return sample_points(cfg.sample, _flatten(cfg.sample.ranges), source)

@@ -1,0 +1,130 @@
+"""Tables of a sweep's runs: paired effects, 2x2 interactions, violence averted per funding.
+
+``i4p compare`` prints them and the HTML report shows them; both call these functions with
+the same bootstrap (:mod:`i4p_sim.stats.paired`) and :data:`N_RESAMPLES`.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from i4p_sim.stats.paired import averted_per_funding, interaction, paired_effects
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "N_RESAMPLES",
+    "PAIR_ON",
+    "effects_table",
+    "funding_table",
+    "interactions_table",
+]
+
+#: Bootstrap resamples of every interval that compare and the report show.
+N_RESAMPLES = 2000
+#: Metrics ``i4p compare`` shows by default.
+DEFAULT_METRICS = (
+    "cumulative_violence",
+    "peak_violence",
+    "resilience_loss",
+    "recovery_time",
+    "lpcs_surviving",
+    "funding_spent",
+)
+#: Runs are paired on these columns (common random numbers).
+PAIR_ON = ("replicate", "point")
+#: A funding difference below this share of the baseline's funding is noise.
+FUNDING_NOISE_SHARE = 0.01
+
+
+def _pair_on(runs: pd.DataFrame) -> list[str]:
+    return [c for c in PAIR_ON if c in runs.columns]
+
+
+def effects_table(
+    runs: pd.DataFrame,
+    baseline: str,
+    metrics: list[str] | tuple[str, ...],
+    *,
+    order: list[str] | None = None,
+    n_resamples: int = N_RESAMPLES,
+) -> pd.DataFrame:
+    """Paired effects of every scenario against ``baseline`` (ok runs, paired on
+    replicate and parameter point), via :func:`i4p_sim.stats.paired.paired_effects`.
+
+    ``order`` lists the scenarios in the experiment's order (default: as stored)."""
+    present = set(runs.loc[runs["status"] == "ok", "scenario"])
+    names = order if order is not None else list(pd.unique(runs["scenario"]))
+    scenarios = [s for s in names if s != baseline and s in present]
+    return paired_effects(
+        runs,
+        baseline,
+        list(metrics),
+        scenarios=scenarios,
+        pair_on=_pair_on(runs),
+        n_resamples=n_resamples,
+    )
+
+
+def interactions_table(
+    runs: pd.DataFrame,
+    interactions: list[dict[str, str]],
+    metrics: list[str] | tuple[str, ...],
+    *,
+    n_resamples: int = N_RESAMPLES,
+) -> pd.DataFrame:
+    """Grassroots x top-down interaction per declared 2x2, additive and ratio scale."""
+    pair_on = _pair_on(runs)
+    rows = []
+    for inter in interactions:
+        cells = {k: inter[k] for k in ("none", "a", "b", "ab")}
+        for metric in metrics:
+            for scale in ("additive", "ratio"):
+                res = interaction(
+                    runs, cells, metric, scale=scale, pair_on=pair_on, n_resamples=n_resamples
+                )
+                rows.append(
+                    {
+                        "interaction": inter["name"],
+                        "metric": metric,
+                        "scale": scale,
+                        "estimate": res["estimate"],
+                        "ci_low": res["ci_low"],
+                        "ci_high": res["ci_high"],
+                        "n": res["n"],
+                        "note": res["reason"] or "",
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def funding_table(
+    runs: pd.DataFrame, baseline: str, *, n_resamples: int = N_RESAMPLES
+) -> pd.DataFrame:
+    """Violence averted per unit of funding: the baseline against every scenario that
+    spends a different amount (paired runs; differences under
+    :data:`FUNDING_NOISE_SHARE` of the baseline's funding are skipped as noise)."""
+    pair_on = _pair_on(runs)
+    ok = runs[runs["status"] == "ok"]
+    scale = abs(float(ok.loc[ok["scenario"] == baseline, "funding_spent"].mean()))
+    rows = []
+    for scenario in pd.unique(ok["scenario"]):
+        if scenario == baseline:
+            continue
+        res = averted_per_funding(
+            runs, baseline, scenario, pair_on=pair_on, n_resamples=n_resamples
+        )
+        if res["n"] == 0 or not abs(res["extra_funding"]) > FUNDING_NOISE_SHARE * scale:
+            continue
+        rows.append(
+            {
+                "funded": baseline,
+                "versus": scenario,
+                "violence_averted": res["violence_averted"],
+                "extra_funding": res["extra_funding"],
+                "averted_per_funding": res["estimate"],
+                "ci_low": res["ci_low"],
+                "ci_high": res["ci_high"],
+                "n": res["n"],
+            }
+        )
+    return pd.DataFrame(rows)

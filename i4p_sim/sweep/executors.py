@@ -1,0 +1,119 @@
+"""Executors for sweeps: a local process pool or Dask (an existing scheduler or a local
+cluster), each worker limited to one thread."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+from collections.abc import Iterator
+
+from i4p_sim.config.errors import ConfigError
+
+__all__ = ["THREAD_ENV", "limit_threads", "make_executor"]
+
+#: Thread-pool variables of numeric libraries, set to 1 in every worker.
+THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "NUMEXPR_MAX_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
+#: How long to wait for a Dask scheduler.
+SCHEDULER_TIMEOUT = "10s"
+
+
+def limit_threads() -> None:
+    """One thread per worker process (set before the numeric libraries start threads)."""
+    for name in THREAD_ENV:
+        os.environ[name] = "1"
+
+
+def _worker_init() -> None:
+    """Process-pool initializer: one thread per worker, Ctrl-C handled by the driver."""
+    limit_threads()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def make_executor(
+    workers: int | None = None,
+    scheduler: str | None = None,
+    dask_local: int | None = None,
+) -> Iterator[tuple[cf.Executor, str, int]]:
+    """Yield ``(executor, description, slots)`` and shut everything down afterwards.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Local process pool size (default ``os.cpu_count()``); used when neither Dask
+        option is given.
+    scheduler : str, optional
+        Address of an existing Dask scheduler (``tcp://HOST:PORT``).
+    dask_local : int, optional
+        Start a Dask ``LocalCluster`` of this many single-threaded worker processes.
+    """
+    # inherited by spawned workers before they import numpy
+    for name in THREAD_ENV:
+        os.environ.setdefault(name, "1")
+    if scheduler or dask_local:
+        with _dask_executor(scheduler, dask_local) as out:
+            yield out
+        return
+    n = workers or os.cpu_count() or 1
+    ctx = mp.get_context("spawn")
+    pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_worker_init)
+    try:
+        yield pool, f"process pool ({n} workers, spawn)", n
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _dask_executor(
+    scheduler: str | None, dask_local: int | None
+) -> Iterator[tuple[cf.Executor, str, int]]:
+    try:
+        # lazy: Dask is optional (the 'distributed' extra) and slow to import
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ConfigError(
+            "command line",
+            "--scheduler" if scheduler else "--dask-local",
+            "Dask is not installed; pip install 'i4p-sim[distributed]'",
+        ) from None
+    cluster = None
+    try:
+        if scheduler:
+            try:
+                client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise ConfigError(
+                    "command line",
+                    "--scheduler",
+                    f"cannot connect to {scheduler!r}: {exc}".splitlines()[0],
+                ) from None
+            desc = f"dask {scheduler}"
+        else:
+            cluster = LocalCluster(
+                n_workers=dask_local,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+            client = Client(cluster)
+            desc = f"dask LocalCluster({dask_local} workers)"
+        client.run(limit_threads)
+        slots = max(1, sum(client.nthreads().values()))
+        try:
+            yield client.get_executor(pure=False), desc, slots
+        finally:
+            client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()

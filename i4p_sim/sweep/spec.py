@@ -1,0 +1,112 @@
+"""Run specs: one validated scenario per run, its seed and its deterministic id.
+
+Every run has a deterministic id: a hash of the resolved scenario (kernel and seed
+included), the parameter point, the seed, the steps, the summary window and the package
+version. Ids do not depend on the order runs are listed in, so a stored run is found again
+by a later sweep of the same experiment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from i4p_sim import __version__
+from i4p_sim.config.experiment import Experiment, replicate_seeds
+from i4p_sim.config.scenario import Scenario
+
+__all__ = ["RunSpec", "iter_runs", "replicate_seeds", "run_id"]
+
+#: Hex digits of the sha256 kept as a run id.
+RUN_ID_LENGTH = 20
+#: Scenario dicts (per scenario x point) kept while listing runs; cleared when full.
+IDENT_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: everything a worker needs, and its deterministic id.
+
+    Attributes
+    ----------
+    run_id : str
+        See :func:`run_id`.
+    name : str
+        Scenario name.
+    replicate, point : int
+        Replicate index and parameter point index.
+    seed : int
+        The run's seed (also ``scenario.seed``).
+    params : dict
+        The parameter point (dotted path -> value).
+    scenario : Scenario
+        The validated scenario, point applied and seed set.
+    window : int
+        Summary-metrics window.
+    snapshot_steps : tuple of int
+        Steps after which the worker keeps spatial snapshots (empty: none).
+    """
+
+    run_id: str
+    name: str
+    replicate: int
+    point: int
+    seed: int
+    params: dict[str, Any]
+    scenario: Scenario
+    window: int
+    snapshot_steps: tuple[int, ...] = ()
+
+
+def run_id(
+    scenario: dict[str, Any], params: dict[str, Any], seed: int, steps: int, window: int
+) -> str:
+    """The id of a run: sha256 of its JSON identity (scenario dict with its seed set,
+    parameter point, seed, steps, window, package version), first :data:`RUN_ID_LENGTH`
+    hex digits."""
+    ident = {
+        "scenario": scenario,
+        "params": params,
+        "seed": seed,
+        "steps": steps,
+        "window": window,
+        "version": __version__,
+    }
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:RUN_ID_LENGTH]
+
+
+def iter_runs(exp: Experiment) -> Iterator[RunSpec]:
+    """Yield every run of ``exp`` lazily, replicate-major (so partial sweeps stay balanced).
+
+    Replicates below the experiment's ``snapshot_replicates`` keep snapshots at its heat-map
+    steps.
+    """
+    dicts: dict[tuple[str, int], dict[str, Any]] = {}
+    snap_steps = tuple(exp.heatmap_steps())
+    n_snap = exp.config.snapshot_replicates
+    for rep, seed in enumerate(exp.seeds):
+        for p, point in enumerate(exp.points):
+            for name in exp.scenarios:
+                scenario = exp.scenario_at(name, p)
+                key = (name, p)
+                if key not in dicts:
+                    if len(dicts) >= IDENT_CACHE_SIZE:
+                        dicts.clear()
+                    dicts[key] = scenario.to_dict()
+                data = dict(dicts[key])
+                data["seed"] = seed
+                yield RunSpec(
+                    run_id=run_id(data, point, seed, data["steps"], exp.window),
+                    name=name,
+                    replicate=rep,
+                    point=p,
+                    seed=seed,
+                    params=point,
+                    scenario=scenario.model_copy(update={"seed": seed}),
+                    window=exp.window,
+                    snapshot_steps=snap_steps if rep < n_snap else (),
+                )

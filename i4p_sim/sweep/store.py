@@ -1,0 +1,186 @@
+"""The results store of one experiment: reading and writing, never running.
+
+Layout (``results/<experiment>/`` or ``--out``)::
+
+    manifest.json              versions, git revision, resolved config and its hash, timings
+    runs.parquet               one row per run (assembled from runs/part-*.parquet)
+    runs/part-*.parquet        chunks of run rows, one per finished batch
+    series/part-*.parquet      per-step measures (run_id, scenario, replicate, point, step, ...)
+    snapshots/<run_id>.npz     float32 maps ``<layer>@<step>`` of the runs that keep them
+    report.html                the plotly report (written by ``i4p sweep`` or ``i4p report``)
+    .lock                      held (``flock``) by the sweep writing the directory; its pid
+
+Every file is written through a temp file and ``os.replace``; a batch's series chunk and
+snapshots are written before its run chunk (the commit), and a series chunk whose run
+chunk is missing is discarded on resume, so a sweep killed at any point resumes without
+duplicates.
+
+This module imports neither the model nor the sweep driver: :mod:`i4p_sim.report` reads
+the store through it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from i4p_sim.config.errors import ConfigError
+from i4p_sim.stats.metrics import RUNS_SCHEMA, runs_columns
+from i4p_sim.sweep.storage import atomic_write_bytes, atomic_write_parquet, atomic_write_text
+
+__all__ = ["Store", "read_manifest", "read_runs", "read_snapshots", "snapshot_path"]
+
+SNAPSHOT_DIR = "snapshots"
+_KEY_SEP = "@"
+
+
+def snapshot_path(results: str | Path, run_id: str) -> Path:
+    """Where the snapshots of run ``run_id`` are stored."""
+    return Path(results) / SNAPSHOT_DIR / f"{run_id}.npz"
+
+
+def write_snapshots(
+    results: str | Path, run_id: str, snapshots: dict[int, dict[str, np.ndarray]]
+) -> Path:
+    """Store one run's snapshots (step -> layer -> map) as float32 in one ``.npz``."""
+    arrays = {
+        f"{layer}{_KEY_SEP}{int(step)}": np.asarray(grid, dtype=np.float32)
+        for step, layers in snapshots.items()
+        for layer, grid in layers.items()
+    }
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return atomic_write_bytes(snapshot_path(results, run_id), buf.getvalue())
+
+
+def read_snapshots(results: str | Path, run_id: str) -> dict[int, dict[str, np.ndarray]]:
+    """One run's stored snapshots: step -> layer -> (H, W) float32 map (``{}`` if none)."""
+    path = snapshot_path(results, run_id)
+    if not path.exists():
+        return {}
+    out: dict[int, dict[str, np.ndarray]] = {}
+    with np.load(path, allow_pickle=False) as data:
+        for key in data.files:
+            layer, _, step = key.rpartition(_KEY_SEP)
+            out.setdefault(int(step), {})[layer] = data[key]
+    return dict(sorted(out.items()))
+
+
+class Store:
+    """The results directory of one experiment (see the module docstring)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.runs_dir = self.root / "runs"
+        self.series_dir = self.root / "series"
+        self.snapshots_dir = self.root / SNAPSHOT_DIR
+        self._counter = 0
+
+    def clear(self) -> None:
+        """Delete what a sweep wrote (and nothing else in the directory)."""
+        for sub in (self.runs_dir, self.series_dir, self.snapshots_dir):
+            if sub.exists():
+                shutil.rmtree(sub)
+        for name in ("runs.parquet", "manifest.json", "report.html"):
+            (self.root / name).unlink(missing_ok=True)
+
+    def prepare(self) -> None:
+        """Create the directories; drop orphan series chunks and stale temp files."""
+        for d in (self.runs_dir, self.series_dir, self.snapshots_dir):
+            d.mkdir(parents=True, exist_ok=True)
+            for tmp in d.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+        runs_parts = {p.name for p in self.runs_dir.glob("part-*.parquet")}
+        for part in self.series_dir.glob("part-*.parquet"):
+            if part.name not in runs_parts:
+                part.unlink(missing_ok=True)
+
+    def _part_name(self) -> str:
+        self._counter += 1
+        return f"part-{time.time_ns():020d}-{os.getpid()}-{self._counter:06d}.parquet"
+
+    def write_batch(
+        self,
+        rows: list[dict[str, Any]],
+        series: pd.DataFrame | None,
+        snapshots: dict[str, dict[int, dict[str, np.ndarray]]] | None = None,
+    ) -> None:
+        """Write one batch: its series chunk and snapshots first, then its run chunk (the
+        commit)."""
+        name = self._part_name()
+        if series is not None and len(series):
+            atomic_write_parquet(self.series_dir / name, series)
+        for rid, snaps in (snapshots or {}).items():
+            write_snapshots(self.root, rid, snaps)
+        frame = pd.DataFrame(rows)
+        frame["error"] = frame["error"].astype(str)
+        frame["finished"] = time.time_ns()
+        atomic_write_parquet(self.runs_dir / name, frame)
+
+    def stored_status(self) -> dict[str, str]:
+        """run_id -> latest status over all run chunks."""
+        status: dict[str, str] = {}
+        for part in sorted(self.runs_dir.glob("part-*.parquet")):
+            table = pq.read_table(part, columns=["run_id", "status"])
+            for rid, st in zip(
+                table.column("run_id").to_pylist(), table.column("status").to_pylist(), strict=True
+            ):
+                status[rid] = st
+        return status
+
+    def assemble(self, expected: set[str] | None = None) -> pd.DataFrame:
+        """Assemble runs.parquet from the chunks (latest row per run id wins), with the
+        columns and dtypes of :data:`~i4p_sim.stats.metrics.RUNS_SCHEMA`."""
+        parts = sorted(self.runs_dir.glob("part-*.parquet"))
+        if parts:
+            frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+            frame = frame.sort_values("finished", kind="stable")
+            frame = frame.drop_duplicates("run_id", keep="last")
+            if expected is not None:
+                frame = frame[frame["run_id"].isin(expected)]
+            frame = frame.drop(columns=["finished"])
+            params = [c for c in frame.columns if c not in RUNS_SCHEMA]
+            frame = frame[runs_columns(params)].astype(RUNS_SCHEMA)
+            frame = frame.sort_values(["replicate", "point", "scenario"], kind="stable")
+            frame = frame.reset_index(drop=True)
+        else:
+            frame = pd.DataFrame({c: pd.Series(dtype=t) for c, t in RUNS_SCHEMA.items()})
+        atomic_write_parquet(self.root / "runs.parquet", frame)
+        return frame
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        """Write manifest.json atomically."""
+        atomic_write_text(
+            self.root / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n"
+        )
+
+
+def read_runs(results: str | Path) -> pd.DataFrame:
+    """Read ``runs.parquet`` of a results directory (ConfigError if it is not one)."""
+    root = Path(results)
+    path = root / "runs.parquet"
+    if not root.is_dir():
+        raise ConfigError(str(root), "", "not a directory; expected a sweep's results directory")
+    if not path.exists():
+        raise ConfigError(str(root), "runs.parquet", "not found; run 'i4p sweep' first")
+    return pd.read_parquet(path)
+
+
+def read_manifest(results: str | Path) -> dict[str, Any]:
+    """Read ``manifest.json`` of a results directory (``{}`` if missing)."""
+    path = Path(results) / "manifest.json"
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(str(path), "", f"unreadable manifest: {exc}") from None
