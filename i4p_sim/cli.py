@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Start with: i4p run scenarios/baseline.toml   (see README.md)",
     )
-    from i4p_sim import __version__
+    from i4p_sim._version import __version__
 
     parser.add_argument("--version", action="version", version=f"i4p-sim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

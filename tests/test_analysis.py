@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from i4p_sim.stats.bootstrap import bootstrap_ci
 from i4p_sim.stats.paired import (
     EFFECT_COLUMNS,
     averted_per_funding,
-    bootstrap_ci,
     interaction,
     paired_differences,
     paired_effects,

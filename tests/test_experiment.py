@@ -381,7 +381,7 @@ def test_run_ids_unchanged_by_the_split(tmp_path):
     import hashlib
     import json
 
-    from i4p_sim import __version__
+    from i4p_sim._version import __version__
 
     exp = load_experiment(write(tmp_path, TINY + '\n[axes]\n"lpc.count" = [5, 10]\n'))
     for spec in iter_runs(exp):

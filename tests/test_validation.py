@@ -14,8 +14,9 @@ import pytest
 from scipy import special
 
 from i4p_sim.stats import events as es
-from i4p_sim.stats.paired import bootstrap_ci, bootstrap_distribution, interaction, paired_effects
-from i4p_sim.validation.common import REPO, load_experiment, scenarios_of, window_means
+from i4p_sim.stats.bootstrap import bootstrap_ci, bootstrap_distribution
+from i4p_sim.stats.paired import interaction, paired_effects
+from i4p_sim.validation.common import REPO, load_experiment, window_means
 
 # --------------------------------------------------------------------------- sampler
 
@@ -289,7 +290,7 @@ def test_validation_experiments_load():
         assert exp.name == f"validation_{stem}"
         assert exp.total_runs() == runs
     big = load_experiment(REPO / "experiments" / "validation" / "event_sizes.toml")
-    dens = scenarios_of(big)["i4p_default_density"]
+    dens = big.scenarios["i4p_default_density"]
     assert dens.grid.width == dens.grid.height == 256
     # default densities: 40 committees per 64 x 64 -> 640 per 256 x 256
     assert dens.lpc.count == 640
@@ -383,7 +384,7 @@ def test_funding_withdrawal_cells_and_claims():
     from i4p_sim.validation import funding_withdrawal as fw
 
     exp = _exp("funding_withdrawal", 12)
-    cells = fw.cells_of(scenarios_of(exp))
+    cells = fw.cells_of(exp.scenarios)
     assert cells.modes == ("abrupt", "phased", "partial") and cells.months == (60, 120)
     assert cells(True) == "no_shock" and cells(False, "abrupt", 60) == "abrupt_60_no_ownership"
     assert cells.ramp == 24
@@ -492,13 +493,13 @@ def test_elections_pairs_probe_and_share():
     from i4p_sim.validation import elections
 
     exp = _exp("elections", 40)
-    pairs = elections.pairs_of(scenarios_of(exp))
+    pairs = elections.pairs_of(exp.scenarios)
     assert [(p.election, p.control) for p in pairs] == [
         ("election", "no_election"),
         ("no_council_election", "no_council_no_election"),
     ]
     assert pairs[0].shock.at == 120 and pairs[0].shock.pre_steps == 6
-    sc = scenarios_of(exp)["election"]
+    sc = exp.scenarios["election"]
     sure = sc.model_copy(
         update={"shocks": [sc.shocks[0].model_copy(update={"severe_probability": 1.0})]}
     )

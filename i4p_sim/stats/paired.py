@@ -17,21 +17,17 @@ functions are deterministic for a given ``seed``.
 
 from __future__ import annotations
 
-import math
-import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike
-from scipy import stats
+
+from i4p_sim.stats.bootstrap import bootstrap_interval, check_options
 
 __all__ = [
     "EFFECT_COLUMNS",
     "averted_per_funding",
-    "bootstrap_ci",
-    "bootstrap_distribution",
     "interaction",
     "paired_differences",
     "paired_effects",
@@ -66,15 +62,6 @@ def _as_tuple(names: str | Iterable[str], what: str) -> tuple[str, ...]:
     return out
 
 
-def _check_options(confidence: float, n_resamples: int) -> None:
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int | np.integer):
-        raise ValueError(f"n_resamples must be an integer >= 1, got {n_resamples!r}")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
-
-
 def _aligned(
     runs: pd.DataFrame,
     cells: Mapping[str, str],
@@ -104,50 +91,6 @@ def _aligned(
     joined = pd.concat(frames, axis=1, join="inner").dropna()
     joined = joined.sort_index()
     return {role: joined[role] for role in cells}
-
-
-# --- bootstrap core ------------------------------------------------------------------
-
-
-def _bootstrap(
-    samples: tuple[np.ndarray, ...],
-    statistic: Callable[..., Any],
-    *,
-    paired: bool,
-    confidence: float,
-    n_resamples: int,
-    seed: int,
-    methods: tuple[str, ...] = ("BCa", "percentile"),
-) -> tuple[float, float, float]:
-    n = samples[0].size
-    if n == 0:
-        return _NAN, _NAN, _NAN
-    with np.errstate(all="ignore"):
-        estimate = float(statistic(*samples))
-    if n < 2 or not math.isfinite(estimate):
-        return estimate, _NAN, _NAN
-    if all(np.all(s == s[0]) for s in samples):
-        # every resample is the original sample: the interval is exactly a point
-        return estimate, estimate, estimate
-    low = high = _NAN
-    for method in methods:
-        with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
-            warnings.simplefilter("always")
-            res = stats.bootstrap(
-                samples,
-                statistic,
-                n_resamples=n_resamples,
-                paired=paired,
-                confidence_level=confidence,
-                method=method,
-                rng=np.random.default_rng(seed),
-            )
-        low = float(res.confidence_interval.low)
-        high = float(res.confidence_interval.high)
-        degenerate = any(issubclass(w.category, stats.DegenerateDataWarning) for w in caught)
-        if not degenerate and not (math.isnan(low) or math.isnan(high)):
-            break
-    return estimate, low, high
 
 
 def _ratio_of_means(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -217,143 +160,6 @@ def paired_differences(
     return diff
 
 
-def _rows_statistic(data: np.ndarray, statistic: Callable[[np.ndarray], Any]):
-    """A statistic of row indices: ``statistic(data[rows])`` (rows are resampled whole)."""
-
-    def of_rows(rows: np.ndarray) -> float:
-        return float(statistic(data[np.asarray(rows, dtype=np.intp)]))
-
-    return of_rows
-
-
-def _percentile_interval(
-    arr: np.ndarray,
-    statistic: Callable[..., Any],
-    confidence: float,
-    n_resamples: int,
-    seed: int,
-) -> tuple[float, float, float]:
-    """Percentile interval over the finite values of the bootstrap distribution."""
-    rows = arr if arr.ndim == 2 else arr[:, None]
-    if rows.shape[0] == 0:
-        return _NAN, _NAN, _NAN
-    stat = statistic if arr.ndim == 2 else (lambda m: statistic(m[:, 0]))
-    with np.errstate(all="ignore"):
-        estimate = float(stat(rows))
-    if rows.shape[0] < 2 or not math.isfinite(estimate):
-        return estimate, _NAN, _NAN
-    dist = bootstrap_distribution(rows, stat, n_resamples=n_resamples, seed=seed)
-    dist = dist[np.isfinite(dist)]
-    if dist.size == 0:
-        return estimate, _NAN, _NAN
-    a = (1.0 - confidence) / 2.0
-    return estimate, float(np.quantile(dist, a)), float(np.quantile(dist, 1.0 - a))
-
-
-def bootstrap_ci(
-    values: ArrayLike,
-    *,
-    statistic: Callable[..., Any] = np.mean,
-    confidence: float = 0.95,
-    n_resamples: int = 2000,
-    seed: int = 0,
-    method: str = "BCa",
-) -> tuple[float, float, float]:
-    """Bootstrap confidence interval of a one-sample statistic.
-
-    Parameters
-    ----------
-    values : array_like
-        One-dimensional sample (NaN values are dropped), or a two-dimensional array
-        whose rows are the units: rows are resampled whole and ``statistic`` receives the
-        resampled 2-D array (nothing is dropped; it may select, e.g. an argmax).
-    statistic : callable, default numpy.mean
-        Statistic of the sample (vectorised if it accepts ``axis``; 1-D only).
-    confidence : float, default 0.95
-        Confidence level.
-    n_resamples : int, default 2000
-        Bootstrap resamples.
-    seed : int, default 0
-        Seed of the resampling generator.
-    method : {"BCa", "percentile"}, default "BCa"
-        ``"BCa"`` falls back to percentile when BCa is degenerate; ``"percentile"`` is
-        the plain percentile interval over the resamples where the statistic is finite
-        (for statistics that select or may be undefined on a resample, where BCa's
-        jackknife acceleration is not meaningful).
-
-    Returns
-    -------
-    tuple of float
-        ``(estimate, low, high)``.  ``(nan, nan, nan)`` for an empty sample,
-        ``(estimate, nan, nan)`` for one value (or row), ``(estimate, estimate,
-        estimate)`` when all values are equal (1-D).
-    """
-    _check_options(confidence, n_resamples)
-    methods = {"BCa": ("BCa", "percentile"), "percentile": ("percentile",)}
-    if method not in methods:
-        raise ValueError(f"method must be 'BCa' or 'percentile', got {method!r}")
-    arr = np.asarray(values, dtype=float)
-    if arr.ndim != 2:
-        arr = arr.ravel()
-        arr = arr[~np.isnan(arr)]
-    if method == "percentile":
-        return _percentile_interval(arr, statistic, confidence, n_resamples, seed)
-    if arr.ndim == 2:
-        samples = (np.arange(arr.shape[0]),)
-        statistic = _rows_statistic(arr, statistic)
-    else:
-        samples = (arr,)
-    return _bootstrap(
-        samples,
-        statistic,
-        paired=False,
-        confidence=confidence,
-        n_resamples=n_resamples,
-        seed=seed,
-        methods=methods[method],
-    )
-
-
-def bootstrap_distribution(
-    values: ArrayLike,
-    statistic: Callable[[np.ndarray], Any],
-    *,
-    n_resamples: int = 2000,
-    seed: int = 0,
-) -> np.ndarray:
-    """The statistic over bootstrap resamples of the rows (units) of ``values``.
-
-    The same resampling as :func:`bootstrap_ci` (``scipy.stats.bootstrap``), for
-    summaries that are not an interval: the range of a selected argmax, the share of
-    resamples where a condition holds.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``n_resamples`` values (empty when ``values`` has fewer than two rows).
-    """
-    _check_options(0.95, n_resamples)
-    arr = np.asarray(values, dtype=float)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-        inner = statistic
-        statistic = lambda m: inner(m[:, 0])  # noqa: E731
-    if arr.shape[0] < 2:
-        return np.empty(0)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        # only the distribution is used, not scipy's interval (which may be degenerate)
-        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-        res = stats.bootstrap(
-            (np.arange(arr.shape[0]),),
-            _rows_statistic(arr, statistic),
-            n_resamples=n_resamples,
-            vectorized=False,
-            method="percentile",
-            rng=np.random.default_rng(seed),
-        )
-    return np.asarray(res.bootstrap_distribution, dtype=float)
-
-
 def paired_effects(
     runs: pd.DataFrame,
     baseline: str,
@@ -395,7 +201,7 @@ def paired_effects(
         A zero baseline mean gives ``ratio`` NaN, except 1.0 when both means are 0.
         An upper bound may be ``inf`` when some resamples have a zero baseline mean.
     """
-    _check_options(confidence, n_resamples)
+    check_options(confidence, n_resamples)
     keys = _as_tuple(pair_on, "pair_on")
     metric_list = _as_tuple(metrics, "metrics")
     if "scenario" not in runs.columns:
@@ -410,14 +216,14 @@ def paired_effects(
             xs = cells["s"][metric].to_numpy()
             xb = cells["b"][metric].to_numpy()
             # differences as a 1-sample problem: exact zeros for identical cells
-            est, lo, hi = _bootstrap((xs - xb,), np.mean, paired=False, **opts)
+            est, lo, hi = bootstrap_interval((xs - xb,), np.mean, paired=False, **opts)
             n = int(xs.size)
             m_s = float(np.mean(xs)) if n else _NAN
             m_b = float(np.mean(xb)) if n else _NAN
             if n and m_b == 0 and m_s != 0:
                 ratio = (_NAN, _NAN, _NAN)
             else:
-                ratio = _bootstrap((xs, xb), _ratio_of_means, paired=True, **opts)
+                ratio = bootstrap_interval((xs, xb), _ratio_of_means, paired=True, **opts)
             rows.append(
                 {
                     "scenario": scenario,
@@ -476,7 +282,7 @@ def interaction(
         NaN).  On the ratio scale the estimate is NaN when ``mean_a`` or ``mean_b`` is
         0 (1.0 when all four means are 0).
     """
-    _check_options(confidence, n_resamples)
+    check_options(confidence, n_resamples)
     if scale not in ("additive", "ratio"):
         raise ValueError(f"scale must be 'additive' or 'ratio', got {scale!r}")
     if set(cells) != set(_CELLS):
@@ -494,7 +300,7 @@ def interaction(
     elif scale == "additive":
         # grouped so that identical cells (ab == b, a == none, or ab == a, b == none)
         # give exact zeros
-        est, lo, hi = _bootstrap(((ab - b) - (a - none),), np.mean, paired=False, **opts)
+        est, lo, hi = bootstrap_interval(((ab - b) - (a - none),), np.mean, paired=False, **opts)
     else:
         all_zero = all(means[c] == 0 for c in _CELLS)
         if not all_zero and (means["a"] == 0 or means["b"] == 0):
@@ -503,7 +309,9 @@ def interaction(
             )
             est = lo = hi = _NAN
         else:
-            est, lo, hi = _bootstrap((none, a, b, ab), _interaction_ratio, paired=True, **opts)
+            est, lo, hi = bootstrap_interval(
+                (none, a, b, ab), _interaction_ratio, paired=True, **opts
+            )
     if reason is None and n == 1:
         reason = "one pair: no interval"
     return {
@@ -553,7 +361,7 @@ def averted_per_funding(
         and ``reason`` (None, or why the estimate is NaN).  Zero extra funding gives
         a NaN estimate and interval.
     """
-    _check_options(confidence, n_resamples)
+    check_options(confidence, n_resamples)
     keys = _as_tuple(pair_on, "pair_on")
     table = _aligned(runs, {"s": scenario, "b": baseline}, [violence, funding], keys)
     averted = (table["b"][violence] - table["s"][violence]).to_numpy()
@@ -569,7 +377,7 @@ def averted_per_funding(
         reason = "zero extra funding"
         est = lo = hi = _NAN
     else:
-        est, lo, hi = _bootstrap(
+        est, lo, hi = bootstrap_interval(
             (averted, extra),
             _means_ratio,
             paired=True,

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from i4p_sim import __version__
+from i4p_sim._version import __version__
 from i4p_sim.config.experiment import Experiment, replicate_seeds
 from i4p_sim.config.scenario import Scenario
 

@@ -6,8 +6,7 @@ per-step series go through the sweep runner (results under ``results/validation/
 the ones that need every month's violence map (event sizes, relapse) run their scenarios
 here, one :class:`~i4p_sim.sim.simulation.Simulation` per run, in the same kind of pool.
 
-Everything validation takes from the sweep layer is imported in the adapter block below
-and nowhere else, so a move of those functions is a change of these lines only.
+Everything validation takes from the sweep layer is imported here and nowhere else.
 """
 
 from __future__ import annotations
@@ -21,20 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from i4p_sim.config.loading import scenario_from_dict
+from i4p_sim.config.experiment import Experiment, apply_point, load_experiment
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.sim.simulation import Simulation
 from i4p_sim.stats import events as es
-
-# --- adapter: the sweep layer (retarget here when it moves) ---------------------------
-from i4p_sim.sweep.driver import (
-    Experiment,
-    apply_point,
-    load_experiment,
-    make_executor,
-    run_experiment,
-)
-from i4p_sim.sweep.driver import _git_revision as git_revision
+from i4p_sim.sweep.driver import run_experiment
+from i4p_sim.sweep.executors import make_executor
+from i4p_sim.sweep.manifest import git_revision
 from i4p_sim.sweep.storage import atomic_write_text
 
 __all__ = [
@@ -58,7 +50,6 @@ __all__ = [
     "rel",
     "run_spatial",
     "run_scenarios",
-    "scenarios_of",
     "spatial_run",
     "sweep",
     "window_means",
@@ -156,21 +147,9 @@ def load(ctx: Context, stem: str, path: Path | None = None) -> Experiment:
     return load_experiment(path, replicates=ctx.plan.replicates.get(stem))
 
 
-def scenarios_of(exp: Experiment) -> dict[str, Scenario]:
-    """The experiment's scenarios as validated :class:`Scenario` objects, by name.
-
-    Works whether ``exp.scenarios`` holds Scenario objects or (today) resolved dicts.
-    """
-    return {
-        name: sc if isinstance(sc, Scenario) else scenario_from_dict(sc, f"{exp.source}: {name}")
-        for name, sc in exp.scenarios.items()
-    }
-
-
 def point_scenario(base: Scenario, point: dict[str, Any], source: str) -> Scenario:
     """``base`` with a parameter point (dotted path -> value) applied and validated."""
-    applied = apply_point(base.to_dict(), point, source)  # merge: apply_point(base, point, source)
-    return applied if isinstance(applied, Scenario) else scenario_from_dict(applied, source)
+    return apply_point(base, point, source)
 
 
 def run_scenarios(exp: Experiment) -> Iterator[tuple[str, int, Scenario]]:
@@ -180,7 +159,7 @@ def run_scenarios(exp: Experiment) -> Iterator[tuple[str, int, Scenario]]:
     """
     if any(exp.points):
         raise ValueError(f"{exp.name}: run_scenarios does not apply axes or samples")
-    scenarios = scenarios_of(exp)
+    scenarios = exp.scenarios
     for rep, seed in enumerate(exp.seeds):
         for name, sc in scenarios.items():
             yield name, rep, sc.model_copy(update={"seed": int(seed)})
@@ -196,7 +175,6 @@ def sweep(ctx: Context, exp: Experiment) -> pd.DataFrame:
         out=ctx.results / exp.name,
         workers=ctx.workers,
         fresh=not ctx.resume,
-        report=False,  # merge: run_experiment no longer writes a report; drop this
         progress=False,
     )
     runs = res.runs

@@ -15,14 +15,13 @@ import pandas as pd
 
 from i4p_sim.config.scenario import Election, Scenario
 from i4p_sim.sim.simulation import Simulation
-from i4p_sim.stats.paired import bootstrap_ci
+from i4p_sim.stats.bootstrap import bootstrap_ci
 from i4p_sim.validation.common import (
     Context,
     load,
     read_series,
     rel,
     run_scenarios,
-    scenarios_of,
     sweep,
     window_means,
 )
@@ -112,7 +111,7 @@ def severe_drawn(scenario: Scenario) -> bool:
 
 def severe_draws(exp: Any) -> pd.Series:
     """Whether each replicate's election drew the severe episode (index: replicate)."""
-    first = pairs_of(scenarios_of(exp))[0].election
+    first = pairs_of(exp.scenarios)[0].election
     flags = {rep: severe_drawn(sc) for name, rep, sc in run_scenarios(exp) if name == first}
     return pd.Series(flags, dtype=bool).rename_axis("replicate")
 
@@ -134,7 +133,7 @@ def analyse(
     """Shares, excesses, council effects and claims from the elections sweep's series."""
     src = rel(exp.source)
     nr = n_resamples
-    pairs = pairs_of(scenarios_of(exp))
+    pairs = pairs_of(exp.scenarios)
     shock = pairs[0].shock
     at, pre = shock.at, shock.pre_steps
     lo, hi = at - pre, at + POST

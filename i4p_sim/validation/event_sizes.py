@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from i4p_sim.stats import events as es
-from i4p_sim.stats.paired import bootstrap_ci
-from i4p_sim.validation.common import Context, load, rel, run_spatial, scenarios_of
+from i4p_sim.stats.bootstrap import bootstrap_ci
+from i4p_sim.validation.common import Context, load, rel, run_spatial
 from i4p_sim.validation.results import (
     Claim,
     Fixed,
@@ -88,7 +88,7 @@ def analyse(
 ) -> SectionResult:
     """Fits, claims and tables from per-run event sizes (``sizes``, ``spatial_sizes``)."""
     src = rel(exp.source)
-    first = next(iter(scenarios_of(exp).values()))
+    first = next(iter(exp.scenarios.values()))
     rows, claims, local_rows = [], [], []
     alpha_ge10 = None
     for i, (name, outs) in enumerate(results.items()):

@@ -12,13 +12,13 @@ from typing import Any
 import pandas as pd
 
 from i4p_sim.config.scenario import FundingWithdrawal, Scenario
-from i4p_sim.stats.paired import bootstrap_ci, interaction, paired_effects
+from i4p_sim.stats.bootstrap import bootstrap_ci
+from i4p_sim.stats.paired import interaction, paired_effects
 from i4p_sim.validation.common import (
     Context,
     load,
     read_series,
     rel,
-    scenarios_of,
     sweep,
     window_means,
 )
@@ -90,7 +90,7 @@ def _own_label(own: bool) -> str:
 def analyse(exp: Any, runs: pd.DataFrame, series: pd.DataFrame, n_resamples: int = 2000):
     """Claims and tables from a finished ``funding_withdrawal`` sweep (runs and series)."""
     src = rel(exp.source)
-    scenarios = scenarios_of(exp)
+    scenarios = exp.scenarios
     c = cells_of(scenarios)
     nr = n_resamples
     claims: list[Claim] = []

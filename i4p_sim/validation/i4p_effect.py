@@ -13,7 +13,7 @@ import pandas as pd
 
 from i4p_sim.config.scenario import FundingWithdrawal, Scenario
 from i4p_sim.stats.paired import interaction, paired_effects
-from i4p_sim.validation.common import Context, load, rel, scenarios_of, sweep
+from i4p_sim.validation.common import Context, load, rel, sweep
 from i4p_sim.validation.results import (
     Claim,
     Interval,
@@ -39,7 +39,7 @@ def shock_label(scenario: Scenario) -> str:
 def analyse(exp: Any, runs: pd.DataFrame, n_resamples: int = 2000) -> SectionResult:
     """Effects, interactions, claims and tables from a finished ``i4p_effect`` runs table."""
     src = rel(exp.source)
-    scenarios = scenarios_of(exp)
+    scenarios = exp.scenarios
     designs = []
     for ix in exp.config.interactions:
         cells = {"none": ix.none, "a": ix.a, "b": ix.b, "ab": ix.ab}

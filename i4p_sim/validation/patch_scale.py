@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from i4p_sim.stats.paired import bootstrap_ci, bootstrap_distribution
+from i4p_sim.stats.bootstrap import bootstrap_ci, bootstrap_distribution
 from i4p_sim.validation.common import Context, load, rel, sweep
 from i4p_sim.validation.results import (
     Claim,

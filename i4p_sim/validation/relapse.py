@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from i4p_sim.stats import events as es
-from i4p_sim.stats.paired import bootstrap_ci
+from i4p_sim.stats.bootstrap import bootstrap_ci
 from i4p_sim.validation.common import Context, load, rel, run_spatial
 from i4p_sim.validation.results import (
     Claim,

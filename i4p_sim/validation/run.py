@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from i4p_sim import __version__
+from i4p_sim._version import __version__
 from i4p_sim.config.errors import ConfigError
 from i4p_sim.validation.common import (
     DEFAULT_OUT,

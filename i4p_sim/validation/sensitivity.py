@@ -25,7 +25,6 @@ from i4p_sim.validation.common import (
     make_executor,
     point_scenario,
     rel,
-    scenarios_of,
 )
 from i4p_sim.validation.results import (
     Claim,
@@ -156,7 +155,7 @@ def compute(ctx: Context) -> SectionResult:
     ranges = {k: (float(v[0]), float(v[1])) for k, v in _flat(sample.ranges).items()}
     names = list(ranges)
     integers = set(sample.integers)
-    base = next(iter(scenarios_of(exp).values()))
+    base = next(iter(exp.scenarios.values()))
     dists = [stats.uniform(loc=lo, scale=hi - lo) for lo, hi in ranges.values()]
     evaluations = 0
     with make_executor(ctx.workers) as (pool, _, _):
