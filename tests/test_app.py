@@ -35,6 +35,7 @@ from i4p_sim.config.loading import load_scenario
 from i4p_sim.sim.model import LAYERS as MODEL_LAYERS
 from i4p_sim.sim.model import MEASURES, I4PModel
 from i4p_sim.sim.shocks import withdrawal_multiplier
+from i4p_sim.sim.simulation import Simulation
 
 SMALL = ["grid.width=20", "grid.height=16", "lpc.count=6"]
 
@@ -58,7 +59,7 @@ def same_state(a: I4PModel, b: I4PModel) -> bool:
 
 def test_twins_identical_until_first_shock_then_diverge(run):
     run.step(6)
-    assert run.t == 6 and run.baseline.t == 6
+    assert run.t == 6 and run.baseline.steps == 6
     assert same_state(run.baseline, run.shocked)
     assert np.all(difference(run.baseline, run.shocked, "tension")[run.shocked.inhabited] == 0)
     run.inject("funding_withdrawal", mode="abrupt", donor="all")
@@ -213,9 +214,9 @@ def test_exported_toml_reproduces_the_shocked_run(run, tmp_path):
     path.write_text(run.export_toml())
     loaded = load_scenario(path)
     assert len(loaded.shocks) == 3
-    model = I4PModel(loaded, communities=False).run(run.t)
+    replay_run = Simulation(loaded, communities=False).advance(run.t)
     live = pd.DataFrame(run.series("shocked"))
-    replay = model.series().reset_index(drop=True)[list(MEASURES)]
+    replay = replay_run.series().reset_index(drop=True)[list(MEASURES)]
     pd.testing.assert_frame_equal(live, replay, check_dtype=False)
 
 
@@ -433,7 +434,7 @@ def test_downloads(app, tmp_path):
     path.write_text(toml["content"])
     sc = load_scenario(path)
     assert [s.kind for s in sc.shocks] == ["economic_shock"] and sc.shocks[0].at == 1
-    I4PModel(sc, communities=False).run(4)
+    Simulation(sc, communities=False).advance(4)
 
 
 def test_expired_session_starts_afresh_with_a_message(app):
