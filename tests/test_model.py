@@ -8,12 +8,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import SEEDS, SMALL
+from oracles import dialogue_field, mediation_damping
 
 from i4p_sim.config.loading import load_scenario
 from i4p_sim.config.scenario import CouncilConfig, DonorConfig, LPCConfig
+from i4p_sim.core.committees import CommitteeTier
 from i4p_sim.core.landscape import distance_to_boundary, group_boundary
-from i4p_sim.sim.agents import CommitteeTier, ExternalDonor, NationalCouncil
+from i4p_sim.sim.agents import ExternalDonor, NationalCouncil
 from i4p_sim.sim.model import LAYERS, MEASURES, I4PModel, substreams
+from i4p_sim.sim.responses import response_capacity, triage
 
 NO_I4P = ["lpc.enabled=false", "council.enabled=false"]
 
@@ -95,7 +98,8 @@ def test_dormant_below_floor_and_reactivates_above_threshold():
     for _ in range(10):
         update(t)
     assert not t.active[0]
-    assert t.mediation_damping().max() == 0.0
+    assert mediation_damping(t).max() == 0.0
+    assert t.mediation_damping_map().max() == 0.0
     t.funding[:] = t.cfg.cost
     update(t)
     assert not t.active[0]  # hysteresis: the floor is not enough to come back
@@ -135,15 +139,16 @@ def test_low_council_mandate_coopts_committee_legitimacy():
 
 def test_mediation_and_dialogue_act_only_in_the_catchment():
     t = tier(radius=2, capacity=1.0, legitimacy=1.0, mediation=0.4)
-    damp = t.mediation_damping()
+    damp = mediation_damping(t)
+    assert np.array_equal(t.mediation_damping_map(), damp)
     assert damp[4, 4] == pytest.approx(0.4)
     assert damp[4, 6] == pytest.approx(0.4) and damp[4, 7] == 0.0 and damp[0, 0] == 0.0
     two = tier(n=2, radius=2, capacity=1.0, legitimacy=1.0, mediation=0.4)
     # overlapping committees combine as independent sinks: 1 - (1 - d)^2
-    assert two.mediation_damping()[4, 4] == pytest.approx(1 - 0.6**2)
-    dialogue = t.dialogue_field(civic_space=1.0)
+    assert mediation_damping(two)[4, 4] == pytest.approx(1 - 0.6**2)
+    dialogue = dialogue_field(t, civic_space=1.0)
     assert dialogue[4, 4] > 0 and dialogue[0, 0] == 0.0
-    assert t.dialogue_field(civic_space=0.5)[4, 4] == pytest.approx(0.5 * dialogue[4, 4])
+    assert dialogue_field(t, civic_space=0.5)[4, 4] == pytest.approx(0.5 * dialogue[4, 4])
 
 
 def test_warnings_point_at_the_hotspot_in_the_watch_area():
@@ -174,10 +179,10 @@ def test_council_capacity_training_suspension_and_agreements():
     cfg = CouncilConfig(rapid_responses=2, cost=10.0, domestic_budget=10.0, agreement_cooldown=5)
     council = NationalCouncil(model, cfg, name="national", bounds=(0, 9, 0, 9))
     warnings = [(1, 1, 0.4, 0), (2, 2, 0.9, 1), (3, 3, 0.6, 2)]
-    take, up = council.triage(warnings, step=0)
+    take, up = triage(council, warnings, step=0)
     assert [w[2] for w in take] == [0.9, 0.6] and [w[2] for w in up] == [0.4]
-    council.suspended_until = 5
-    assert council.capacity(4) == 0 and council.capacity(5) == 2
+    council.suspend(5)
+    assert response_capacity(council, 4) == 0 and response_capacity(council, 5) == 2
     t = CommitteeTier(LPCConfig(capacity=0.5), np.array([[1, 1], [8, 8]]), (12, 12), False)
     regional = NationalCouncil(model, cfg, name="r", bounds=(0, 6, 0, 6), parent=council)
     regional.train(t, step=10)
@@ -213,7 +218,7 @@ def test_regional_councils_escalate_what_they_cannot_handle():
     model.national.donor_funds = model.national.cfg.cost  # fully funded
     warnings = [(1, 1, 0.9, 0), (2, 2, 0.8, 1), (3, 3, 0.7, 2)]  # all in region 0-0
     model._councils_act(warnings, t=0)
-    by_council = [r.council for r in model.responses if r.source == "warning"]
+    by_council = [r.council for r in model.responses.queue if r.source == "warning"]
     assert by_council.count("region-0-0") == 1
     assert by_council.count("national") == 1  # the national council takes what was passed up
 
@@ -284,7 +289,7 @@ def test_substreams_are_independent_of_each_other():
 def test_violence_follows_the_design_formula():
     model = make(seed=1)
     model.run(10)
-    d = model.dyn
+    d = model.config.dynamics
     tension, cohesion = model.layers["tension"].copy(), model.layers["cohesion"].copy()
     state = model.rng_violence.bit_generator.state
     model._draw_violence()
@@ -321,8 +326,8 @@ def test_council_prevents_more_violence_per_response_with_committees():
         council_model, council = run_series(["lpc.enabled=false"], seed)
         lpc = run_series(["council.enabled=false"], seed)[1]["violence_share"].sum()
         both_model, both = run_series([], seed)
-        blind = (none - council["violence_share"].sum()) / none / len(council_model.response_log)
-        seeing = (lpc - both["violence_share"].sum()) / lpc / len(both_model.response_log)
+        blind = (none - council["violence_share"].sum()) / none / council_model.responses.n_landed
+        seeing = (lpc - both["violence_share"].sum()) / lpc / both_model.responses.n_landed
         diffs.append(seeing - blind)
     assert_positive(np.array(diffs), min_share=0.8)
 
@@ -443,7 +448,7 @@ def test_without_i4p_violence_concentrates_at_group_boundaries():
             model.step()
             counts += model.layers["violence"]
         group = model.layers["group"]
-        deep = 3 * model.dyn.friction_scale
+        deep = 3 * model.config.dynamics.friction_scale
         edge = group_boundary(group) & model.inhabited
         interior = (distance_to_boundary(group) >= deep) & model.inhabited
         if edge.sum() == 0 or interior.sum() == 0:
@@ -464,7 +469,7 @@ def test_warning_risk_map_is_the_footprint_mean_on_watched_cells(torus):
     size = 2 * model.config.council.response_radius + 1
     expected = ndimage.uniform_filter(tension, size=size, mode="wrap" if torus else "constant")
     cells = model.committees.watched_cells()
-    risk = model._risk_map(tension)
+    risk = model.responses.risk_map(tension, model.committees)
     np.testing.assert_allclose(risk.ravel()[cells], expected.ravel()[cells], rtol=0, atol=1e-12)
 
 
