@@ -1,7 +1,7 @@
 """The tension core: one step of the propagating tension field.
 
 This module is the model's hot path. It is pure numpy (it never imports Mesa) and
-implements the public contract of ``DESIGN.md`` section 1, "The tension core"::
+implements the contract of docs/ODD.md section 7.1, "The tension core"::
 
     M(x)  = mean of x over each cell's Moore neighbours (Mesa's OrthogonalMooreGrid)
     x     = tension + drive
@@ -535,7 +535,7 @@ def propagate(
 ) -> np.ndarray:
     """Advance the tension field by one step.
 
-    Implements the public contract of ``DESIGN.md`` section 1::
+    Implements the contract of docs/ODD.md section 7.1::
 
         x = tension + drive
         x = (1 - diffusion) * x + diffusion * M(x)

@@ -32,7 +32,7 @@ class SimulationResult:
     series : pandas.DataFrame
         Per-step measures indexed by step (0-based).
     summary : dict
-        Summary metrics (DESIGN section 2) at the scenario's reference step.
+        Summary metrics (docs/ODD.md section 4.9, "Per run") at the scenario's reference step.
     snapshots : dict
         Step -> layer name -> (H, W) float32 map of the state after that step.
     """
