@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import mesa  # noqa: E402
 import numpy as np  # noqa: E402
 from mesa.discrete_space import OrthogonalMooreGrid  # noqa: E402
 
@@ -69,8 +70,6 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    import mesa
-
     versions = (
         f"python {platform.python_version()}, numpy {np.__version__}, mesa {mesa.__version__}"
     )

@@ -3,13 +3,20 @@ parameter validation, figures and the Dash callbacks over HTTP (Flask test clien
 
 from __future__ import annotations
 
+import argparse
+import os
+import subprocess
+import sys
 import threading
 import uuid
+from io import StringIO
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from i4p_sim import app as app_module
 from i4p_sim.app import create_app
 from i4p_sim.app.callbacks import (
     Form,
@@ -30,6 +37,7 @@ from i4p_sim.app.figures import (
     typed_array,
 )
 from i4p_sim.app.sessions import MAX_SIDE, SessionStore, TwinRun
+from i4p_sim.cli import main
 from i4p_sim.config.errors import ConfigError
 from i4p_sim.config.loading import load_scenario
 from i4p_sim.sim.model import LAYERS as MODEL_LAYERS
@@ -221,8 +229,6 @@ def test_exported_toml_reproduces_the_shocked_run(run, tmp_path):
 
 
 def test_exported_toml_runs_with_the_cli(run, tmp_path, capsys):
-    from i4p_sim.cli import main
-
     run.step(2)
     run.inject("political_upheaval")
     path = tmp_path / "s.toml"
@@ -233,8 +239,6 @@ def test_exported_toml_runs_with_the_cli(run, tmp_path, capsys):
 
 def test_export_csv_has_one_row_per_step(run):
     run.step(4)
-    from io import StringIO
-
     df = pd.read_csv(StringIO(run.export_csv()), index_col="step")
     assert len(df) == 4 and list(df.columns) == list(MEASURES)
     assert np.allclose(df["mean_tension"], run.shocked.series()["mean_tension"])
@@ -466,10 +470,6 @@ def test_create_app_rejects_bad_scenario_file(tmp_path):
 
 
 def test_viz_command_binds_loopback_by_default(monkeypatch):
-    import argparse
-
-    from i4p_sim import app as app_module
-
     seen = {}
 
     def fake_run(self, host, port, debug):
@@ -483,11 +483,6 @@ def test_viz_command_binds_loopback_by_default(monkeypatch):
 
 @pytest.mark.parametrize(("ci", "expected"), [("", "1 skipped"), ("true", "1 error")])
 def test_browser_tests_skip_locally_but_fail_in_ci_without_chromium(tmp_path, ci, expected):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PATH": str(tmp_path), "CI": ci}  # no chromium on this PATH
     proc = subprocess.run(

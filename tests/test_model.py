@@ -5,18 +5,21 @@ Stochastic claims use >= 20 paired seeds (common random numbers) on a 32 x 32 gr
 
 from __future__ import annotations
 
+import mesa
 import numpy as np
 import pytest
 from conftest import SEEDS, SMALL
 from oracles import dialogue_field, mediation_damping
+from scipy import ndimage
 
 from i4p_sim.config.loading import load_scenario
-from i4p_sim.config.scenario import CouncilConfig, DonorConfig, LPCConfig
+from i4p_sim.config.scenario import SHOCK_CLASSES, CouncilConfig, DonorConfig, LPCConfig
 from i4p_sim.core.committees import CommitteeTier
 from i4p_sim.core.landscape import distance_to_boundary, group_boundary
-from i4p_sim.sim.agents import ExternalDonor, NationalCouncil
+from i4p_sim.sim.agents import Community, ExternalDonor, LocalPeaceCommittee, NationalCouncil
 from i4p_sim.sim.model import LAYERS, MEASURES, I4PModel, substreams
 from i4p_sim.sim.responses import response_capacity, triage
+from i4p_sim.sim.shocks import HANDLERS
 
 NO_I4P = ["lpc.enabled=false", "council.enabled=false"]
 
@@ -162,6 +165,10 @@ def test_warnings_point_at_the_hotspot_in_the_watch_area():
     assert t.warnings(tension) == []
 
 
+def test_every_shock_kind_of_the_schema_has_one_handler():
+    assert set(HANDLERS) == set(SHOCK_CLASSES)
+
+
 # ----------------------------------------------------------------- council and donor
 
 
@@ -169,8 +176,6 @@ class _Stub:
     """Just enough of a model for Mesa's Agent constructor."""
 
     def __init__(self):
-        import mesa
-
         self.model = mesa.Model(rng=0)
 
 
@@ -232,8 +237,6 @@ def test_layers_agents_and_measures():
         assert model.layers[name].shape == (32, 32)
         assert model.grid._mesa_property_layers[name].data is model.layers[name]
     communities = model.agents_by_type
-    from i4p_sim.sim.agents import Community, LocalPeaceCommittee
-
     assert len(communities[Community]) == model.n_inhabited
     assert len(communities[LocalPeaceCommittee]) == 10
     model.run(5)
@@ -461,8 +464,6 @@ def test_without_i4p_violence_concentrates_at_group_boundaries():
 
 @pytest.mark.parametrize("torus", [False, True])
 def test_warning_risk_map_is_the_footprint_mean_on_watched_cells(torus):
-    from scipy import ndimage
-
     model = make([f"grid.torus={str(torus).lower()}"], seed=2)
     model.run(15)
     tension = model.layers["tension"]

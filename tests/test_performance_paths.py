@@ -26,6 +26,7 @@ from scipy import ndimage
 import i4p_sim.sim.model as model_mod
 from i4p_sim.config.loading import load_scenario
 from i4p_sim.core import field
+from i4p_sim.sim.agents import Community
 from i4p_sim.sim.model import I4PModel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,8 +210,6 @@ def test_step_allocates_no_grid_sized_arrays():
 
 
 def test_communities_are_real_mesa_agents_in_their_cells():
-    from i4p_sim.sim.agents import Community
-
     m = I4PModel(small(n=20))
     communities = list(m.agents_by_type[Community])
     assert len(communities) == m.n_inhabited
