@@ -180,6 +180,42 @@ class NationalCouncil(Agent):
         return self.consider_agreement(float(np.mean(self._recent_violence)), step)
 
 
+def build_councils(
+    model: Model, cfg: CouncilConfig, shape: tuple[int, int], positions: np.ndarray
+) -> tuple[list[NationalCouncil], np.ndarray]:
+    """The councils of a run (docs/ODD.md 5.3) and the council each committee answers to.
+
+    Returns the councils — the national one first, then the regional ones in row-major
+    order of their regions; none without a council tier — and, for each committee at
+    ``positions``, the index of its most local council (for co-optation and shielding;
+    -1 without councils).
+    """
+    n = len(positions)
+    if not cfg.enabled:
+        return [], np.full(n, -1)
+    h, w = shape
+    national = NationalCouncil(model, cfg, name="national", bounds=(0, h, 0, w))
+    councils = [national]
+    nr, nc = cfg.regions
+    if nr * nc > 1:
+        r_edges = np.linspace(0, h, nr + 1).round().astype(int)
+        c_edges = np.linspace(0, w, nc + 1).round().astype(int)
+        for i in range(nr):
+            for j in range(nc):
+                bounds = (r_edges[i], r_edges[i + 1], c_edges[j], c_edges[j + 1])
+                councils.append(
+                    NationalCouncil(
+                        model, cfg, name=f"region-{i}-{j}", bounds=bounds, parent=national
+                    )
+                )
+    council_of = np.zeros(n, dtype=np.int64)
+    for k, council in enumerate(councils):
+        for i, (r, c) in enumerate(positions.tolist()):
+            if council.covers(r, c):
+                council_of[i] = k
+    return councils, council_of
+
+
 # ------------------------------------------------------------------------------ donors
 
 

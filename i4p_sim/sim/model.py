@@ -44,6 +44,7 @@ from i4p_sim.sim.agents import (
     ExternalDonor,
     LocalPeaceCommittee,
     NationalCouncil,
+    build_councils,
     committee_budget,
     disburse,
 )
@@ -220,34 +221,12 @@ class I4PModel(mesa.Model):
             LocalPeaceCommittee(self, self.grid[(r, c)], i)
 
     def _build_councils(self) -> None:
-        cfg = self.config.council
-        self.councils: list[NationalCouncil] = []
-        self.national: NationalCouncil | None = None
-        if not cfg.enabled:
-            self.council_of = np.full(self.committees.n, -1)
-            return
-        h, w = self.shape
-        self.national = NationalCouncil(self, cfg, name="national", bounds=(0, h, 0, w))
-        self.councils.append(self.national)
-        nr, nc = cfg.regions
-        if nr * nc > 1:
-            r_edges = np.linspace(0, h, nr + 1).round().astype(int)
-            c_edges = np.linspace(0, w, nc + 1).round().astype(int)
-            for i in range(nr):
-                for j in range(nc):
-                    bounds = (r_edges[i], r_edges[i + 1], c_edges[j], c_edges[j + 1])
-                    self.councils.append(
-                        NationalCouncil(
-                            self, cfg, name=f"region-{i}-{j}", bounds=bounds, parent=self.national
-                        )
-                    )
+        """The national council, regional councils (docs/ODD.md 5.3), who answers to whom."""
+        self.councils, self.council_of = build_councils(
+            self, self.config.council, self.shape, self.committees.positions
+        )
+        self.national: NationalCouncil | None = self.councils[0] if self.councils else None
         self.regional = [c for c in self.councils if c.parent is not None]
-        # each committee answers to its most local council (for co-optation and shielding)
-        self.council_of = np.zeros(self.committees.n, dtype=np.int64)
-        for k, council in enumerate(self.councils):
-            for i, (r, c) in enumerate(self.committees.positions.tolist()):
-                if council.covers(r, c):
-                    self.council_of[i] = k
 
     def _lpc_budget(self) -> float:
         return committee_budget(self.donors, self.committees.n > 0, self.national is not None)
