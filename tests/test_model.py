@@ -169,6 +169,20 @@ def test_every_shock_kind_of_the_schema_has_one_handler():
     assert set(HANDLERS) == set(SHOCK_CLASSES)
 
 
+def test_withdrawal_handlers_set_the_multipliers_the_schedule_reports():
+    model = make(
+        [
+            'shocks=[{kind="funding_withdrawal", at=3, mode="phased", ramp=4, donor="all"},'
+            ' {kind="funding_withdrawal", at=5, fraction=0.5, donor="undp"}]'
+        ]
+    )
+    for t in range(10):
+        model.step()
+        for donor in model.donors:
+            assert donor.multiplier == model.shocks.donor_multiplier(donor.name, t)
+    assert any(d.multiplier < 1.0 for d in model.donors)
+
+
 # ----------------------------------------------------------------- council and donor
 
 

@@ -108,7 +108,11 @@ class ShockSchedule:
         self._resolve()
 
     def donor_multiplier(self, donor: str, step: int) -> float:
-        """Product of every withdrawal's multiplier on this donor at ``step``."""
+        """Product of every withdrawal's multiplier on this donor at ``step``.
+
+        A query that changes nothing: the budget multiplier :meth:`fire` gives the donor at
+        ``step`` through the withdrawal handlers (for planning and tests).
+        """
         m = 1.0
         for s, at in zip(self.shocks, self.effective_at, strict=True):
             if isinstance(s, FundingWithdrawal) and s.donor in ("all", donor):
