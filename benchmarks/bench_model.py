@@ -35,11 +35,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import mesa  # noqa: E402
 import numpy as np  # noqa: E402
 from mesa.discrete_space import OrthogonalMooreGrid  # noqa: E402
 
 from i4p_sim.config.loading import load_scenario  # noqa: E402
-from i4p_sim.sim.model import I4PModel  # noqa: E402
+from i4p_sim.sim.simulation import Simulation  # noqa: E402
 
 TARGET_STEP_MS = 5.0
 TARGET_SCALING = 20.0
@@ -69,8 +70,6 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    import mesa
-
     versions = (
         f"python {platform.python_version()}, numpy {np.__version__}, mesa {mesa.__version__}"
     )
@@ -84,18 +83,28 @@ def machine() -> str:
 # ------------------------------------------------------------------------- timing
 
 
-def time_steps(model: I4PModel, kernels: list[str], steps: int, warmup: int) -> dict[str, float]:
-    """Median seconds per step for each kernel, alternating kernels on one model."""
+def use_kernel(sim: Simulation, kernel: str) -> None:
+    """Switch the tension kernel of a running simulation (the model reads it every step)."""
+    model = sim.model
+    model.config = model.config.model_copy(update={"kernel": kernel})
+
+
+def one_step(sim: Simulation) -> None:
+    sim.advance(sim.steps_done + 1)
+
+
+def time_steps(sim: Simulation, kernels: list[str], steps: int, warmup: int) -> dict[str, float]:
+    """Median seconds per step for each kernel, alternating kernels on one simulation."""
     times: dict[str, list[float]] = {k: [] for k in kernels}
     for k in kernels:
-        model.kernel = k
+        use_kernel(sim, k)
         for _ in range(warmup):
-            model.step()
+            one_step(sim)
     for _ in range(steps):
         for k in kernels:
-            model.kernel = k
+            use_kernel(sim, k)
             t0 = time.perf_counter()
-            model.step()
+            one_step(sim)
             times[k].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
 
@@ -113,15 +122,15 @@ def build_grid(n: int, gc_paused: bool = False) -> float:
     return dt
 
 
-def build_model(n: int) -> tuple[float, I4PModel]:
+def build_model(n: int) -> tuple[float, Simulation]:
     sc = scenario(n)
     gc.collect()
     t0 = time.perf_counter()
-    model = I4PModel(sc)
-    return time.perf_counter() - t0, model
+    sim = Simulation(sc)
+    return time.perf_counter() - t0, sim
 
 
-def construction(n: int, repeats: int) -> tuple[float, float, float, I4PModel]:
+def construction(n: int, repeats: int) -> tuple[float, float, float, Simulation]:
     """Median build times of the bare grid (as Mesa builds it, and with the garbage
     collector paused, as the model builds its own) and of the model, interleaved."""
     grids, paused, models = [], [], []
@@ -154,8 +163,7 @@ def _peak_rss_kb() -> int:
 def _memory_child(what: str, n: int) -> None:
     base = _peak_rss_kb()
     if what == "model":
-        model = I4PModel(scenario(n))
-        model.run(5)
+        Simulation(scenario(n)).advance(5)
     else:
         grid = OrthogonalMooreGrid((n, n), torus=False, random=random.Random(0))  # noqa: F841
     print(json.dumps({"base_kb": base, "peak_kb": _peak_rss_kb()}))
@@ -195,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'quick' if quick else 'full'} run; wall-clock medians after warm-up\n")
 
     # warm-up: imports, numba compilation (or cache load), first-touch of code paths
-    warm = I4PModel(scenario(32))
+    warm = Simulation(scenario(32))
     time_steps(warm, kernels, steps=2, warmup=2)
     del warm
 
@@ -209,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'grid':>10} {'bare grid':>10} {'model':>9} {'ratio':>7}  target"
         f"          {'paused':>8} {'ratio':>7}"
     )
-    models: dict[int, I4PModel] = {}
+    models: dict[int, Simulation] = {}
     for n, reps in ((256, 3 if quick else 5), (1024, 1 if quick else 3)):
         t_grid, t_paused, t_model, models[n] = construction(n, reps)
         ratio = t_model / t_grid
@@ -221,8 +229,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{t_model / t_paused:>6.2f}x   ({reps} repeat{'s' * (reps > 1)})"
         )
         print(
-            f"{'':>10} {models[n].n_inhabited:,} Community agents, "
-            f"{len(models[n].agents):,} Mesa agents in all",
+            f"{'':>10} {models[n].model.n_inhabited:,} Community agents, "
+            f"{len(models[n].model.agents):,} Mesa agents in all",
             flush=True,
         )
 
@@ -231,9 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'grid':>10} " + " ".join(f"{k:>9}" for k in kernels) + "  target")
     per: dict[int, dict[str, float]] = {}
     for n in (64, 256, 1024):
-        model = models.get(n) or I4PModel(scenario(n))
+        sim = models.get(n) or Simulation(scenario(n))
         steps = {64: 60, 256: 30, 1024: 10}[n] // (2 if quick else 1)
-        per[n] = time_steps(model, kernels, steps=steps, warmup=3)
+        per[n] = time_steps(sim, kernels, steps=steps, warmup=3)
         note = ""
         if n == 256:
             ok = per[n]["numpy"] * 1e3 <= TARGET_STEP_MS

@@ -87,7 +87,7 @@ def format_summary(summary: dict, scenario) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from i4p_sim.config.loading import load_scenario
-    from i4p_sim.sim.model import I4PModel
+    from i4p_sim.sim.simulation import Simulation
     from i4p_sim.sweep.storage import atomic_write_parquet, atomic_write_text
 
     scenario = load_scenario(
@@ -97,12 +97,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         kernel=args.kernel,
     )
-    model = I4PModel(scenario)
-    model.run()
-    summary = model.summary()
+    sim = Simulation(scenario).advance()
+    summary = sim.summary()
     if args.out:
         out = Path(args.out)
-        series = model.series().reset_index()
+        series = sim.series().reset_index()
         atomic_write_parquet(out / "series.parquet", series)
         atomic_write_text(out / "scenario.toml", scenario.to_toml())
         atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")

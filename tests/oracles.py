@@ -1,6 +1,6 @@
-"""Reference implementations of the tension core, for tests and benchmarks.
+"""Reference implementations of the tension core and committee fields, for tests and benchmarks.
 
-Two deliberately plain oracles of ``i4p_sim.field.propagate``:
+Two deliberately plain oracles of ``i4p_sim.core.field.propagate``:
 
 * :func:`loop_propagate` — a per-cell Python loop with the neighbourhood written out as
   explicit offsets (torus by modulo, counting repeated wrapped cells once per offset);
@@ -10,6 +10,10 @@ Two deliberately plain oracles of ``i4p_sim.field.propagate``:
 
 Grid coordinate ``(i, j)`` of Mesa corresponds to array index ``[i, j]``; Mesa's
 ``dimensions=(H, W)`` then matches an array of shape ``(H, W)``.
+
+And the full-grid committee fields (docs/ODD.md 7.9) that the model computes only at the
+covered cells: :func:`mediation_damping` and :func:`dialogue_field` of a
+``CommitteeTier``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 import random
 
 import numpy as np
+
+from i4p_sim.core.committees import MAX_MEDIATION
 
 OFFSETS = [(di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0)]
 
@@ -124,3 +130,26 @@ class MesaTensionReference:
         self.load(tension, drive, violence, damping)
         self.update(diffusion=diffusion, contagion=contagion, decay=decay)
         return self.tension()
+
+
+# ------------------------------------------------------------ committee fields (ODD 7.9)
+
+
+def mediation_damping(tier) -> np.ndarray:
+    """(H, W) damping from all catchments: 1 - prod over committees of (1 - m c L)."""
+    h, w = tier.shape
+    if tier.n == 0:
+        return np.zeros(tier.shape)
+    d = np.clip(tier.cfg.mediation * tier.effectiveness(), 0.0, MAX_MEDIATION)
+    log_keep = np.bincount(tier.flat, weights=np.log1p(-d)[tier.owner], minlength=h * w)
+    return (-np.expm1(log_keep)).reshape(tier.shape)
+
+
+def dialogue_field(tier, civic_space: float) -> np.ndarray:
+    """(H, W) per-step cohesion gain rate from dialogue, capped at 1."""
+    h, w = tier.shape
+    if tier.n == 0:
+        return np.zeros(tier.shape)
+    rate = tier.cfg.dialogue * tier.effectiveness() * civic_space
+    field_ = np.bincount(tier.flat, weights=rate[tier.owner], minlength=h * w)
+    return np.minimum(field_, 1.0).reshape(tier.shape)

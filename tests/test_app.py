@@ -3,13 +3,20 @@ parameter validation, figures and the Dash callbacks over HTTP (Flask test clien
 
 from __future__ import annotations
 
+import argparse
+import os
+import subprocess
+import sys
 import threading
 import uuid
+from io import StringIO
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from i4p_sim import app as app_module
 from i4p_sim.app import create_app
 from i4p_sim.app.callbacks import (
     Form,
@@ -30,11 +37,13 @@ from i4p_sim.app.figures import (
     typed_array,
 )
 from i4p_sim.app.sessions import MAX_SIDE, SessionStore, TwinRun
+from i4p_sim.cli import main
 from i4p_sim.config.errors import ConfigError
 from i4p_sim.config.loading import load_scenario
 from i4p_sim.sim.model import LAYERS as MODEL_LAYERS
 from i4p_sim.sim.model import MEASURES, I4PModel
 from i4p_sim.sim.shocks import withdrawal_multiplier
+from i4p_sim.sim.simulation import Simulation
 
 SMALL = ["grid.width=20", "grid.height=16", "lpc.count=6"]
 
@@ -58,7 +67,7 @@ def same_state(a: I4PModel, b: I4PModel) -> bool:
 
 def test_twins_identical_until_first_shock_then_diverge(run):
     run.step(6)
-    assert run.t == 6 and run.baseline.t == 6
+    assert run.t == 6 and run.baseline.steps == 6
     assert same_state(run.baseline, run.shocked)
     assert np.all(difference(run.baseline, run.shocked, "tension")[run.shocked.inhabited] == 0)
     run.inject("funding_withdrawal", mode="abrupt", donor="all")
@@ -213,15 +222,13 @@ def test_exported_toml_reproduces_the_shocked_run(run, tmp_path):
     path.write_text(run.export_toml())
     loaded = load_scenario(path)
     assert len(loaded.shocks) == 3
-    model = I4PModel(loaded, communities=False).run(run.t)
+    replay_run = Simulation(loaded, communities=False).advance(run.t)
     live = pd.DataFrame(run.series("shocked"))
-    replay = model.series().reset_index(drop=True)[list(MEASURES)]
+    replay = replay_run.series().reset_index(drop=True)[list(MEASURES)]
     pd.testing.assert_frame_equal(live, replay, check_dtype=False)
 
 
 def test_exported_toml_runs_with_the_cli(run, tmp_path, capsys):
-    from i4p_sim.cli import main
-
     run.step(2)
     run.inject("political_upheaval")
     path = tmp_path / "s.toml"
@@ -232,8 +239,6 @@ def test_exported_toml_runs_with_the_cli(run, tmp_path, capsys):
 
 def test_export_csv_has_one_row_per_step(run):
     run.step(4)
-    from io import StringIO
-
     df = pd.read_csv(StringIO(run.export_csv()), index_col="step")
     assert len(df) == 4 and list(df.columns) == list(MEASURES)
     assert np.allclose(df["mean_tension"], run.shocked.series()["mean_tension"])
@@ -433,7 +438,7 @@ def test_downloads(app, tmp_path):
     path.write_text(toml["content"])
     sc = load_scenario(path)
     assert [s.kind for s in sc.shocks] == ["economic_shock"] and sc.shocks[0].at == 1
-    I4PModel(sc, communities=False).run(4)
+    Simulation(sc, communities=False).advance(4)
 
 
 def test_expired_session_starts_afresh_with_a_message(app):
@@ -465,10 +470,6 @@ def test_create_app_rejects_bad_scenario_file(tmp_path):
 
 
 def test_viz_command_binds_loopback_by_default(monkeypatch):
-    import argparse
-
-    from i4p_sim import app as app_module
-
     seen = {}
 
     def fake_run(self, host, port, debug):
@@ -482,11 +483,6 @@ def test_viz_command_binds_loopback_by_default(monkeypatch):
 
 @pytest.mark.parametrize(("ci", "expected"), [("", "1 skipped"), ("true", "1 error")])
 def test_browser_tests_skip_locally_but_fail_in_ci_without_chromium(tmp_path, ci, expected):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PATH": str(tmp_path), "CI": ci}  # no chromium on this PATH
     proc = subprocess.run(

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from i4p_sim.core import field
+from i4p_sim.core import field, field_numpy
 from i4p_sim.core.field import KERNELS, neighbour_mean, propagate
 
 from oracles import MesaTensionReference, loop_neighbour_mean, loop_propagate
@@ -181,27 +181,27 @@ def test_numba_out_is_tension(torus, shape):
 @pytest.mark.parametrize("in_place", [False, True])
 def test_blocked_numpy_kernel_is_bit_identical(shape, torus, in_place):
     t, d, v, g = random_inputs(shape, 10, violence_dtype=bool)
-    ws = field._workspace(shape, torus)
+    ws = field_numpy._workspace(shape, torus)
     want = np.empty(shape)
-    field._propagate_numpy(t, d, v, g, 0.45, 0.35, 0.1, ws, want)
+    field_numpy._propagate_numpy(t, d, v, g, 0.45, 0.35, 0.1, ws, want)
     h = shape[0]
     for rows in sorted({1, 2, 3, max(1, h - 1), h, h + 2}):
         src = t.copy()
         res = src if in_place else np.full(shape, np.nan)
-        field._propagate_numpy_blocked(src, d, v, g, 0.45, 0.35, 0.1, ws, res, rows)
+        field_numpy._propagate_numpy_blocked(src, d, v, g, 0.45, 0.35, 0.1, ws, res, rows)
         np.testing.assert_array_equal(res, want, err_msg=f"block rows {rows}")
 
 
 def test_blocked_numpy_kernel_runs_on_large_grids_only():
-    assert not field._uses_blocks((256, 256))
-    assert not field._uses_blocks((2, 1 << 20))  # one block would hold the whole grid
+    assert not field_numpy._uses_blocks((256, 256))
+    assert not field_numpy._uses_blocks((2, 1 << 20))  # one block would hold the whole grid
     shape = (740, 730)
-    assert field._uses_blocks(shape)
+    assert field_numpy._uses_blocks(shape)
     args = random_inputs(shape, 11, violence_dtype=bool)
     got = propagate(*args, **PARAMS)
     want = np.empty(shape)
-    ws = field._workspace(shape, False)
-    field._propagate_numpy(
+    ws = field_numpy._workspace(shape, False)
+    field_numpy._propagate_numpy(
         *args, PARAMS["diffusion"], PARAMS["contagion"], PARAMS["decay"], ws, want
     )
     np.testing.assert_array_equal(got, want)

@@ -5,16 +5,22 @@ Stochastic claims use >= 20 paired seeds (common random numbers) on a 32 x 32 gr
 
 from __future__ import annotations
 
+import mesa
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from i4p_sim.config.loading import load_scenario
-from i4p_sim.config.scenario import CouncilConfig, DonorConfig, LPCConfig
+from i4p_sim.config.scenario import SHOCK_CLASSES, CouncilConfig, DonorConfig, LPCConfig
+from i4p_sim.core.committees import CommitteeTier
 from i4p_sim.core.landscape import distance_to_boundary, group_boundary
-from i4p_sim.sim.agents import CommitteeTier, ExternalDonor, NationalCouncil
+from i4p_sim.sim.agents import Community, ExternalDonor, LocalPeaceCommittee, NationalCouncil
 from i4p_sim.sim.model import LAYERS, MEASURES, I4PModel, substreams
+from i4p_sim.sim.responses import response_capacity, triage
+from i4p_sim.sim.shocks import HANDLERS
 
 from conftest import SEEDS, SMALL
+from oracles import dialogue_field, mediation_damping
 
 NO_I4P = ["lpc.enabled=false", "council.enabled=false"]
 
@@ -96,7 +102,8 @@ def test_dormant_below_floor_and_reactivates_above_threshold():
     for _ in range(10):
         update(t)
     assert not t.active[0]
-    assert t.mediation_damping().max() == 0.0
+    assert mediation_damping(t).max() == 0.0
+    assert t.mediation_damping_map().max() == 0.0
     t.funding[:] = t.cfg.cost
     update(t)
     assert not t.active[0]  # hysteresis: the floor is not enough to come back
@@ -136,15 +143,16 @@ def test_low_council_mandate_coopts_committee_legitimacy():
 
 def test_mediation_and_dialogue_act_only_in_the_catchment():
     t = tier(radius=2, capacity=1.0, legitimacy=1.0, mediation=0.4)
-    damp = t.mediation_damping()
+    damp = mediation_damping(t)
+    assert np.array_equal(t.mediation_damping_map(), damp)
     assert damp[4, 4] == pytest.approx(0.4)
     assert damp[4, 6] == pytest.approx(0.4) and damp[4, 7] == 0.0 and damp[0, 0] == 0.0
     two = tier(n=2, radius=2, capacity=1.0, legitimacy=1.0, mediation=0.4)
     # overlapping committees combine as independent sinks: 1 - (1 - d)^2
-    assert two.mediation_damping()[4, 4] == pytest.approx(1 - 0.6**2)
-    dialogue = t.dialogue_field(civic_space=1.0)
+    assert mediation_damping(two)[4, 4] == pytest.approx(1 - 0.6**2)
+    dialogue = dialogue_field(t, civic_space=1.0)
     assert dialogue[4, 4] > 0 and dialogue[0, 0] == 0.0
-    assert t.dialogue_field(civic_space=0.5)[4, 4] == pytest.approx(0.5 * dialogue[4, 4])
+    assert dialogue_field(t, civic_space=0.5)[4, 4] == pytest.approx(0.5 * dialogue[4, 4])
 
 
 def test_warnings_point_at_the_hotspot_in_the_watch_area():
@@ -158,6 +166,24 @@ def test_warnings_point_at_the_hotspot_in_the_watch_area():
     assert t.warnings(tension) == []
 
 
+def test_every_shock_kind_of_the_schema_has_one_handler():
+    assert set(HANDLERS) == set(SHOCK_CLASSES)
+
+
+def test_withdrawal_handlers_set_the_multipliers_the_schedule_reports():
+    model = make(
+        [
+            'shocks=[{kind="funding_withdrawal", at=3, mode="phased", ramp=4, donor="all"},'
+            ' {kind="funding_withdrawal", at=5, fraction=0.5, donor="undp"}]'
+        ]
+    )
+    for t in range(10):
+        model.step()
+        for donor in model.donors:
+            assert donor.multiplier == model.shocks.donor_multiplier(donor.name, t)
+    assert any(d.multiplier < 1.0 for d in model.donors)
+
+
 # ----------------------------------------------------------------- council and donor
 
 
@@ -165,8 +191,6 @@ class _Stub:
     """Just enough of a model for Mesa's Agent constructor."""
 
     def __init__(self):
-        import mesa
-
         self.model = mesa.Model(rng=0)
 
 
@@ -175,10 +199,10 @@ def test_council_capacity_training_suspension_and_agreements():
     cfg = CouncilConfig(rapid_responses=2, cost=10.0, domestic_budget=10.0, agreement_cooldown=5)
     council = NationalCouncil(model, cfg, name="national", bounds=(0, 9, 0, 9))
     warnings = [(1, 1, 0.4, 0), (2, 2, 0.9, 1), (3, 3, 0.6, 2)]
-    take, up = council.triage(warnings, step=0)
+    take, up = triage(council, warnings, step=0)
     assert [w[2] for w in take] == [0.9, 0.6] and [w[2] for w in up] == [0.4]
-    council.suspended_until = 5
-    assert council.capacity(4) == 0 and council.capacity(5) == 2
+    council.suspend(5)
+    assert response_capacity(council, 4) == 0 and response_capacity(council, 5) == 2
     t = CommitteeTier(LPCConfig(capacity=0.5), np.array([[1, 1], [8, 8]]), (12, 12), False)
     regional = NationalCouncil(model, cfg, name="r", bounds=(0, 6, 0, 6), parent=council)
     regional.train(t, step=10)
@@ -214,7 +238,7 @@ def test_regional_councils_escalate_what_they_cannot_handle():
     model.national.donor_funds = model.national.cfg.cost  # fully funded
     warnings = [(1, 1, 0.9, 0), (2, 2, 0.8, 1), (3, 3, 0.7, 2)]  # all in region 0-0
     model._councils_act(warnings, t=0)
-    by_council = [r.council for r in model.responses if r.source == "warning"]
+    by_council = [r.council for r in model.responses.queue if r.source == "warning"]
     assert by_council.count("region-0-0") == 1
     assert by_council.count("national") == 1  # the national council takes what was passed up
 
@@ -228,8 +252,6 @@ def test_layers_agents_and_measures():
         assert model.layers[name].shape == (32, 32)
         assert model.grid._mesa_property_layers[name].data is model.layers[name]
     communities = model.agents_by_type
-    from i4p_sim.sim.agents import Community, LocalPeaceCommittee
-
     assert len(communities[Community]) == model.n_inhabited
     assert len(communities[LocalPeaceCommittee]) == 10
     model.run(5)
@@ -285,7 +307,7 @@ def test_substreams_are_independent_of_each_other():
 def test_violence_follows_the_design_formula():
     model = make(seed=1)
     model.run(10)
-    d = model.dyn
+    d = model.config.dynamics
     tension, cohesion = model.layers["tension"].copy(), model.layers["cohesion"].copy()
     state = model.rng_violence.bit_generator.state
     model._draw_violence()
@@ -322,8 +344,8 @@ def test_council_prevents_more_violence_per_response_with_committees():
         council_model, council = run_series(["lpc.enabled=false"], seed)
         lpc = run_series(["council.enabled=false"], seed)[1]["violence_share"].sum()
         both_model, both = run_series([], seed)
-        blind = (none - council["violence_share"].sum()) / none / len(council_model.response_log)
-        seeing = (lpc - both["violence_share"].sum()) / lpc / len(both_model.response_log)
+        blind = (none - council["violence_share"].sum()) / none / council_model.responses.n_landed
+        seeing = (lpc - both["violence_share"].sum()) / lpc / both_model.responses.n_landed
         diffs.append(seeing - blind)
     assert_positive(np.array(diffs), min_share=0.8)
 
@@ -444,7 +466,7 @@ def test_without_i4p_violence_concentrates_at_group_boundaries():
             model.step()
             counts += model.layers["violence"]
         group = model.layers["group"]
-        deep = 3 * model.dyn.friction_scale
+        deep = 3 * model.config.dynamics.friction_scale
         edge = group_boundary(group) & model.inhabited
         interior = (distance_to_boundary(group) >= deep) & model.inhabited
         if edge.sum() == 0 or interior.sum() == 0:
@@ -457,15 +479,13 @@ def test_without_i4p_violence_concentrates_at_group_boundaries():
 
 @pytest.mark.parametrize("torus", [False, True])
 def test_warning_risk_map_is_the_footprint_mean_on_watched_cells(torus):
-    from scipy import ndimage
-
     model = make([f"grid.torus={str(torus).lower()}"], seed=2)
     model.run(15)
     tension = model.layers["tension"]
     size = 2 * model.config.council.response_radius + 1
     expected = ndimage.uniform_filter(tension, size=size, mode="wrap" if torus else "constant")
     cells = model.committees.watched_cells()
-    risk = model._risk_map(tension)
+    risk = model.responses.risk_map(tension, model.committees)
     np.testing.assert_allclose(risk.ravel()[cells], expected.ravel()[cells], rtol=0, atol=1e-12)
 
 

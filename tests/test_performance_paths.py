@@ -25,7 +25,10 @@ from scipy import ndimage
 import i4p_sim.sim.model as model_mod
 from i4p_sim.config.loading import load_scenario
 from i4p_sim.core import field
+from i4p_sim.sim.agents import Community
 from i4p_sim.sim.model import I4PModel
+
+from oracles import dialogue_field, mediation_damping
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
@@ -105,12 +108,12 @@ def test_committee_fields_at_covered_cells_equal_the_full_fields(torus):
     m = I4PModel(sc, communities=False)
     m.run(20)
     tier = m.committees
-    full = tier.mediation_damping().reshape(-1)
+    full = mediation_damping(tier).reshape(-1)
     cells = tier.mediation_damping_cells()
     assert cells.tobytes() == full[tier.cover].tobytes()
     off = np.setdiff1d(np.arange(full.size), tier.cover)
     assert np.all(full[off] == 0.0)
-    dial = tier.dialogue_field(0.7).reshape(-1)
+    dial = dialogue_field(tier, 0.7).reshape(-1)
     assert tier.dialogue_cells(0.7).tobytes() == dial[tier.cover].tobytes()
     assert np.all(dial[off] == 0.0)
 
@@ -119,16 +122,16 @@ def test_damping_and_slow_layers_equal_full_grid_formulas():
     """One step's damping and cohesion, recomputed with the original full-grid formulas."""
     m = I4PModel(small("upheaval", seed=5), communities=False)
     m.run(130)  # responses and an upheaval are under way
-    t = m.t
+    t = m.steps
     L = m.layers
-    m._land_responses(t)
+    m.responses.land(t, L["tension"])
     m._assemble_damping(t)
     keep = np.ones(m.shape)
-    keep *= 1.0 - m.committees.mediation_damping()
+    keep *= 1.0 - mediation_damping(m.committees)
     rd = np.zeros(m.shape)
     h, w = m.shape
     cfg = m.config.council
-    for r in m.responses:
+    for r in m.responses.queue:
         if r.lands <= t < r.ends:
             rs = slice(max(0, r.row - cfg.response_radius), min(h, r.row + cfg.response_radius + 1))
             cs = slice(max(0, r.col - cfg.response_radius), min(w, r.col + cfg.response_radius + 1))
@@ -136,16 +139,16 @@ def test_damping_and_slow_layers_equal_full_grid_formulas():
     keep *= 1.0 - rd
     if m.national is not None and t < m.national.agreement_until:
         keep *= 1.0 - cfg.agreement_strength
-    keep *= 1.0 - m.dyn.violence_release * L["violence"]
+    keep *= 1.0 - m.config.dynamics.violence_release * L["violence"]
     assert np.array_equal(m.damping, 1.0 - keep)
-    assert np.array_equal(m.response_damping, rd)
+    assert np.array_equal(m.responses.damping, rd)
 
     # slow layers: the original expressions on copies
-    d = m.dyn
+    d = m.config.dynamics
     c, mem, g = L["cohesion"].copy(), L["memory"].copy(), L["grievance"].copy()
     v = L["violence"].astype(np.float64)
     exposure = 0.5 * (v + field.neighbour_mean(v, torus=m.torus))
-    c += m.committees.dialogue_field(m.civic_space) * (1.0 - c)
+    c += dialogue_field(m.committees, m.civic_space) * (1.0 - c)
     c -= d.cohesion_erosion * exposure * c
     c += d.cohesion_recovery * (m.base_cohesion - c)
     np.clip(c, 0.0, 1.0, out=c)
@@ -153,7 +156,7 @@ def test_damping_and_slow_layers_equal_full_grid_formulas():
     mem *= 1.0 - d.memory_decay
     mem += d.memory_gain * v * (1.0 - mem)
     g += d.grievance_recovery * (m.base_grievance - g)
-    m._update_slow_layers()
+    m._update_social_layers()
     assert np.array_equal(L["cohesion"], c)
     assert np.array_equal(L["memory"], mem)
     assert np.array_equal(L["grievance"], g)
@@ -166,20 +169,21 @@ def test_observed_targets_equal_a_full_stable_sort():
     rng = np.random.default_rng(0)
     for share in (0.002, 0.05, 0.3):
         seen = rng.random(m.shape) < share
-        m._violence_history.clear()
-        m._violence_history.append(seen)  # the oldest map: what the council sees
+        m.responses.seen.clear()
+        m.responses.seen.append(seen)  # the oldest map: what the council sees
         density = ndimage.uniform_filter(seen.astype(np.float64), size=3, mode="constant")
         for k in (1, 3, 10):
             order = np.argsort(-density, axis=None, kind="stable")[:k]
             order = order[density.ravel()[order] > 0]
             want = [(int(i // m.shape[1]), int(i % m.shape[1]), "observed") for i in order]
-            assert m._observed_targets(k) == want
+            assert m.responses.observed_targets(k) == want
 
 
 def test_response_percentile_equals_sorted_search():
     m = I4PModel(small("upheaval", seed=7), communities=False)
     m.run(200)
-    assert m.response_log, "the scenario should land some responses"
+    assert m.responses.landed, "the scenario should land some responses"
+    assert m.responses.n_landed >= len(m.responses.landed)
     # replay: percentiles are shares of inhabited cells calmer than the target
     tension = m.layers["tension"]
     inhabited = np.sort(tension[m.inhabited])
@@ -207,8 +211,6 @@ def test_step_allocates_no_grid_sized_arrays():
 
 
 def test_communities_are_real_mesa_agents_in_their_cells():
-    from i4p_sim.sim.agents import Community
-
     m = I4PModel(small(n=20))
     communities = list(m.agents_by_type[Community])
     assert len(communities) == m.n_inhabited

@@ -9,7 +9,6 @@ browser; bad inputs come back as a one-line message in the page, never as an exc
 
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +17,7 @@ import dash
 from dash import ALL, Input, Output, State, ctx, no_update
 
 from i4p_sim.config.errors import ConfigError
-from i4p_sim.config.loading import validate_scenario
+from i4p_sim.config.loading import set_path, validate_scenario
 from i4p_sim.config.scenario import Scenario
 
 from .figures import difference_figure, map_figure, series_figure
@@ -81,22 +80,19 @@ def scenario_from_form(base: Scenario, form: Form) -> Scenario:
     ConfigError
         One line naming the field and what is allowed.
     """
-    data = copy.deepcopy(base.to_dict())
-    data["seed"] = form.seed
-    data.setdefault("lpc", {})["enabled"] = "lpc" in (form.tiers or [])
-    data.setdefault("council", {})["enabled"] = "council" in (form.tiers or [])
+    data = base.to_dict()
+    data = set_path(data, "seed", form.seed, source="controls")
+    data = set_path(data, "lpc.enabled", "lpc" in (form.tiers or []), source="controls")
+    data = set_path(data, "council.enabled", "council" in (form.tiers or []), source="controls")
+    donor_index = {d["name"]: i for i, d in enumerate(data.get("donors", []))}
     for path, value in form.params.items():
         parts = path.split(".")
-        if parts[0] == "donor":
-            name = ".".join(parts[1:-1])
-            for donor in data.get("donors", []):
-                if donor["name"] == name:
-                    donor[parts[-1]] = value
-            continue
-        node = data
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
+        if parts[0] == "donor":  # donor.NAME.field -> donors.<index>.field
+            index = donor_index.get(".".join(parts[1:-1]))
+            if index is None:
+                continue
+            path = f"donors.{index}.{parts[-1]}"
+        data = set_path(data, path, value, source="controls")
     missing = [p for p, v in {"seed": form.seed, **form.params}.items() if v is None]
     if missing:
         field_ = missing[0].replace("donor.", "donors.")

@@ -102,7 +102,7 @@ def layer_values(model: I4PModel, layer: str) -> np.ndarray:
     if layer not in LAYERS:
         raise ValueError(f"unknown layer {layer!r}; allowed: {', '.join(LAYERS)}")
     if layer == "coverage":
-        values = model.committees.mediation_damping()
+        values = model.committees.mediation_damping_map()
     else:
         values = model.layers[layer]
     out = values.astype(np.float32)

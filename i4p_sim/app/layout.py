@@ -338,7 +338,7 @@ def _table(header: list[str], rows: list[list[Any]], caption: str) -> html.Table
 
 def institutions_panel(shocked: I4PModel, baseline: I4PModel | None = None) -> list:
     """Tables of the councils' state and the donors' budgets (baseline alongside in twin)."""
-    t = max(shocked.t - 1, 0)  # the step last computed
+    t = max(shocked.steps - 1, 0)  # the step last computed
     council_rows = []
     for c in shocked.councils:
         if c.suspended(t):
@@ -398,8 +398,8 @@ def status_text(shocked: I4PModel, n_injected: int) -> str:
     m = shocked.measures
     sc = shocked.config
     return (
-        f"step {shocked.t}  ·  seed {sc.seed}  ·  {sc.grid.height}x{sc.grid.width}  ·  "
+        f"step {shocked.steps}  ·  seed {sc.seed}  ·  {sc.grid.height}x{sc.grid.width}  ·  "
         f"violence {m['violence_share']:.1%}  ·  mean tension {m['mean_tension']:.3f}  ·  "
-        f"LPCs active {int(m['lpcs_active']) if shocked.t else shocked.committees.n}  ·  "
+        f"LPCs active {int(m['lpcs_active']) if shocked.steps else shocked.committees.n}  ·  "
         f"shocks injected {n_injected}"
     )

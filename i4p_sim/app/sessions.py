@@ -31,6 +31,7 @@ from i4p_sim.config.errors import ConfigError
 from i4p_sim.config.loading import validate_scenario
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.sim.model import MEASURES, I4PModel
+from i4p_sim.sim.simulation import Simulation
 
 #: Shock kinds the app can inject, with a label for buttons and time-series markers.
 SHOCK_LABELS = {
@@ -77,7 +78,7 @@ def check_app_limits(scenario: Scenario, source: str = "controls") -> None:
 
 
 class TwinRun:
-    """A baseline and a shocked model from one scenario and seed, stepped together.
+    """A baseline and a shocked :class:`Simulation` from one scenario and seed, stepped together.
 
     Parameters
     ----------
@@ -93,23 +94,34 @@ class TwinRun:
 
     def _build(self, scenario: Scenario) -> None:
         self.scenario = scenario
-        self.baseline = I4PModel(scenario, communities=False)
-        self.shocked = I4PModel(scenario, communities=False)
+        self.baseline_run = Simulation(scenario, communities=False)
+        self.shocked_run = Simulation(scenario, communities=False)
         self.injected: list[Injected] = []
         self.generation += 1
+
+    @property
+    def baseline(self) -> I4PModel:
+        """The baseline twin's model."""
+        return self.baseline_run.model
+
+    @property
+    def shocked(self) -> I4PModel:
+        """The shocked twin's model (the one shocks are injected into)."""
+        return self.shocked_run.model
 
     # ------------------------------------------------------------------ dynamics
 
     @property
     def t(self) -> int:
         """Steps done (both twins are always at the same step)."""
-        return self.shocked.t
+        return self.shocked_run.steps_done
 
     def step(self, n: int = 1) -> None:
         """Advance both twins by ``n`` steps (at most :data:`MAX_STEPS_PER_REQUEST`)."""
         for _ in range(max(0, min(int(n), MAX_STEPS_PER_REQUEST))):
-            self.baseline.step()
-            self.shocked.step()
+            target = self.t + 1
+            self.baseline_run.advance(target)
+            self.shocked_run.advance(target)
 
     def reset(self, scenario: Scenario | None = None, *, new_seed: bool = False) -> None:
         """Start again at step 0, dropping injected shocks.

@@ -127,3 +127,15 @@ def edge_distance(shape: tuple[int, int], edge: str) -> np.ndarray:
         "west": cols,
         "east": (w - 1) - cols,
     }[edge]
+
+
+def square_window(row: int, col: int, radius: int, shape: tuple[int, int]) -> tuple[slice, slice]:
+    """Slices of the square of Chebyshev radius ``radius`` around a cell, clipped to the grid.
+
+    The footprint of a rapid response (docs/ODD.md 7.11) and of a trigger incident (7.13).
+    """
+    h, w = shape
+    return (
+        slice(max(0, row - radius), min(h, row + radius + 1)),
+        slice(max(0, col - radius), min(w, col + radius + 1)),
+    )

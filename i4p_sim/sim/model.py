@@ -1,22 +1,25 @@
 """The I4P model: a Mesa model around the vectorised tension core.
 
-Step order (docs/ODD.md, "Process overview"):
+:meth:`I4PModel.step` follows docs/ODD.md section 3, "Process overview":
 
-1. shocks due now fire; this step's shock drive is assembled;
-2. donors set budgets and disburse to committees and councils;
-3. committees update capacity, ownership, legitimacy, dormancy, and send early warnings;
-4. councils triage warnings (regional, then national), dispatch rapid responses, train
-   committees and may broker a national agreement;
-5. the tension field propagates (``field.propagate``) with every source and sink;
-6. violence is drawn; cohesion, memory and grievance update;
-7. the DataCollector records the step's measures.
+1. shocks due now fire; this step's shock drive is assembled (``shocks``, ODD 7.13);
+2. donors set budgets and disburse to committees and councils (``agents.disburse``, 7.10);
+3. committees update capacity, ownership, legitimacy, dormancy, and send early warnings
+   (``core.committees``, 7.9);
+4. councils recover mandate, train committees, triage warnings (regional, then national),
+   dispatch rapid responses (``responses``, 7.11) and may broker a national agreement;
+5. the tension field propagates (``core.field.propagate``, 7.1) with every source and sink;
+6. violence is drawn (7.4); cohesion, memory and grievance update (``core.social``, 7.6-7.8);
+7. the DataCollector records the step's measures (4.9).
+
+Runs go through :class:`i4p_sim.sim.simulation.Simulation`, which builds this model.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-from collections import deque
+from typing import Any
 
 import mesa
 import numpy as np
@@ -27,18 +30,29 @@ from scipy import ndimage
 from i4p_sim.config.loading import load_scenario
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.core import landscape
-from i4p_sim.core.field import neighbour_mean, propagate
+from i4p_sim.core.committees import CommitteeTier
+from i4p_sim.core.field import propagate
+from i4p_sim.core.siting import need_based_sites
+from i4p_sim.core.social import (
+    relax_grievance,
+    update_cohesion,
+    update_memory,
+    violence_exposure,
+)
 from i4p_sim.sim.agents import (
-    CommitteeTier,
     Community,
     ExternalDonor,
     LocalPeaceCommittee,
     NationalCouncil,
-    Response,
+    build_councils,
+    committee_budget,
+    disburse,
 )
+from i4p_sim.sim.responses import RapidResponses
 from i4p_sim.sim.shocks import ShockSchedule
 
 LAYERS = ("population", "group", "grievance", "tension", "cohesion", "violence", "memory")
+#: The per-step measures the DataCollector records (docs/ODD.md 4.9): the one list.
 MEASURES = (
     "mean_tension",
     "max_tension",
@@ -56,6 +70,8 @@ MEASURES = (
 )
 STREAMS = ("landscape", "violence", "decisions", "shocks", "placement")
 _EIGHT = np.ones((3, 3), dtype=bool)
+#: Guards the budget-decline share against a zero initial committee budget (ODD 7.9).
+_TINY_BUDGET = 1e-12
 
 
 def substreams(seed: int) -> dict[str, np.random.Generator]:
@@ -68,6 +84,9 @@ def substreams(seed: int) -> dict[str, np.random.Generator]:
 
 class I4PModel(mesa.Model):
     """Infrastructures for Peace on a grid of communities.
+
+    Mesa's ``steps`` counts the steps done; during :meth:`step` the step being computed
+    is ``steps - 1`` (0-based).
 
     Parameters
     ----------
@@ -87,22 +106,19 @@ class I4PModel(mesa.Model):
         seed: int | None = None,
         communities: bool = True,
     ) -> None:
-        if scenario is None or not isinstance(scenario, Scenario):
+        if not isinstance(scenario, Scenario):
             scenario = load_scenario(scenario)
         if seed is not None:
             scenario = scenario.model_copy(update={"seed": seed})
         # not ``self.scenario``: Mesa 3.5 reserves that name for its own Scenario object
         self.config = scenario
         super().__init__(rng=scenario.seed)
-        self.t = 0  # 0-based index of the step being (or last) computed
         self.streams = substreams(scenario.seed)
         self.rng_violence = self.streams["violence"]
         self.rng_decisions = self.streams["decisions"]
         self.rng_shocks = self.streams["shocks"]
-        self.dyn = scenario.dynamics
-        self.kernel = scenario.kernel
         g = scenario.grid
-        self.shape = (g.height, g.width)
+        self.shape = (g.height, g.width)  # grid geometry, read by shocks and analyses
         self.torus = g.torus
         with _gc_paused():  # ~10 objects per cell, all long-lived: no collection needed
             self.grid = OrthogonalMooreGrid(self.shape, torus=g.torus, random=self.random)
@@ -120,13 +136,9 @@ class I4PModel(mesa.Model):
         self.donors = [ExternalDonor(self, d) for d in scenario.donors]
         self._initial_lpc_budget = self._lpc_budget()
         self._last_lpc_budget = self._initial_lpc_budget
-        self.responses: deque[Response] = deque()
-        self.response_log: list[Response] = []
-        self.agreements: list[int] = []
-        self._violence_history: deque[np.ndarray] = deque(
-            maxlen=max(1, scenario.council.observation_delay + 1)
+        self.responses = RapidResponses(
+            scenario.council, self.shape, self.torus, self.inhabited, self.rng_decisions
         )
-        self._share_history: deque[float] = deque(maxlen=3)
         self.measures: dict[str, float] = dict.fromkeys(MEASURES, 0.0)
         self._cluster = 0
         self.datacollector = DataCollector(
@@ -161,7 +173,7 @@ class I4PModel(mesa.Model):
         self.base_grievance = L["grievance"].copy()
         self.base_cohesion = L["cohesion"].copy()
         self.friction = landscape.boundary_friction(
-            L["group"], ls.groups, self.dyn.friction_scale, torus
+            L["group"], ls.groups, self.config.dynamics.friction_scale, torus
         )
         fmax = self.friction.max()
         self.friction_norm = self.friction / fmax if fmax > 0 else self.friction.copy()
@@ -171,32 +183,24 @@ class I4PModel(mesa.Model):
         self.drive = np.zeros(shape)
         self.damping = np.zeros(shape)
         self.probability = np.zeros(shape)
-        self.response_damping = np.zeros(shape)
-        self.lpc_damping = np.zeros(shape)
-        self.dialogue = np.zeros(shape)
         self.draws = np.zeros(shape)
         # scratch space reused every step, so that a step allocates no grid-sized array
         self._scratch = np.empty(shape)
         self._violence_f = np.zeros(shape)  # this step's violence as float64
         self._exposure = np.empty(shape)
-        self._risk = np.zeros(shape)
-        self._risk_window: tuple[np.ndarray, ...] | None = None
-        self._density = np.empty(shape)
         self._labels = np.empty(shape, dtype=np.int32)
-        self._window_mask = np.zeros(shape, dtype=bool)
-        self._response_windows: list[tuple[slice, slice]] = []
         self._inhabited_idx = np.flatnonzero(self.inhabited)
         self._gathered = np.empty(self._inhabited_idx.size)
-        self._gathered_mask = np.empty(self._inhabited_idx.size, dtype=bool)
         self._friction_drive: tuple[float, np.ndarray] | None = None
 
     def _build_communities(self) -> None:
         rows, cols = np.nonzero(self.inhabited)
-        cells = self.grid._cells
+        grid = self.grid
         for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
-            Community(self, cells[(r, c)])
+            Community(self, grid[(r, c)])
 
     def _build_committees(self) -> None:
+        """Site the committees (docs/ODD.md 5.2) and build their tier and agents."""
         cfg = self.config.lpc
         rng = self.streams["placement"]
         n = cfg.count if cfg.enabled else 0
@@ -205,132 +209,98 @@ class I4PModel(mesa.Model):
         if n and cfg.placement == "need":
             # committees are set up where structural drivers are worst (need-based siting)
             need = (self.layers["grievance"] + self.friction).ravel()[candidates]
-            need = need + 1e-6 * rng.random(candidates.size)
-            spread = _spread_pick(candidates, need, n, self.shape, cfg.radius)
-            chosen = spread
+            chosen = need_based_sites(rng, candidates, need, n, self.shape, cfg.radius)
         elif n:
             chosen = rng.choice(candidates, size=n, replace=False)
         else:
             chosen = np.zeros(0, dtype=np.int64)
         w = self.shape[1]
         positions = np.stack([chosen // w, chosen % w], axis=1).astype(np.int64)
-        self.committees = CommitteeTier(cfg, positions.reshape(-1, 2), self.shape, self.torus)
-        cells = self.grid._cells
+        self.committees = CommitteeTier(cfg, positions, self.shape, self.torus)
         for i, (r, c) in enumerate(self.committees.positions.tolist()):
-            LocalPeaceCommittee(self, cells[(r, c)], i)
+            LocalPeaceCommittee(self, self.grid[(r, c)], i)
 
     def _build_councils(self) -> None:
-        cfg = self.config.council
-        self.councils: list[NationalCouncil] = []
-        self.national: NationalCouncil | None = None
-        if not cfg.enabled:
-            self.council_of = np.full(self.committees.n, -1)
-            return
-        h, w = self.shape
-        self.national = NationalCouncil(self, cfg, name="national", bounds=(0, h, 0, w))
-        self.councils.append(self.national)
-        nr, nc = cfg.regions
-        if nr * nc > 1:
-            r_edges = np.linspace(0, h, nr + 1).round().astype(int)
-            c_edges = np.linspace(0, w, nc + 1).round().astype(int)
-            for i in range(nr):
-                for j in range(nc):
-                    bounds = (r_edges[i], r_edges[i + 1], c_edges[j], c_edges[j + 1])
-                    self.councils.append(
-                        NationalCouncil(
-                            self, cfg, name=f"region-{i}-{j}", bounds=bounds, parent=self.national
-                        )
-                    )
+        """The national council, regional councils (docs/ODD.md 5.3), who answers to whom."""
+        self.councils, self.council_of = build_councils(
+            self, self.config.council, self.shape, self.committees.positions
+        )
+        self.national: NationalCouncil | None = self.councils[0] if self.councils else None
         self.regional = [c for c in self.councils if c.parent is not None]
-        # each committee answers to its most local council (for co-optation and shielding)
-        self.council_of = np.zeros(self.committees.n, dtype=np.int64)
-        for k, council in enumerate(self.councils):
-            for i, (r, c) in enumerate(self.committees.positions.tolist()):
-                if council.covers(r, c):
-                    self.council_of[i] = k
 
     def _lpc_budget(self) -> float:
-        lpcs = self.committees.n > 0
-        return sum(d.split(lpcs, self.national is not None)[0] for d in self.donors)
+        return committee_budget(self.donors, self.committees.n > 0, self.national is not None)
+
+    # ----------------------------------------------- what shocks change (shocks.ShockTarget)
+
+    def close_civic_space(self, share: float) -> None:
+        """Civic space shrinks by ``share`` of what is left (an autocratic turn, ODD 7.13)."""
+        self.civic_space *= 1.0 - share
+
+    def raise_grievance(self, rise: Any, *, permanent: bool = False) -> None:
+        """Grievance rises by ``rise`` (scalar or (H, W)), clipped to [0, 1] (ODD 7.13).
+
+        ``permanent`` raises the level grievance relaxes to (``base_grievance``) too.
+        """
+        if permanent:
+            self.base_grievance[...] = np.clip(self.base_grievance + rise, 0.0, 1.0)
+        g = self.layers["grievance"]
+        g[...] = np.clip(g + rise, 0.0, 1.0)
 
     # -------------------------------------------------------------------------- step
 
     def step(self) -> None:
-        """Advance one month (see the module docstring for the order)."""
-        t = self.t
-        L = self.layers
-        tension, cohesion, violence = L["tension"], L["cohesion"], L["violence"]
-        # 1. shocks
+        """Advance one month, in the order of docs/ODD.md section 3 (module docstring)."""
+        t = self.steps - 1  # Mesa counts this step already
+        tension = self.layers["tension"]
+        # 1. shocks: donors' budget multipliers, one-off effects, this step's shock drive
         shock_drive = self.shocks.fire(self, t)
-        # 2. donors
-        disbursed = self._fund(t)
-        # 3. committees
-        tier = self.committees
+        # 2. donors fund committees and the national council
+        disbursed = disburse(self.donors, self.committees, self.national, tension)
+        # 3. committees update, then send early warnings
+        warnings = self._committees_act(t)
+        # 4. councils: mandate, training, rapid responses, national agreement
+        answered = self._councils_act(warnings, t)
+        # 5. tension: responses land, then the field propagates with every source and sink
+        self.responses.land(t, tension)
+        self._assemble_drive(shock_drive)
+        self._assemble_damping(t)
+        self._propagate_tension()
+        # 6. violence; councils will see it late; cohesion, memory and grievance follow
+        self._draw_violence()
+        self.responses.record_violence(self.layers["violence"])
+        self._update_social_layers()
+        # 7. observation
+        self._measure(t, disbursed, len(warnings), answered)
+        self.datacollector.collect(self)
+
+    def _committees_act(self, t: int) -> list[tuple[int, int, float, int]]:
+        """Committees update from last step's state and warn of hotspots (docs/ODD.md 7.9)."""
+        L, tier = self.layers, self.committees
         mandates = (
             np.array([c.effective_mandate(t) for c in self.councils] + [np.nan])[self.council_of]
             if tier.n
             else np.zeros(0)
         )
         budget = self._lpc_budget()
-        decline = max(0.0, self._last_lpc_budget - budget) / max(self._initial_lpc_budget, 1e-12)
+        decline = max(0.0, self._last_lpc_budget - budget) / max(
+            self._initial_lpc_budget, _TINY_BUDGET
+        )
         self._last_lpc_budget = budget
         tier.update(
-            tension=tension,
-            violence=violence,
-            cohesion=cohesion,
+            tension=L["tension"],
+            violence=L["violence"],
+            cohesion=L["cohesion"],
             budget_decline=decline,
             council_mandate=mandates,
             civic_space=self.civic_space,
         )
-        warnings = tier.warnings(self._risk_map(tension)) if tier.n else []
-        # 4. councils
-        answered = self._councils_act(warnings, t)
-        # 5. the tension field (responses landing now meet the field as it stands)
-        self._land_responses(t)
-        self._assemble_drive(shock_drive)
-        self._assemble_damping(t)
-        propagate(
-            tension,
-            self.drive,
-            violence,  # bool is read as 0.0 / 1.0, exactly as its float64 copy would be
-            self.damping,
-            diffusion=self.dyn.diffusion,
-            contagion=self.dyn.contagion,
-            decay=self.dyn.decay,
-            torus=self.torus,
-            kernel=self.kernel,
-            out=tension,
-        )
-        # 6. violence, cohesion, memory, grievance
-        self._draw_violence()
-        self._update_slow_layers()
-        # 7. measures
-        self._measure(t, disbursed, len(warnings), answered)
-        self.datacollector.collect(self)
-        self.t += 1
-
-    def _fund(self, t: int) -> float:
-        tier = self.committees
-        tier.funding[:] = 0.0
-        has_lpcs, has_council = tier.n > 0, self.national is not None
-        need = tier.catchment_mean(self.layers["tension"]) if tier.n else np.zeros(0)
-        council_money = 0.0
-        for donor in self.donors:
-            donor.multiplier = self.shocks.donor_multiplier(donor.name, t)
-            to_lpcs, to_council = donor.split(has_lpcs, has_council)
-            tier.funding += donor.allocate(to_lpcs, tier, need)
-            council_money += to_council
-        # committees cannot absorb more than their running cost
-        np.minimum(tier.funding, tier.cfg.cost, out=tier.funding)
-        disbursed = float(tier.funding.sum())
-        if has_council:
-            cap = self.national.cfg.cost
-            council_money = min(council_money, cap)
-            self.national.donor_funds = council_money
-            disbursed += council_money
-        return disbursed
+        if not tier.n:
+            return []
+        return tier.warnings(self.responses.risk_map(L["tension"], tier))
 
     def _councils_act(self, warnings: list, t: int) -> int:
+        """Councils act in turn (docs/ODD.md 7.11); return the number of warnings answered."""
         if self.national is None:
             return 0
         for council in self.councils:
@@ -338,99 +308,13 @@ class I4PModel(mesa.Model):
             # each committee is trained once, by its most local council
             if council.parent is not None or not self.regional:
                 council.train(self.committees, t)
-        escalated: list = []
-        answered: list = []
-        if self.regional:
-            for council in self.regional:
-                mine = [w for w in warnings if council.covers(w[0], w[1])]
-                take, up = council.triage(mine, t)
-                self._dispatch(council, [(w[0], w[1], "warning") for w in take], t)
-                answered += take
-                escalated += up
-        else:
-            escalated = warnings
-        take, _ = self.national.triage(escalated, t)
-        self._dispatch(self.national, [(w[0], w[1], "warning") for w in take], t)
-        answered += take
-        # spare capacity goes to violence it has seen: late and imprecise
-        spare = self.national.capacity(t) - len(take)
-        if spare > 0 and len(self._violence_history) == self._violence_history.maxlen:
-            self._dispatch(self.national, self._observed_targets(spare), t)
-        self._share_history.append(self.measures["violence_share"])
-        recent = float(np.mean(self._share_history))
-        if self.national.consider_agreement(recent, t):
-            self.agreements.append(t)
-        return len(answered)
-
-    def _risk_map(self, tension: np.ndarray) -> np.ndarray:
-        """Tension averaged over a rapid response's footprint: what a warning ranks by.
-
-        The mean over the (2r+1)^2 footprint, cells beyond a non-torus edge counting as 0
-        (``scipy.ndimage.uniform_filter`` with mode "constant" or "wrap"), evaluated only on
-        the cells some committee watches: warnings read nothing else.
-        """
-        if self._risk_window is None:
-            cells, window, inside = self._footprint_windows(self.committees.watched_cells())
-            self._risk_window = (
-                cells,
-                window,
-                inside,
-                np.empty(window.shape),
-                np.empty(len(cells)),
-            )
-        cells, window, inside, values, sums = self._risk_window
-        np.take(tension.ravel(), window, out=values)
-        values *= inside
-        values.sum(axis=1, out=sums)
-        sums /= window.shape[1]
-        self._risk.ravel()[cells] = sums
-        return self._risk
-
-    def _footprint_windows(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Flat indices of each cell's response footprint and which of them lie on the grid."""
-        h, w = self.shape
-        rad = self.config.council.response_radius
-        off = np.arange(-rad, rad + 1)
-        dr, dc = np.meshgrid(off, off, indexing="ij")
-        rows = cells[:, None] // w + dr.ravel()[None, :]
-        cols = cells[:, None] % w + dc.ravel()[None, :]
-        if self.torus:
-            rows, cols = rows % h, cols % w
-        inside = ((rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)).astype(np.float64)
-        window = np.clip(rows, 0, h - 1) * w + np.clip(cols, 0, w - 1)
-        return cells, window, inside
-
-    def _observed_targets(self, k: int) -> list[tuple[int, int, str]]:
-        """The k worst areas of violence the council saw ``observation_delay`` steps ago."""
-        if not self._violence_history[0].any():
-            return []
-        seen = self._scratch
-        np.copyto(seen, self._violence_history[0])
-        density = ndimage.uniform_filter(seen, size=3, mode="constant", output=self._density)
-        # the k densest cells with density > 0, ties by cell index: the first k of a stable
-        # argsort of -density restricted to > 0, without sorting the whole grid
-        flat = density.reshape(-1)
-        candidates = np.flatnonzero(flat > 0)
-        order = candidates[np.argsort(-flat[candidates], kind="stable")[:k]]
-        h, w = self.shape
-        err = self.config.council.observation_error
-        rows, cols = order // w, order % w
-        if err:
-            rows = np.clip(rows + self.rng_decisions.integers(-err, err + 1, rows.size), 0, h - 1)
-            cols = np.clip(cols + self.rng_decisions.integers(-err, err + 1, cols.size), 0, w - 1)
-        return [(int(r), int(c), "observed") for r, c in zip(rows, cols, strict=True)]
-
-    def _dispatch(self, council: NationalCouncil, targets: list, t: int) -> None:
-        cfg = council.cfg
-        for row, col, source in targets:
-            lands = t + cfg.response_delay
-            self.responses.append(
-                Response(lands, lands + cfg.response_duration, row, col, source, council.name)
-            )
-            council.responses_sent += 1
+        answered = self.responses.respond(warnings, self.national, self.regional, t)
+        self.national.broker_agreement(self.measures["violence_share"], t)
+        return answered
 
     def _assemble_drive(self, shock_drive: np.ndarray) -> None:
-        d, L = self.dyn, self.layers
+        """Combine every source of tension into :attr:`drive` (docs/ODD.md 7.2)."""
+        d, L = self.config.dynamics, self.layers
         drive = self.drive
         np.multiply(L["cohesion"], -d.cohesion_buffer, out=drive)
         drive += 1.0
@@ -445,75 +329,53 @@ class I4PModel(mesa.Model):
 
     def _friction_term(self) -> np.ndarray:
         """``friction_strength * friction``: constant over a run, so computed once."""
-        strength = self.dyn.friction_strength
+        strength = self.config.dynamics.friction_strength
         cached = self._friction_drive
         if cached is None or cached[0] != strength:
             cached = self._friction_drive = (strength, strength * self.friction)
         return cached[1]
 
     def _assemble_damping(self, t: int) -> None:
-        """Combine every sink: committees, rapid responses, agreements, violence release."""
-        # Every factor below is 1 off the cells it concerns (and x * 1.0 == x exactly), so
-        # each sink multiplies only its own cells: the result is bit for bit the product
-        # of the full-grid factors.
+        """Combine every sink into :attr:`damping` (docs/ODD.md 7.3).
+
+        Committees, rapid responses, a national agreement, violence release. Every factor
+        is 1 off the cells it concerns (and x * 1.0 == x exactly), so each sink multiplies
+        only its own cells: the result is bit for bit the product of the full-grid factors.
+        """
+        cfg = self.config
         keep = self.damping
         keep.fill(1.0)
         tier = self.committees
-        if tier.n:
-            cells = tier.mediation_damping_cells()  # zero off the catchments
-            self.lpc_damping.reshape(-1)[tier.cover] = cells
-            keep.reshape(-1)[tier.cover] = 1.0 - cells
-        rd = self.response_damping
-        for rs, cs in self._response_windows:  # last step's windows: back to zero
-            rd[rs, cs] = 0.0
-        windows = []
-        h, w = self.shape
-        rad = self.config.council.response_radius
-        strength = self.config.council.response_strength
-        for resp in self.responses:
-            if resp.lands <= t < resp.ends:
-                rs = slice(max(0, resp.row - rad), min(h, resp.row + rad + 1))
-                cs = slice(max(0, resp.col - rad), min(w, resp.col + rad + 1))
-                np.maximum(rd[rs, cs], strength, out=rd[rs, cs])
-                windows.append((rs, cs))
-        self._response_windows = windows
-        if windows:  # keep *= 1 - rd once per cell of the union of the windows
-            done = self._window_mask
-            for rs, cs in windows:
-                sub = keep[rs, cs]
-                np.multiply(sub, 1.0 - rd[rs, cs], out=sub, where=~done[rs, cs])
-                done[rs, cs] = True
-            for rs, cs in windows:
-                done[rs, cs] = False
+        if tier.n:  # mediation damping is zero off the catchments
+            keep.reshape(-1)[tier.cover] = 1.0 - tier.mediation_damping_cells()
+        self.responses.damp(keep, t)
         if self.national is not None and t < self.national.agreement_until:
-            keep *= 1.0 - self.config.council.agreement_strength
+            keep *= 1.0 - cfg.council.agreement_strength
         # 1 - release * violence is 1 - release where violent, 1 elsewhere
-        release = 1.0 - self.dyn.violence_release * 1.0
+        release = 1.0 - cfg.dynamics.violence_release
         np.multiply(keep, release, out=keep, where=self.layers["violence"])
         np.subtract(1.0, keep, out=self.damping)
 
-    def _land_responses(self, t: int) -> None:
+    def _propagate_tension(self) -> None:
+        """The tension core (docs/ODD.md 7.1), in place."""
+        d = self.config.dynamics
         tension = self.layers["tension"]
-        rad = self.config.council.response_radius
-        h, w = self.shape
-        while self.responses and self.responses[0].ends <= t:
-            self.responses.popleft()
-        landing = [r for r in self.responses if r.lands == t]
-        if not landing:
-            return
-        inhabited = np.take(tension.reshape(-1), self._inhabited_idx, out=self._gathered)
-        calmer = self._gathered_mask
-        for resp in landing:
-            rs = slice(max(0, resp.row - rad), min(h, resp.row + rad + 1))
-            cs = slice(max(0, resp.col - rad), min(w, resp.col + rad + 1))
-            resp.target_tension = float(tension[rs, cs].mean())
-            # inhabited cells calmer than the target (what a sorted search would count)
-            below = np.count_nonzero(np.less(inhabited, resp.target_tension, out=calmer))
-            resp.target_percentile = float(below / max(inhabited.size, 1))
-            self.response_log.append(resp)
+        propagate(
+            tension,
+            self.drive,
+            self.layers["violence"],  # bool is read as 0.0 / 1.0, as its float64 copy would be
+            self.damping,
+            diffusion=d.diffusion,
+            contagion=d.contagion,
+            decay=d.decay,
+            torus=self.torus,
+            kernel=self.config.kernel,
+            out=tension,
+        )
 
     def _draw_violence(self) -> None:
-        d, L = self.dyn, self.layers
+        """Violence: one uniform per cell against the sigmoid of tension (docs/ODD.md 7.4)."""
+        d, L = self.config.dynamics, self.layers
         p = self.probability
         np.subtract(L["tension"], d.violence_threshold, out=p)
         p /= -d.violence_width
@@ -527,48 +389,34 @@ class I4PModel(mesa.Model):
         p *= self.inhabited
         self.rng_violence.random(out=self.draws)
         np.less(self.draws, p, out=L["violence"])
-        history = self._violence_history  # a ring of preallocated maps
-        if len(history) == history.maxlen:
-            seen = history.popleft()
-        else:
-            seen = np.empty(self.shape, dtype=bool)
-        np.copyto(seen, L["violence"])
-        history.append(seen)
 
-    def _update_slow_layers(self) -> None:
-        d, L = self.dyn, self.layers
+    def _update_social_layers(self) -> None:
+        """Cohesion (docs/ODD.md 7.6), memory (7.7) and grievance (7.8), in that order."""
+        d, L, tier = self.config.dynamics, self.layers, self.committees
         v = self._violence_f
         np.copyto(v, L["violence"])
-        exposure = neighbour_mean(v, torus=self.torus, out=self._exposure)
-        exposure += v
-        exposure *= 0.5
-        c = L["cohesion"]
-        tier = self.committees
-        if tier.n:  # dialogue is zero off the catchments, where c += 0 changes nothing
-            gain = tier.dialogue_cells(self.civic_space)
-            self.dialogue.reshape(-1)[tier.cover] = gain
-            flat = c.reshape(-1)
-            old = flat[tier.cover]
-            flat[tier.cover] = old + gain * (1.0 - old)
-        s = self._scratch
-        np.multiply(exposure, d.cohesion_erosion, out=s)
-        s *= c
-        c -= s
-        np.subtract(self.base_cohesion, c, out=s)
-        s *= d.cohesion_recovery
-        c += s
-        np.clip(c, 0.0, 1.0, out=c)
-        c *= self.inhabited
-        m = L["memory"]
-        m *= 1.0 - d.memory_decay
-        np.subtract(1.0, m, out=s)
-        gain_m = np.multiply(v, d.memory_gain, out=exposure)  # exposure is no longer needed
-        gain_m *= s
-        m += gain_m
-        g = L["grievance"]
-        np.subtract(self.base_grievance, g, out=s)
-        s *= d.grievance_recovery
-        g += s
+        exposure = violence_exposure(v, self.torus, out=self._exposure)
+        update_cohesion(
+            L["cohesion"],
+            exposure,
+            dialogue=tier.dialogue_cells(self.civic_space) if tier.n else None,
+            cover=tier.cover,
+            base=self.base_cohesion,
+            erosion=d.cohesion_erosion,
+            recovery=d.cohesion_recovery,
+            inhabited=self.inhabited,
+            scratch=self._scratch,
+        )
+        # exposure is no longer needed: its buffer takes memory's refresh
+        update_memory(
+            L["memory"],
+            v,
+            decay=d.memory_decay,
+            gain=d.memory_gain,
+            scratch=self._scratch,
+            gain_out=self._exposure,
+        )
+        relax_grievance(L["grievance"], self.base_grievance, d.grievance_recovery, self._scratch)
 
     def _measure(self, t: int, disbursed: float, sent: int, answered: int) -> None:
         L, m = self.layers, self.measures
@@ -581,7 +429,7 @@ class I4PModel(mesa.Model):
         m["violence_share"] = events / inhabited
         m["violent_events"] = events
         m["affected_population"] = float(L["population"][v].sum())
-        if t % self.dyn.cluster_every == 0:
+        if t % self.config.dynamics.cluster_every == 0:
             if events:
                 count = ndimage.label(v, structure=_EIGHT, output=self._labels)
                 sizes = np.bincount(self._labels.reshape(-1))
@@ -616,14 +464,6 @@ class I4PModel(mesa.Model):
         df.index.name = "step"
         return df
 
-    def summary(self, *, window: int = 12, tol: float | None = None) -> dict:
-        """Per-run summary metrics (DESIGN section 2) at the scenario's reference step."""
-        from i4p_sim.stats.metrics import summary_metrics
-
-        return summary_metrics(
-            self.series(), self.config.resolved_reference_step(), window=window, tol=tol
-        )
-
 
 @contextlib.contextmanager
 def _gc_paused():
@@ -648,25 +488,3 @@ def _reporter(name: str):
 
     report.__name__ = name
     return report
-
-
-def _spread_pick(
-    candidates: np.ndarray, score: np.ndarray, n: int, shape: tuple[int, int], radius: int
-) -> np.ndarray:
-    """Pick ``n`` high-score cells, preferring ones not already in another's catchment."""
-    order = candidates[np.argsort(-score, kind="stable")]
-    w = shape[1]
-    taken = np.zeros(shape, dtype=bool)
-    chosen: list[int] = []
-    rest: list[int] = []
-    for idx in order.tolist():
-        r, c = divmod(idx, w)
-        if taken[r, c]:
-            rest.append(idx)
-            continue
-        chosen.append(idx)
-        taken[max(0, r - radius) : r + radius + 1, max(0, c - radius) : c + radius + 1] = True
-        if len(chosen) == n:
-            break
-    chosen += rest[: n - len(chosen)]
-    return np.asarray(chosen, dtype=np.int64)

@@ -1,19 +1,26 @@
-"""Shocks: what each of the seven kinds does to the model, and when.
+"""Shocks (docs/ODD.md 7.13): what each of the seven kinds does to the model, and when.
 
 A :class:`ShockSchedule` is built from a scenario's ``[[shocks]]`` list (and grows when the
-browser injects one). Each step the model asks it for the donors' budget multipliers, fires
-the one-off effects due now, and adds this step's shock drive to the tension field. Random
+browser injects one). Each step :meth:`ShockSchedule.fire` calls every scheduled shock's
+handler — one per kind, in :data:`HANDLERS`, keyed by the schema's kinds
+(:data:`~i4p_sim.config.scenario.SHOCK_CLASSES`) — which sets the donors' budget
+multipliers, adds this step's shock drive and applies the one-off effects due now. Random
 parts (an economic shock's map, an election's severe tail, a trigger's location) draw from
 the run's shocks substream only, so they leave the violence draws of paired runs untouched.
+
+Handlers change the model only through a narrow surface (:class:`ShockTarget`): council
+and committee methods, ``close_civic_space`` and ``raise_grievance``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from i4p_sim.config.scenario import (
+    SHOCK_CLASSES,
     AutocraticTurn,
     BorderSpillover,
     EconomicShock,
@@ -22,10 +29,37 @@ from i4p_sim.config.scenario import (
     PoliticalUpheaval,
     TriggerIncident,
 )
-from i4p_sim.core.landscape import edge_distance, smooth_field
+from i4p_sim.core.committees import CommitteeTier
+from i4p_sim.core.landscape import edge_distance, smooth_field, square_window
 
 if TYPE_CHECKING:
-    from i4p_sim.sim.model import I4PModel
+    from i4p_sim.sim.agents import ExternalDonor, NationalCouncil
+
+#: An election's severe spike: this share of it lands everywhere ...
+SEVERE_EVERYWHERE = 0.5
+#: ... and up to this share more in proportion to group-boundary friction (ODD 7.13).
+SEVERE_AT_BOUNDARIES = 0.5
+#: An economic shock raises grievance by ``magnitude * (ECONOMIC_FLOOR + pattern)``, with
+#: ``pattern`` in [0, 1]: every cell gets at least this share of the magnitude (ODD 7.13).
+ECONOMIC_FLOOR = 0.5
+
+
+class ShockTarget(Protocol):
+    """What the shock handlers read and change in a model."""
+
+    shape: tuple[int, int]
+    torus: bool
+    inhabited: np.ndarray
+    friction_norm: np.ndarray
+    rng_shocks: np.random.Generator
+    shock_drive: np.ndarray
+    councils: Sequence[NationalCouncil]
+    committees: CommitteeTier
+    donors: Sequence[ExternalDonor]
+
+    def close_civic_space(self, share: float) -> None: ...
+
+    def raise_grievance(self, rise: Any, *, permanent: bool = False) -> None: ...
 
 
 def withdrawal_multiplier(shock: FundingWithdrawal, at: int | None, step: int) -> float:
@@ -74,69 +108,112 @@ class ShockSchedule:
         self._resolve()
 
     def donor_multiplier(self, donor: str, step: int) -> float:
-        """Product of every withdrawal's multiplier on this donor at ``step``."""
+        """Product of every withdrawal's multiplier on this donor at ``step``.
+
+        A query that changes nothing: the budget multiplier :meth:`fire` gives the donor at
+        ``step`` through the withdrawal handlers (for planning and tests).
+        """
         m = 1.0
         for s, at in zip(self.shocks, self.effective_at, strict=True):
             if isinstance(s, FundingWithdrawal) and s.donor in ("all", donor):
                 m *= withdrawal_multiplier(s, at, step)
         return m
 
-    def fire(self, model: I4PModel, step: int) -> np.ndarray:
-        """Apply the one-off effects due at ``step``; return this step's shock drive (H, W)."""
+    def fire(self, model: ShockTarget, step: int) -> np.ndarray:
+        """Run every shock's handler at ``step``; return this step's shock drive (H, W).
+
+        The donors' budget multipliers start at 1 and each withdrawal multiplies in its own;
+        the drive starts at 0 and is zero on uninhabited cells at the end.
+        """
         drive = model.shock_drive
         drive[...] = 0.0
+        for donor in model.donors:
+            donor.multiplier = 1.0
         for s, at in zip(self.shocks, self.effective_at, strict=True):
-            if isinstance(s, Election):
-                if s.at - s.pre_steps <= step < s.at:
-                    drive += s.pulse
-                if step == s.at:
-                    self.fired.append((step, s.kind))
-                    if model.rng_shocks.random() < s.severe_probability:
-                        drive += s.severe_spike * (0.5 + 0.5 * model.friction_norm)
-            elif isinstance(s, BorderSpillover):
-                if s.at <= step < s.at + s.duration:
-                    drive += s.inflow * np.exp(-edge_distance(model.shape, s.edge) / s.depth)
-                if step == s.at:
-                    self.fired.append((step, s.kind))
-            elif step == at:
+            if step == at:
                 self.fired.append((step, s.kind))
-                _ONE_OFF[type(s)](model, s, drive)
+            HANDLERS[s.kind](model, s, at, step, drive)
         drive *= model.inhabited
         return drive
 
 
-def _upheaval(model: I4PModel, s: PoliticalUpheaval, drive: np.ndarray) -> None:
-    step = model.t
+# One handler per kind: (model, shock, effective step, step, drive) -> None.
+Handler = Callable[[ShockTarget, Any, "int | None", int, np.ndarray], None]
+
+
+def _withdrawal(
+    model: ShockTarget, s: FundingWithdrawal, at: int | None, step: int, drive: np.ndarray
+) -> None:
+    """Multiply the budget multiplier of each donor it names by :func:`withdrawal_multiplier`."""
+    for donor in model.donors:
+        if s.donor in ("all", donor.name):
+            donor.multiplier *= withdrawal_multiplier(s, at, step)
+
+
+def _upheaval(
+    model: ShockTarget, s: PoliticalUpheaval, at: int | None, step: int, drive: np.ndarray
+) -> None:
+    """Suspends councils, costs committees legitimacy (less under a strong mandate), spikes."""
+    if step != at:
+        return
     shield = 0.0
     for council in model.councils:
         shield = max(shield, council.effective_mandate(step) * council.cfg.mandate_shield)
-        council.suspended_until = max(council.suspended_until, step + s.duration)
-    tier = model.committees
-    tier.legitimacy = np.clip(tier.legitimacy - s.legitimacy_drop * (1.0 - shield), 0.0, 1.0)
+        council.suspend(step + s.duration)
+    model.committees.lose_legitimacy(s.legitimacy_drop * (1.0 - shield))
     drive += s.tension_spike
 
 
-def _autocratic_turn(model: I4PModel, s: AutocraticTurn, drive: np.ndarray) -> None:
+def _election(
+    model: ShockTarget, s: Election, at: int | None, step: int, drive: np.ndarray
+) -> None:
+    """A campaign pulse before the vote; on the day, a severe spike with some probability."""
+    if s.at - s.pre_steps <= step < s.at:
+        drive += s.pulse
+    if step == s.at and model.rng_shocks.random() < s.severe_probability:
+        drive += s.severe_spike * (SEVERE_EVERYWHERE + SEVERE_AT_BOUNDARIES * model.friction_norm)
+
+
+def _autocratic_turn(
+    model: ShockTarget, s: AutocraticTurn, at: int | None, step: int, drive: np.ndarray
+) -> None:
+    """Councils lose mandate, committees legitimacy; civic space closes; grievance rises."""
+    if step != at:
+        return
     for council in model.councils:
-        council.mandate *= 1.0 - s.mandate_drop
-        council.mandate_target *= 1.0 - s.mandate_drop
-    tier = model.committees
-    tier.legitimacy = np.clip(tier.legitimacy - s.legitimacy_drop, 0.0, 1.0)
-    model.civic_space *= 1.0 - s.civic_space
-    model.base_grievance[...] = np.clip(model.base_grievance + s.grievance_rise, 0.0, 1.0)
-    model.layers["grievance"][...] = np.clip(model.layers["grievance"] + s.grievance_rise, 0.0, 1.0)
+        council.lose_mandate(s.mandate_drop)
+    model.committees.lose_legitimacy(s.legitimacy_drop)
+    model.close_civic_space(s.civic_space)
+    model.raise_grievance(s.grievance_rise, permanent=True)
 
 
-def _economic_shock(model: I4PModel, s: EconomicShock, drive: np.ndarray) -> None:
+def _border_spillover(
+    model: ShockTarget, s: BorderSpillover, at: int | None, step: int, drive: np.ndarray
+) -> None:
+    """Tension flows in from one edge for ``duration`` steps, decaying with depth."""
+    if s.at <= step < s.at + s.duration:
+        drive += s.inflow * np.exp(-edge_distance(model.shape, s.edge) / s.depth)
+
+
+def _economic_shock(
+    model: ShockTarget, s: EconomicShock, at: int | None, step: int, drive: np.ndarray
+) -> None:
+    """Grievance rises by a smooth random pattern (transiently: it relaxes back)."""
+    if step != at:
+        return
     pattern = smooth_field(model.rng_shocks, model.shape, s.scale, model.torus)
     span = pattern.max() - pattern.min()
     pattern = (pattern - pattern.min()) / span if span > 0 else np.ones(model.shape)
-    g = model.layers["grievance"]
-    g[...] = np.clip(g + s.magnitude * (0.5 + pattern), 0.0, 1.0)
+    model.raise_grievance(s.magnitude * (ECONOMIC_FLOOR + pattern))
 
 
-def _trigger_incident(model: I4PModel, s: TriggerIncident, drive: np.ndarray) -> None:
-    h, w = model.shape
+def _trigger_incident(
+    model: ShockTarget, s: TriggerIncident, at: int | None, step: int, drive: np.ndarray
+) -> None:
+    """A tension spike on a square around a cell (random inhabited cell if not given)."""
+    if step != at:
+        return
+    w = model.shape[1]
     if s.row is None or s.col is None:
         cells = np.flatnonzero(model.inhabited.ravel())
         pick = int(cells[model.rng_shocks.integers(cells.size)]) if cells.size else 0
@@ -144,19 +221,18 @@ def _trigger_incident(model: I4PModel, s: TriggerIncident, drive: np.ndarray) ->
         col = s.col if s.col is not None else pick % w
     else:
         row, col = s.row, s.col
-    rows = slice(max(0, row - s.radius), min(h, row + s.radius + 1))
-    cols = slice(max(0, col - s.radius), min(w, col + s.radius + 1))
-    drive[rows, cols] += s.spike
+    drive[square_window(row, col, s.radius, model.shape)] += s.spike
 
 
-def _withdrawal(model: I4PModel, s: FundingWithdrawal, drive: np.ndarray) -> None:
-    """Budgets follow :meth:`ShockSchedule.donor_multiplier`; nothing else happens at once."""
-
-
-_ONE_OFF = {
-    PoliticalUpheaval: _upheaval,
-    AutocraticTurn: _autocratic_turn,
-    EconomicShock: _economic_shock,
-    TriggerIncident: _trigger_incident,
-    FundingWithdrawal: _withdrawal,
+#: Shock kind -> its handler: exactly the kinds of the schema.
+HANDLERS: dict[str, Handler] = {
+    "funding_withdrawal": _withdrawal,
+    "political_upheaval": _upheaval,
+    "election": _election,
+    "autocratic_turn": _autocratic_turn,
+    "border_spillover": _border_spillover,
+    "economic_shock": _economic_shock,
+    "trigger_incident": _trigger_incident,
 }
+if set(HANDLERS) != set(SHOCK_CLASSES):  # a new kind in the schema needs its handler here
+    raise ImportError(f"shock handlers {sorted(HANDLERS)} != schema kinds {sorted(SHOCK_CLASSES)}")

@@ -32,7 +32,7 @@ class SimulationResult:
     series : pandas.DataFrame
         Per-step measures indexed by step (0-based).
     summary : dict
-        Summary metrics (DESIGN section 2) at the scenario's reference step.
+        Summary metrics (docs/ODD.md section 4.9, "Per run") at the scenario's reference step.
     snapshots : dict
         Step -> layer name -> (H, W) float32 map of the state after that step.
     """
@@ -77,7 +77,7 @@ class Simulation:
     @property
     def steps_done(self) -> int:
         """Number of steps computed so far (the next step's 0-based index)."""
-        return self.model.t
+        return self.model.steps
 
     @property
     def horizon(self) -> int:
@@ -91,11 +91,11 @@ class Simulation:
         snapshot for that).
         """
         target = self.horizon if to is None else int(to)
-        if target < self.model.t:
-            raise ValueError(f"cannot advance to step {target}: {self.model.t} already done")
+        if target < self.model.steps:
+            raise ValueError(f"cannot advance to step {target}: {self.model.steps} already done")
         model, wanted = self.model, self.snapshot_steps
-        while model.t < target:
-            t = model.t
+        while model.steps < target:
+            t = model.steps
             model.step()
             if t in wanted:
                 self.snapshots[t] = {

@@ -1,4 +1,4 @@
-"""Per-run summary metrics (DESIGN section 2).
+"""Per-run summary metrics (docs/ODD.md section 4.9, "Per run").
 
 The metrics follow the resilience triangle of Bruneau et al. (2003), measured relative
 to a reference step ``s`` (usually the first shock).  Index positions ``0..T-1`` of the

@@ -1,4 +1,4 @@
-"""Paired statistics over a runs table (DESIGN section 3).
+"""Paired statistics over a runs table (common random numbers: docs/ODD.md section 4.7).
 
 A runs table is a :class:`pandas.DataFrame` with one row per run and at least the
 columns ``scenario``, ``replicate`` and the metric columns; ``status`` (``"ok"`` or

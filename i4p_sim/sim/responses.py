@@ -1,0 +1,279 @@
+"""Rapid responses (docs/ODD.md 7.11 and 7.12): from a warning to damping on the ground.
+
+Everything about a council's rapid responses lives here: its capacity and triage, the
+risk map committees rank warnings by, the councils' late view of past violence, dispatch,
+the queue of responses under way, their landing (with the diagnostics of 7.12) and the
+damping they exert while in force. The model owns one :class:`RapidResponses` and calls it
+at process steps 3 (risk map), 4 (triage and dispatch), 5 (landing, damping) and 6
+(recording violence for later observation).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy import ndimage
+
+from i4p_sim.core.committees import CommitteeTier
+from i4p_sim.core.landscape import square_window
+
+if TYPE_CHECKING:
+    from i4p_sim.config.scenario import CouncilConfig
+    from i4p_sim.sim.agents import NationalCouncil
+
+#: Landed responses kept for diagnostics (ODD 7.12); older ones are only counted.
+LANDED_KEPT = 1000
+
+Warning = tuple[int, int, float, int]  # row, col, severity, committee
+
+
+@dataclass
+class Response:
+    """A rapid-response mediation: dispatched now, landing after the response delay."""
+
+    lands: int
+    ends: int
+    row: int
+    col: int
+    source: str  # "warning" or "observed"
+    council: str
+    target_tension: float = float("nan")
+    target_percentile: float = float("nan")  # share of inhabited cells calmer than the target
+
+
+def response_capacity(council: NationalCouncil, step: int) -> int:
+    """Rapid responses ``council`` can dispatch at ``step`` (0 while suspended; ODD 7.11)."""
+    if council.suspended(step):
+        return 0
+    cfg = council.cfg
+    base = cfg.rapid_responses if council.parent is None else cfg.regional_responses
+    return int(np.floor(base * council.funded_share() + 0.5))
+
+
+def triage(
+    council: NationalCouncil, warnings: Sequence[Warning], step: int
+) -> tuple[list[Warning], list[Warning]]:
+    """Split warnings (worst first; ties by row, column) into answered and passed up."""
+    ranked = sorted(warnings, key=lambda w: (-w[2], w[0], w[1]))
+    k = response_capacity(council, step)
+    return ranked[:k], ranked[k:]
+
+
+class RapidResponses:
+    """The rapid responses of a run's councils: risk map, triage, queue, landing, damping.
+
+    Parameters
+    ----------
+    cfg : CouncilConfig
+        The scenario's ``[council]`` table.
+    shape : (int, int)
+        Grid shape.
+    torus : bool
+        Whether the grid wraps (for the risk map's footprint).
+    inhabited : (H, W) bool array
+        Inhabited cells (for the landing percentile).
+    rng : numpy.random.Generator
+        The decisions substream (observation error).
+    """
+
+    def __init__(
+        self,
+        cfg: CouncilConfig,
+        shape: tuple[int, int],
+        torus: bool,
+        inhabited: np.ndarray,
+        rng: np.random.Generator,
+    ) -> None:
+        self.cfg = cfg
+        self.shape = shape
+        self.torus = torus
+        self.rng = rng
+        self.queue: deque[Response] = deque()  # dispatched, not yet expired, in send order
+        self.landed: deque[Response] = deque(maxlen=LANDED_KEPT)
+        self.n_landed = 0
+        self.damping = np.zeros(shape)  # response_damping of docs/ODD.md 7.3
+        self._windows: list[tuple[slice, slice]] = []  # footprints in force this step
+        self._window_mask = np.zeros(shape, dtype=bool)
+        # the council's view of violence: a ring of preallocated maps, oldest first
+        self.seen: deque[np.ndarray] = deque(maxlen=max(1, cfg.observation_delay + 1))
+        self._seen_f = np.empty(shape)
+        self._density = np.empty(shape)
+        self._risk = np.zeros(shape)
+        self._risk_window: tuple[np.ndarray, ...] | None = None
+        self._inhabited_idx = np.flatnonzero(inhabited)
+        self._gathered = np.empty(self._inhabited_idx.size)
+        self._gathered_mask = np.empty(self._inhabited_idx.size, dtype=bool)
+
+    def window(self, resp: Response) -> tuple[slice, slice]:
+        """A response's footprint: the square of radius ``response_radius`` around it."""
+        return square_window(resp.row, resp.col, self.cfg.response_radius, self.shape)
+
+    # ------------------------------------------------------------ process step 3: risk
+
+    def risk_map(self, tension: np.ndarray, committees: CommitteeTier) -> np.ndarray:
+        """Tension averaged over a rapid response's footprint: what a warning ranks by.
+
+        The mean over the (2r+1)^2 footprint, cells beyond a non-torus edge counting as 0
+        (``scipy.ndimage.uniform_filter`` with mode "constant" or "wrap"), evaluated only on
+        the cells some committee watches: warnings read nothing else.
+        """
+        if self._risk_window is None:
+            cells, window, inside = self._footprint_windows(committees.watched_cells())
+            self._risk_window = (
+                cells,
+                window,
+                inside,
+                np.empty(window.shape),
+                np.empty(len(cells)),
+            )
+        cells, window, inside, values, sums = self._risk_window
+        np.take(tension.ravel(), window, out=values)
+        values *= inside
+        values.sum(axis=1, out=sums)
+        sums /= window.shape[1]
+        self._risk.ravel()[cells] = sums
+        return self._risk
+
+    def _footprint_windows(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Flat indices of each cell's response footprint and which of them lie on the grid."""
+        h, w = self.shape
+        rad = self.cfg.response_radius
+        off = np.arange(-rad, rad + 1)
+        dr, dc = np.meshgrid(off, off, indexing="ij")
+        rows = cells[:, None] // w + dr.ravel()[None, :]
+        cols = cells[:, None] % w + dc.ravel()[None, :]
+        if self.torus:
+            rows, cols = rows % h, cols % w
+        inside = ((rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)).astype(np.float64)
+        window = np.clip(rows, 0, h - 1) * w + np.clip(cols, 0, w - 1)
+        return cells, window, inside
+
+    # --------------------------------------------------- process step 4: triage, dispatch
+
+    def respond(
+        self,
+        warnings: list[Warning],
+        national: NationalCouncil,
+        regional: Sequence[NationalCouncil],
+        t: int,
+    ) -> int:
+        """Councils triage the warnings and dispatch responses; return how many they answer.
+
+        Regional councils (row-major) take the warnings in their bounds and pass up what
+        exceeds their capacity; the national council triages what reaches it, then sends
+        spare capacity to violence it observed late (docs/ODD.md 7.11).
+        """
+        escalated: list[Warning] = []
+        answered: list[Warning] = []
+        if regional:
+            for council in regional:
+                mine = [w for w in warnings if council.covers(w[0], w[1])]
+                take, up = triage(council, mine, t)
+                self.dispatch(council, [(w[0], w[1], "warning") for w in take], t)
+                answered += take
+                escalated += up
+        else:
+            escalated = warnings
+        take, _ = triage(national, escalated, t)
+        self.dispatch(national, [(w[0], w[1], "warning") for w in take], t)
+        answered += take
+        # spare capacity goes to violence it has seen: late and imprecise
+        spare = response_capacity(national, t) - len(take)
+        if spare > 0 and len(self.seen) == self.seen.maxlen:
+            self.dispatch(national, self.observed_targets(spare), t)
+        return len(answered)
+
+    def dispatch(
+        self, council: NationalCouncil, targets: list[tuple[int, int, str]], t: int
+    ) -> None:
+        """Queue one response per (row, col, source) target, landing after the delay."""
+        cfg = council.cfg
+        for row, col, source in targets:
+            lands = t + cfg.response_delay
+            self.queue.append(
+                Response(lands, lands + cfg.response_duration, row, col, source, council.name)
+            )
+            council.responses_sent += 1
+
+    def observed_targets(self, k: int) -> list[tuple[int, int, str]]:
+        """The k worst areas of violence the council saw ``observation_delay`` steps ago."""
+        if not self.seen[0].any():
+            return []
+        seen = self._seen_f
+        np.copyto(seen, self.seen[0])
+        density = ndimage.uniform_filter(seen, size=3, mode="constant", output=self._density)
+        # the k densest cells with density > 0, ties by cell index: the first k of a stable
+        # argsort of -density restricted to > 0, without sorting the whole grid
+        flat = density.reshape(-1)
+        candidates = np.flatnonzero(flat > 0)
+        order = candidates[np.argsort(-flat[candidates], kind="stable")[:k]]
+        h, w = self.shape
+        err = self.cfg.observation_error
+        rows, cols = order // w, order % w
+        if err:
+            rows = np.clip(rows + self.rng.integers(-err, err + 1, rows.size), 0, h - 1)
+            cols = np.clip(cols + self.rng.integers(-err, err + 1, cols.size), 0, w - 1)
+        return [(int(r), int(c), "observed") for r, c in zip(rows, cols, strict=True)]
+
+    # ------------------------------------------------ process step 5: landing, damping
+
+    def land(self, t: int, tension: np.ndarray) -> None:
+        """Drop expired responses; record the target of those landing now (ODD 7.12)."""
+        while self.queue and self.queue[0].ends <= t:
+            self.queue.popleft()
+        landing = [r for r in self.queue if r.lands == t]
+        if not landing:
+            return
+        inhabited = np.take(tension.reshape(-1), self._inhabited_idx, out=self._gathered)
+        calmer = self._gathered_mask
+        for resp in landing:
+            resp.target_tension = float(tension[self.window(resp)].mean())
+            # inhabited cells calmer than the target (what a sorted search would count)
+            below = np.count_nonzero(np.less(inhabited, resp.target_tension, out=calmer))
+            resp.target_percentile = float(below / max(inhabited.size, 1))
+            self.landed.append(resp)
+            self.n_landed += 1
+
+    def damp(self, keep: np.ndarray, t: int) -> None:
+        """Multiply ``keep`` by ``1 - response_damping`` of the responses in force at ``t``.
+
+        :attr:`damping` is ``max(response_strength)`` over the footprints in force, zero
+        elsewhere. Off the footprints the factor is 1 (and x * 1.0 == x exactly), so only
+        the union of the footprints is multiplied, once per cell: the result is bit for bit
+        the full-grid product of docs/ODD.md 7.3.
+        """
+        rd = self.damping
+        for window in self._windows:  # last step's footprints: back to zero
+            rd[window] = 0.0
+        windows = []
+        strength = self.cfg.response_strength
+        for resp in self.queue:
+            if resp.lands <= t < resp.ends:
+                window = self.window(resp)
+                np.maximum(rd[window], strength, out=rd[window])
+                windows.append(window)
+        self._windows = windows
+        if windows:
+            done = self._window_mask
+            for window in windows:
+                sub = keep[window]
+                np.multiply(sub, 1.0 - rd[window], out=sub, where=~done[window])
+                done[window] = True
+            for window in windows:
+                done[window] = False
+
+    # ----------------------------------------------- process step 6: what councils see
+
+    def record_violence(self, violence: np.ndarray) -> None:
+        """Remember this step's violence map: councils see it ``observation_delay`` late."""
+        history = self.seen
+        if len(history) == history.maxlen:
+            seen = history.popleft()
+        else:
+            seen = np.empty(self.shape, dtype=bool)
+        np.copyto(seen, violence)
+        history.append(seen)
