@@ -2,6 +2,10 @@
 
 Every bad input ends in one line on stderr naming the file, the field and what is allowed,
 and exit code 2 (argparse's own usage line may precede it); never a traceback.
+
+The configuration layer is imported here; each command imports the layer it runs (the
+model, sweeps, the report, the app, validation) when it runs, so that ``i4p check`` or a
+usage error does not load Mesa, plotly, Dash or Dask.
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ import json
 import sys
 from pathlib import Path
 
+from i4p_sim._version import __version__
 from i4p_sim.config.errors import ConfigError
+from i4p_sim.config.experiment import load_experiment
+from i4p_sim.config.loading import load_scenario, read_toml
 
 EXIT_BAD_INPUT = 2
 
@@ -48,8 +55,6 @@ _nonneg_int = _int_at_least(0)
 
 
 def _looks_like_experiment(path: Path) -> bool:
-    from i4p_sim.config.loading import read_toml
-
     raw = read_toml(path)
     return "experiment" in raw or "scenarios" in raw or "base" in raw or "variants" in raw
 
@@ -57,13 +62,9 @@ def _looks_like_experiment(path: Path) -> bool:
 def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if _looks_like_experiment(path):
-        from i4p_sim.config.experiment import load_experiment
-
         exp = load_experiment(path)
         print(f"{path}: ok (experiment '{exp.name}', {exp.total_runs()} runs)")
         return 0
-    from i4p_sim.config.loading import load_scenario
-
     sc = load_scenario(path)
     print(
         f"{path}: ok (scenario '{sc.name}', {sc.grid.height}x{sc.grid.width} grid, "
@@ -86,7 +87,6 @@ def format_summary(summary: dict, scenario) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from i4p_sim.config.loading import load_scenario
     from i4p_sim.sim.simulation import Simulation
     from i4p_sim.sweep.storage import atomic_write_parquet, atomic_write_text
 
@@ -227,9 +227,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_viz(args: argparse.Namespace) -> int:
-    from .app import viz_command
+    """``i4p viz [SCENARIO] [--host H] [--port P]``: serve the app (blocks until Ctrl+C)."""
+    from i4p_sim.app import create_app  # Dash is heavy: only this command needs it
 
-    return viz_command(args)
+    app = create_app(args.scenario)
+    print(f"i4p viz: serving on http://{args.host}:{args.port}/ (Ctrl+C to stop)")
+    app.run(host=args.host, port=args.port, debug=False)
+    return 0
 
 
 def _validate_command_line() -> str:
@@ -312,7 +316,6 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Start with: i4p run scenarios/baseline.toml   (see README.md)",
     )
-    from i4p_sim._version import __version__
 
     parser.add_argument("--version", action="version", version=f"i4p-sim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

@@ -3,7 +3,6 @@ parameter validation, figures and the Dash callbacks over HTTP (Flask test clien
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -44,6 +43,8 @@ from i4p_sim.sim.model import LAYERS as MODEL_LAYERS
 from i4p_sim.sim.model import MEASURES, I4PModel
 from i4p_sim.sim.shocks import withdrawal_multiplier
 from i4p_sim.sim.simulation import Simulation
+
+from conftest import run_cli
 
 SMALL = ["grid.width=20", "grid.height=16", "lpc.count=6"]
 
@@ -476,8 +477,8 @@ def test_viz_command_binds_loopback_by_default(monkeypatch):
         seen.update(host=host, port=port, debug=debug)
 
     monkeypatch.setattr(app_module.dash.Dash, "run", fake_run)
-    args = argparse.Namespace(scenario=None, host=None, port=8123)
-    assert app_module.viz_command(args) == 0
+    res = run_cli("viz", "--port", "8123")
+    assert res.returncode == 0, res.stderr
     assert seen == {"host": "127.0.0.1", "port": 8123, "debug": False}
 
 

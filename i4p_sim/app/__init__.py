@@ -9,7 +9,6 @@ bounded server-side store. Assets are served locally: it works with no internet 
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import dash
@@ -21,7 +20,7 @@ from .callbacks import register
 from .layout import INDEX, build_layout
 from .sessions import SessionStore, TwinRun, check_app_limits
 
-__all__ = ["create_app", "viz_command"]
+__all__ = ["create_app"]
 
 
 def create_app(
@@ -78,24 +77,3 @@ def create_app(
     app.i4p_store = store  # type: ignore[attr-defined]
     app.i4p_scenario = base  # type: ignore[attr-defined]
     return app
-
-
-def viz_command(args: argparse.Namespace) -> int:
-    """Run the app for ``i4p viz [SCENARIO] [--host H] [--port P]`` (blocks).
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        ``scenario`` (path or None), ``host`` (default 127.0.0.1) and ``port``.
-
-    Returns
-    -------
-    int
-        Exit code (0 when the server stops).
-    """
-    host = getattr(args, "host", None) or "127.0.0.1"
-    port = int(getattr(args, "port", None) or 8050)
-    app = create_app(getattr(args, "scenario", None))
-    print(f"i4p viz: serving on http://{host}:{port}/ (Ctrl+C to stop)")
-    app.run(host=host, port=port, debug=False)
-    return 0
