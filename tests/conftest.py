@@ -106,3 +106,13 @@ def pytest_terminal_summary(terminalreporter) -> None:
         flag = "" if spent <= budget else " OVER BUDGET"
         parts.append(f"{suite} {spent:.1f} s (budget {budget:.0f} s){flag}")
     terminalreporter.write_line("suite times: " + "; ".join(parts))
+
+
+def experiment_text(name: str) -> str:
+    """The text of ``tests/data/<name>.toml`` with its scenario paths made absolute.
+
+    The files name scenarios relative to themselves (``../../scenarios/...``), so they load
+    in place; tests that write a variant of the text elsewhere need absolute paths.
+    """
+    text = (DATA / f"{name}.toml").read_text(encoding="utf-8")
+    return text.replace('"../../scenarios/', f'"{ROOT / "scenarios"}/')

@@ -482,6 +482,7 @@ def test_viz_command_binds_loopback_by_default(monkeypatch):
     assert seen == {"host": "127.0.0.1", "port": 8123, "debug": False}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("ci", "expected"), [("", "1 skipped"), ("true", "1 error")])
 def test_browser_tests_skip_locally_but_fail_in_ci_without_chromium(tmp_path, ci, expected):
     root = Path(__file__).resolve().parents[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import subprocess
@@ -15,6 +16,8 @@ import pytest
 from i4p_sim.cli import build_parser
 from i4p_sim.sim.model import MEASURES
 from i4p_sim.stats.metrics import SUMMARY_KEYS
+
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
@@ -53,12 +56,9 @@ SUBCOMMANDS = ("check", "run", "sweep", "compare", "report", "viz", "validate")
 
 
 def i4p(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """Run the installed console script if there is one, else ``python -m i4p_sim.cli``."""
-    exe = shutil.which("i4p")
-    cmd = [exe] if exe else [sys.executable, "-m", "i4p_sim.cli"]
-    return subprocess.run(
-        [*cmd, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
-    )
+    """Run ``i4p ARGS`` in this process, from ``cwd`` (see ``conftest.run_cli``)."""
+    with contextlib.chdir(cwd):
+        return run_cli(*args)
 
 
 def ok(proc: subprocess.CompletedProcess) -> str:
@@ -192,15 +192,27 @@ def test_version() -> None:
     assert ok(i4p("--version")).startswith("i4p-sim ")
 
 
+@pytest.mark.slow
+def test_the_console_script_and_python_m_are_the_same_program() -> None:
+    exe = shutil.which("i4p") or str(Path(sys.executable).parent / "i4p")
+    commands = [[sys.executable, "-m", "i4p_sim"]] + ([[exe]] if Path(exe).exists() else [])
+    for cmd in commands:
+        proc = subprocess.run([*cmd, "--version"], capture_output=True, text=True, timeout=60)
+        assert ok(proc).startswith("i4p-sim ")
+        proc = subprocess.run(
+            [*cmd, "run", str(BASELINE), *SMALL, "--format", "json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert set(json.loads(ok(proc))) == set(DESIGN_SUMMARY_KEYS)
+
+
 def test_validate_subcommand_lists_every_validation_section():
     from i4p_sim.cli import VALIDATION_SECTIONS
     from i4p_sim.validation.sections import SECTIONS
 
     assert VALIDATION_SECTIONS == tuple(name for name, _ in SECTIONS)
-    proc = subprocess.run(
-        [sys.executable, "-m", "i4p_sim", "validate", "--only", "nope"],
-        capture_output=True,
-        text=True,
-    )
+    proc = i4p("validate", "--only", "nope")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--only" in proc.stderr.splitlines()[-1]

@@ -19,55 +19,13 @@ from i4p_sim.sweep.spec import RunSpec, iter_runs, replicate_seeds
 from i4p_sim.sweep.store import read_snapshots
 from i4p_sim.sweep.worker import FAIL_ENV
 
-REPO = Path(__file__).resolve().parents[1]
-SCEN = REPO / "scenarios"
+from conftest import ROOT, experiment_text
 
-TINY = f"""
-name = "tiny"
-seed = 5
-replicates = 3
-steps = 30
-reference_step = 10
-baseline = "baseline"
-set = ["grid.width=12", "grid.height=12"]
-scenarios = ["{SCEN / "baseline.toml"}", "{SCEN / "no_i4p.toml"}",
-             "{SCEN / "lpc_only.toml"}", "{SCEN / "council_only.toml"}"]
-"""
+REPO = ROOT
 
-# identical by construction: no I4P under a withdrawal at step 5 (nothing to withdraw)
-FACTORIAL = f"""
-name = "fact"
-seed = 3
-replicates = 4
-steps = 30
-reference_step = 5
-baseline = "both"
-base = "{SCEN / "baseline.toml"}"
-set = ["grid.width=12", "grid.height=12"]
+TINY = experiment_text("tiny")
 
-[[variants]]
-name = "both"
-[[variants]]
-name = "none"
-set = ["lpc.enabled=false", "council.enabled=false"]
-[[variants]]
-name = "none_abrupt"
-set = ["lpc.enabled=false", "council.enabled=false"]
-shocks = [{{ kind = "funding_withdrawal", at = 5, mode = "abrupt" }}]
-[[variants]]
-name = "lpc"
-set = ["council.enabled=false"]
-[[variants]]
-name = "council"
-set = ["lpc.enabled=false"]
-
-[[interactions]]
-name = "tiers"
-none = "none"
-a = "lpc"
-b = "council"
-ab = "both"
-"""
+FACTORIAL = experiment_text("factorial")
 
 
 def write(tmp_path: Path, text: str, name: str = "exp.toml") -> Path:
@@ -249,6 +207,7 @@ def test_rerun_skips_stored(reference_sweep):
     assert res.ran == 0 and res.skipped == 12
 
 
+@pytest.mark.slow
 def test_determinism_two_workers_and_dask(reference_sweep, tmp_path):
     exp, out, _ = reference_sweep
     ref = values(pd.read_parquet(out / "runs.parquet"))
@@ -274,6 +233,7 @@ def test_batching_does_not_change_values(reference_sweep, tmp_path):
     pd.testing.assert_frame_equal(values(one.runs), ref, check_exact=True)
 
 
+@pytest.mark.slow
 def test_failure_isolation_and_retry(reference_sweep, tmp_path, monkeypatch):
     exp, out, _ = reference_sweep
     monkeypatch.setenv(FAIL_ENV, "no_i4p")
@@ -299,6 +259,7 @@ def test_failure_isolation_and_retry(reference_sweep, tmp_path, monkeypatch):
     assert s.groupby("run_id").size().eq(30).all() and s["run_id"].nunique() == 12
 
 
+@pytest.mark.slow
 def test_fresh_starts_over(reference_sweep, tmp_path):
     exp, out, _ = reference_sweep
     run_experiment(exp, out=tmp_path / "fr", workers=1, progress=False)

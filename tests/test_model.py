@@ -331,6 +331,7 @@ def test_without_committees_the_council_answers_no_warnings():
         assert council_only["warnings_answered"].sum() == 0
 
 
+@pytest.mark.slow
 def test_council_prevents_more_violence_per_response_with_committees():
     """Share of the violence its responses prevent, per response, with and without warnings.
 
@@ -353,6 +354,7 @@ def test_council_prevents_more_violence_per_response_with_committees():
 # --------------------------------------------------------------------- shock effects
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kind,params",
     [
@@ -406,15 +408,18 @@ def test_default_calibration_is_neither_saturated_nor_dead():
     assert 0.1 < np.mean(tensions) < 0.6
 
 
+@pytest.mark.slow
 def test_both_tiers_lower_cumulative_violence():
     diffs = paired(lambda s: s["violence_share"].sum(), [], NO_I4P)
     assert_positive(diffs, min_share=1.0)
 
 
+@pytest.mark.slow
 def test_abrupt_withdrawal_raises_post_shock_violence():
     assert_positive(paired(post, [], [shock("funding_withdrawal")]), min_share=0.9)
 
 
+@pytest.mark.slow
 def test_phased_withdrawal_does_less_harm_than_abrupt_of_the_same_total():
     diffs = paired(
         post,
@@ -424,10 +429,12 @@ def test_phased_withdrawal_does_less_harm_than_abrupt_of_the_same_total():
     assert_positive(diffs, min_share=0.9)
 
 
+@pytest.mark.slow
 def test_autocratic_turn_raises_violence():
     assert_positive(paired(post, [], [shock("autocratic_turn")]), min_share=0.9)
 
 
+@pytest.mark.slow
 def test_border_spillover_violence_falls_with_distance_from_the_border():
     """Per seed: violence rate per column regressed on distance from the western border."""
     slopes, near_minus_far = [], []
@@ -449,6 +456,7 @@ def test_border_spillover_violence_falls_with_distance_from_the_border():
     assert_positive(np.array(near_minus_far), min_share=0.9)
 
 
+@pytest.mark.slow
 def test_without_i4p_violence_concentrates_at_group_boundaries():
     """Boundary cells vs the interiors of large patches (>= 3 friction scales from any edge).
 

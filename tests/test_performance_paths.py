@@ -239,6 +239,7 @@ def test_construction_restores_the_garbage_collector():
 # -------------------------------------------------------------- CLI and workers
 
 
+@pytest.mark.slow
 def test_cli_run_with_numba_kernel(tmp_path):
     pytest.importorskip("numba")
     cmd = [

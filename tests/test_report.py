@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -15,45 +14,11 @@ from i4p_sim import run_experiment
 from i4p_sim.config.errors import ConfigError
 from i4p_sim.report.html import write_report
 
-REPO = Path(__file__).resolve().parents[1]
-SCEN = REPO / "scenarios"
+from conftest import ROOT, experiment_text
 
-EXP = f"""
-name = "rep"
-description = "a tiny factorial for the report test"
-seed = 2
-replicates = 3
-steps = 30
-reference_step = 10
-baseline = "none"
-base = "{SCEN / "baseline.toml"}"
-set = ["grid.width=12", "grid.height=12"]
-heatmap_steps = [9, 20, 29]
+REPO = ROOT
 
-[[variants]]
-name = "both"
-description = "both tiers"
-[[variants]]
-name = "lpc"
-set = ["council.enabled=false"]
-[[variants]]
-name = "council"
-set = ["lpc.enabled=false"]
-[[variants]]
-name = "none"
-set = ["lpc.enabled=false", "council.enabled=false"]
-[[variants]]
-name = "none_abrupt"
-set = ["lpc.enabled=false", "council.enabled=false"]
-shocks = [{{ kind = "funding_withdrawal", at = 10 }}]
-
-[[interactions]]
-name = "tiers"
-none = "none"
-a = "lpc"
-b = "council"
-ab = "both"
-"""
+EXP = experiment_text("report_factorial")
 
 
 @pytest.fixture(scope="module")

@@ -19,30 +19,16 @@ from i4p_sim.stats.metrics import SUMMARY_KEYS
 from i4p_sim.sweep.spec import iter_runs
 from i4p_sim.sweep.worker import FAIL_ENV
 
-REPO = Path(__file__).resolve().parents[1]
-SCEN = REPO / "scenarios"
+from conftest import ROOT, experiment_text
 
-# ~40 runs of ~0.1 s each on one worker, in batches of a few runs: long enough to kill
-RESUME = f"""
-name = "resume"
-seed = 11
-replicates = 10
-steps = 80
-reference_step = 20
-set = ["grid.width=24", "grid.height=24"]
-scenarios = ["{SCEN / "baseline.toml"}", "{SCEN / "no_i4p.toml"}",
-             "{SCEN / "withdrawal_abrupt.toml"}", "{SCEN / "upheaval.toml"}"]
-"""
+# every test here starts real processes (sweeps, signals, exit codes)
+pytestmark = pytest.mark.slow
 
-SMALL = f"""
-name = "small"
-seed = 1
-replicates = 2
-steps = 24
-reference_step = 8
-set = ["grid.width=10", "grid.height=10"]
-scenarios = ["{SCEN / "baseline.toml"}", "{SCEN / "no_i4p.toml"}"]
-"""
+REPO = ROOT
+
+RESUME = experiment_text("resume")
+
+SMALL = experiment_text("small")
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -89,6 +89,7 @@ def test_fit_rejects_non_integers():
         es.fit_power_law([])
 
 
+@pytest.mark.slow
 def test_gof_high_for_a_power_law_low_for_a_geometric():
     rng = np.random.default_rng(11)
     x = es.sample_power_law(2.5, 1, 1500, rng)
@@ -441,6 +442,7 @@ def test_patch_scale_analyse_reads_the_axis():
     assert claim.verdict.status == "agrees" and claim.estimate[1] == 4.0
 
 
+@pytest.mark.slow
 def test_event_sizes_verdict_on_known_samples():
     from i4p_sim.validation import event_sizes
 
