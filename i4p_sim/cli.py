@@ -19,6 +19,7 @@ from i4p_sim._version import __version__
 from i4p_sim.config.errors import ConfigError
 from i4p_sim.config.experiment import load_experiment
 from i4p_sim.config.loading import load_scenario, read_toml
+from i4p_sim.validation.sections import SECTION_NAMES
 
 EXIT_BAD_INPUT = 2
 
@@ -265,17 +266,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-VALIDATION_SECTIONS = (
-    "i4p_effect",
-    "funding_withdrawal",
-    "patch_scale",
-    "event_sizes",
-    "relapse",
-    "elections",
-    "sensitivity",
-)
-
-
 def add_validate_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``i4p validate`` (also ``python -m i4p_sim.validation``)."""
     p.add_argument(
@@ -297,9 +287,9 @@ def add_validate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--only",
         action="append",
-        choices=VALIDATION_SECTIONS,
+        choices=SECTION_NAMES,
         metavar="SECTION",
-        help="run only this section (repeatable): " + ", ".join(VALIDATION_SECTIONS),
+        help="run only this section (repeatable): " + ", ".join(SECTION_NAMES),
     )
 
 

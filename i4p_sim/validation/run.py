@@ -20,26 +20,25 @@ from i4p_sim.validation.common import (
 )
 from i4p_sim.validation.render import DocumentInfo, render_document
 from i4p_sim.validation.results import SectionResult
-from i4p_sim.validation.sections import SECTIONS, section_names
+from i4p_sim.validation.sections import SECTION_NAMES, compute_of
 
 __all__ = ["generate", "run_sections"]
 
 
 def run_sections(ctx: Context, only: Sequence[str] | None = None) -> list[SectionResult]:
     """Compute the sections (all, or those named in ``only``) in document order."""
-    known = section_names()
     for name in only or ():
-        if name not in known:
+        if name not in SECTION_NAMES:
             raise ConfigError(
-                "command line", "--only", f"'{name}' unknown; allowed: {', '.join(known)}"
+                "command line", "--only", f"'{name}' unknown; allowed: {', '.join(SECTION_NAMES)}"
             )
     results = []
-    for name, compute in SECTIONS:
+    for name in SECTION_NAMES:
         if only and name not in only:
             continue
         t = time.perf_counter()
         ctx.log(f"[validate] {name} ...")
-        result = compute(ctx)
+        result = compute_of(name)(ctx)
         ctx.walls[name] = time.perf_counter() - t
         ctx.runs.setdefault(name, result.runs)
         ctx.log(f"[validate] {name}: {ctx.walls[name]:.0f} s, {ctx.runs[name]} runs")
@@ -75,7 +74,7 @@ def generate(
     resume : bool, default False
         Reuse stored runs of earlier validation sweeps instead of starting fresh.
     only : sequence of str, optional
-        Run only these sections (names as in :data:`~i4p_sim.validation.sections.SECTIONS`).
+        Run only these sections (names as in :data:`~i4p_sim.validation.sections.SECTION_NAMES`).
     command : str, optional
         The command line, for the document.
     log : callable

@@ -1,41 +1,39 @@
-"""The registry of validation sections: name (as in ``--only``) -> its ``compute``.
+"""The registry of validation sections: their names (as in ``--only``), in document order.
 
-Each section module computes one stylized fact from its experiment file and returns a
-:class:`~i4p_sim.validation.results.SectionResult` (claims, tables, text as data).
+Each section is the module ``i4p_sim.validation.<name>``: it computes one stylized fact
+from its experiment file and returns a :class:`~i4p_sim.validation.results.SectionResult`
+(claims, tables, text as data). Modules are imported when a section runs, so the command
+line can list the names without loading the model.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from i4p_sim.validation import (
-    elections,
-    event_sizes,
-    funding_withdrawal,
-    i4p_effect,
-    patch_scale,
-    relapse,
-    sensitivity,
-)
-from i4p_sim.validation.common import Context
-from i4p_sim.validation.results import SectionResult
+if TYPE_CHECKING:
+    from i4p_sim.validation.common import Context
+    from i4p_sim.validation.results import SectionResult
 
-__all__ = ["SECTIONS", "section_names"]
+__all__ = ["SECTION_NAMES", "compute_of"]
 
-SECTIONS: tuple[tuple[str, Callable[[Context], SectionResult]], ...] = tuple(
-    (module.NAME, module.compute)
-    for module in (
-        i4p_effect,
-        funding_withdrawal,
-        patch_scale,
-        event_sizes,
-        relapse,
-        elections,
-        sensitivity,
-    )
+SECTION_NAMES: tuple[str, ...] = (
+    "i4p_effect",
+    "funding_withdrawal",
+    "patch_scale",
+    "event_sizes",
+    "relapse",
+    "elections",
+    "sensitivity",
 )
 
 
-def section_names() -> tuple[str, ...]:
-    """The section names in document order."""
-    return tuple(name for name, _ in SECTIONS)
+def compute_of(name: str) -> Callable[[Context], SectionResult]:
+    """The ``compute`` function of section ``name``."""
+    if name not in SECTION_NAMES:
+        raise KeyError(f"no validation section {name!r}; allowed: {', '.join(SECTION_NAMES)}")
+    module = importlib.import_module(f"i4p_sim.validation.{name}")
+    if module.NAME != name:
+        raise RuntimeError(f"i4p_sim.validation.{name} calls itself {module.NAME!r}")
+    return module.compute
