@@ -88,7 +88,7 @@ def format_summary(summary: dict, scenario) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from i4p_sim.sim.simulation import Simulation
+    from i4p_sim.sweep.pairing import run_with_twin
     from i4p_sim.sweep.storage import atomic_write_parquet, atomic_write_text
 
     scenario = load_scenario(
@@ -98,20 +98,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         kernel=args.kernel,
     )
-    sim = Simulation(scenario).advance()
-    summary = sim.summary()
+    run = run_with_twin(scenario)
+    summary = dict(run.result.summary)
+    if run.twin is None:
+        note = "no shocks: no twin was needed (paired metrics need a shocked run)"
+        summary.update({"twin": None, "tol": None})
+    else:
+        note = (
+            f"twin: {run.twin_name} (the same scenario without its {len(scenario.shocks)} "
+            f"shock(s), same seed {scenario.seed}), run alongside; tol = 95% noise floor of "
+            f"{run.noise_pairs} null-perturbed twin(s)"
+        )
+        summary.update({"twin": run.twin_name, "tol": run.tol, **run.paired})
     if args.out:
         out = Path(args.out)
-        series = sim.series().reset_index()
-        atomic_write_parquet(out / "series.parquet", series)
+        atomic_write_parquet(out / "series.parquet", run.result.series.reset_index())
+        if run.twin is not None:
+            atomic_write_parquet(out / "twin_series.parquet", run.twin.series.reset_index())
         atomic_write_text(out / "scenario.toml", scenario.to_toml())
         atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     if args.format == "json":
         print(json.dumps(summary, indent=2))
     else:
-        print(format_summary(summary, scenario))
+        print(note)
+        shown = {k: v for k, v in summary.items() if v is not None and k != "twin"}
+        print(format_summary(shown, scenario))
         if args.out:
-            print(f"wrote {Path(args.out) / 'series.parquet'}, scenario.toml, summary.json")
+            extra = ", twin_series.parquet" if run.twin is not None else ""
+            print(f"wrote {Path(args.out) / 'series.parquet'}{extra}, scenario.toml, summary.json")
     return 0
 
 
@@ -167,16 +181,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     from i4p_sim.stats.format import format_table
     from i4p_sim.stats.metrics import SUMMARY_KEYS
+    from i4p_sim.stats.resilience import PAIRED_KEYS, read_paired, with_paired
     from i4p_sim.stats.tables import (
         DEFAULT_METRICS,
         effects_table,
+        experiment_runs,
         funding_table,
         interactions_table,
+        paired_summary_table,
     )
     from i4p_sim.sweep.storage import atomic_write_text
     from i4p_sim.sweep.store import read_manifest, read_runs
 
-    runs = read_runs(args.results)
+    paired = read_paired(args.results)
+    runs = experiment_runs(with_paired(read_runs(args.results), paired))
     config = read_manifest(args.results).get("config", {})
     ok = runs[runs["status"] == "ok"]
     if ok.empty:
@@ -188,11 +206,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
             "command line", "--baseline", f"'{baseline}' not found; allowed: {', '.join(names)}"
         )
     metrics = list(args.metric or DEFAULT_METRICS)
+    known = [*SUMMARY_KEYS, *(k for k in PAIRED_KEYS if k != "recovered")]
     for m in metrics:
-        if m not in SUMMARY_KEYS:
+        if m not in known:
             raise ConfigError(
-                "command line", "--metric", f"'{m}' unknown; allowed: {', '.join(SUMMARY_KEYS)}"
+                "command line", "--metric", f"'{m}' unknown; allowed: {', '.join(known)}"
             )
+    metrics = [m for m in metrics if m in runs.columns]
     order = list(config.get("scenarios") or names)
     table = effects_table(runs, baseline, metrics, order=order)
     shown = table[["scenario", "metric", "estimate", "ci_low", "ci_high", "n", "ratio"]]
@@ -201,6 +221,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
         f"bootstrap CI; {int(ok['replicate'].nunique())} replicates"
     )
     print(format_table(shown))
+    ptab = paired_summary_table(paired, order=list(config.get("scenarios") or names))
+    if not ptab.empty:
+        print(
+            "\nagainst each shocked scenario's twin (same seeds, shocks removed): signed excess "
+            "violence (resilience_loss) with 95% bootstrap CI, sum of positive parts, runs "
+            "recovered; recovery_time is a restricted mean (censored runs count their months "
+            "observed)"
+        )
+        print(format_table(ptab))
     inter = config.get("interactions") or []
     if inter:
         itab = interactions_table(runs, inter, [m for m in metrics if m in DEFAULT_METRICS[:3]])

@@ -16,6 +16,7 @@ import pytest
 from i4p_sim.cli import build_parser
 from i4p_sim.sim.model import MEASURES
 from i4p_sim.stats.metrics import SUMMARY_KEYS
+from i4p_sim.stats.resilience import PAIRED_KEYS
 
 from conftest import run_cli
 
@@ -45,12 +46,17 @@ DESIGN_SUMMARY_KEYS = (
     "pre_violence",
     "peak_violence",
     "time_to_peak",
-    "recovery_time",
-    "recovered",
-    "resilience_loss",
     "lpcs_surviving",
     "funding_spent",
     "mean_tension",
+)
+#: Paired metrics (against the twin), in ``i4p run``'s JSON after ``twin`` and ``tol``.
+DESIGN_PAIRED_KEYS = (
+    "resilience_loss",
+    "excess_positive",
+    "recovery_time",
+    "recovered",
+    "months_observed",
 )
 SUBCOMMANDS = ("check", "run", "sweep", "compare", "report", "viz", "validate")
 
@@ -70,6 +76,7 @@ def ok(proc: subprocess.CompletedProcess) -> str:
 def test_design_names_match_the_code() -> None:
     assert tuple(MEASURES) == DESIGN_MEASURES
     assert tuple(SUMMARY_KEYS) == DESIGN_SUMMARY_KEYS
+    assert tuple(PAIRED_KEYS) == DESIGN_PAIRED_KEYS
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +85,12 @@ def json_run() -> dict:
 
 
 def test_run_json_has_exactly_the_summary_keys(json_run: dict) -> None:
-    assert list(json_run) == list(DESIGN_SUMMARY_KEYS)
-    assert isinstance(json_run["recovered"], bool)
-    for key in ("time_to_peak", "recovery_time", "lpcs_surviving"):
+    # no shocks: the unpaired metrics, and no twin
+    assert list(json_run) == [*DESIGN_SUMMARY_KEYS, "twin", "tol"]
+    assert json_run["twin"] is None and json_run["tol"] is None
+    for key in ("time_to_peak", "lpcs_surviving"):
         assert isinstance(json_run[key], int), key
-    for key in ("cumulative_violence", "pre_violence", "peak_violence", "resilience_loss"):
+    for key in ("cumulative_violence", "pre_violence", "peak_violence"):
         assert json_run[key] >= 0.0
     assert 0.0 <= json_run["mean_tension"] <= 1.0
     assert json_run["funding_spent"] > 0.0
@@ -95,16 +103,36 @@ def test_run_is_deterministic(json_run: dict) -> None:
 
 def test_seed_flag_changes_the_run(json_run: dict) -> None:
     other = json.loads(ok(i4p("run", BASELINE, *SMALL, "--seed", "5", "--format", "json")))
-    assert list(other) == list(DESIGN_SUMMARY_KEYS)
+    assert list(other) == list(json_run)
     assert other != json_run
 
 
 def test_run_table_prints_every_key() -> None:
     out = ok(i4p("run", BASELINE, *SMALL))
     lines = out.splitlines()
-    assert "baseline" in lines[0] and "steps 24" in lines[0]
-    shown = {line.split()[0] for line in lines[1:] if line.strip()}
+    assert lines[0].startswith("no shocks: no twin was needed")
+    assert "baseline" in lines[1] and "steps 24" in lines[1]
+    shown = {line.split()[0] for line in lines[2:] if line.strip()}
     assert set(DESIGN_SUMMARY_KEYS) <= shown
+    assert not set(DESIGN_PAIRED_KEYS) & shown
+
+
+def test_run_with_shocks_runs_its_twin_and_reports_paired_metrics() -> None:
+    args = ("run", "scenarios/withdrawal_abrupt.toml", *SMALL, "--set", "shocks.0.at=12")
+    lines = ok(i4p(*args)).splitlines()
+    assert lines[0].startswith("twin: withdrawal_abrupt~twin ")  # one line naming the twin
+    assert "same seed" in lines[0]
+    shown = {line.split()[0] for line in lines[2:] if line.strip()}
+    assert set(DESIGN_SUMMARY_KEYS) | set(DESIGN_PAIRED_KEYS) | {"tol"} <= shown
+    proc = i4p(*args, "--format", "json")
+    assert "NaN" not in proc.stdout
+    data = json.loads(ok(proc))
+    assert list(data) == [*DESIGN_SUMMARY_KEYS, "twin", "tol", *DESIGN_PAIRED_KEYS]
+    assert data["twin"] == "withdrawal_abrupt~twin"
+    assert isinstance(data["recovered"], bool) and data["tol"] >= 0.0
+    assert data["months_observed"] == 24 - 12
+    assert 0 <= data["recovery_time"] <= data["months_observed"]
+    assert data["excess_positive"] >= max(data["resilience_loss"], 0.0)
 
 
 def test_run_out_writes_series_and_a_reproducible_scenario(tmp_path: Path) -> None:
@@ -205,7 +233,7 @@ def test_the_console_script_and_python_m_are_the_same_program() -> None:
             text=True,
             timeout=120,
         )
-        assert set(json.loads(ok(proc))) == set(DESIGN_SUMMARY_KEYS)
+        assert set(json.loads(ok(proc))) == {*DESIGN_SUMMARY_KEYS, "twin", "tol"}
 
 
 def test_validate_subcommand_lists_every_validation_section():

@@ -1,4 +1,4 @@
-"""Tests for i4p_sim.metrics."""
+"""Tests for i4p_sim.stats.metrics (unpaired) and i4p_sim.stats.resilience (paired)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from i4p_sim.stats.metrics import SUMMARY_KEYS, moving_average, summary_metrics
+from i4p_sim.stats.resilience import (
+    PAIRED_SCHEMA,
+    noise_floor,
+    paired_metrics,
+    paired_table,
+    with_paired,
+)
+from i4p_sim.stats.tables import paired_summary_table
 
 
 def make_series(violence, *, tension=None, lpcs=None, funding=None) -> dict[str, np.ndarray]:
@@ -67,14 +75,13 @@ def test_keys_order_types_and_json():
     out = summary_metrics(make_series([0.0, 0.1, 0.2, 0.0]), 2, window=2)
     assert tuple(out) == SUMMARY_KEYS
     json.dumps(out)
-    for key in ("time_to_peak", "recovery_time", "lpcs_surviving"):
+    for key in ("time_to_peak", "lpcs_surviving"):
         assert type(out[key]) is int
-    assert type(out["recovered"]) is bool
+    assert not {"recovery_time", "recovered", "resilience_loss"} & set(out)  # paired
     for key in (
         "cumulative_violence",
         "pre_violence",
         "peak_violence",
-        "resilience_loss",
         "funding_spent",
         "mean_tension",
     ):
@@ -98,32 +105,9 @@ def test_shock_and_recovery():
     assert out["pre_violence"] == 0.0
     assert out["peak_violence"] == pytest.approx(0.4)
     assert out["time_to_peak"] == 1
-    assert out["recovery_time"] == 4  # ma[8] = 0 <= 0 + 0.005
-    assert out["recovered"] is True
-    assert out["resilience_loss"] == pytest.approx(1.0)
     assert out["lpcs_surviving"] == 3
     assert out["funding_spent"] == pytest.approx(7.0)
     assert out["mean_tension"] == pytest.approx(4.5)
-
-
-def test_recovery_within_default_relative_tolerance():
-    # pre = 0.2 -> tol = 0.02; ma must come back to <= 0.22
-    v = [0.2] * 4 + [0.6, 0.6, 0.23, 0.21, 0.21, 0.21]
-    out = summary_metrics(make_series(v), 4, window=1)
-    assert out["pre_violence"] == pytest.approx(0.2)
-    assert out["peak_violence"] == pytest.approx(0.6)
-    assert out["time_to_peak"] == 0
-    assert out["recovery_time"] == 3  # step 7 (0.23 is outside the tolerance)
-    assert out["recovered"] is True
-
-
-def test_explicit_tol():
-    v = [0.2] * 4 + [0.6, 0.6, 0.23, 0.21, 0.21, 0.21]
-    out = summary_metrics(make_series(v), 4, window=1, tol=0.05)
-    assert out["recovery_time"] == 2
-    out = summary_metrics(make_series(v), 4, window=1, tol=0.0)
-    assert out["recovered"] is False
-    assert out["recovery_time"] == 6
 
 
 def test_censored_recovery():
@@ -132,9 +116,6 @@ def test_censored_recovery():
     assert out["pre_violence"] == pytest.approx(0.1)
     assert out["peak_violence"] == pytest.approx(0.5)
     assert out["time_to_peak"] == 1  # ma[4] = 0.3, ma[5] = 0.5
-    assert out["recovered"] is False
-    assert out["recovery_time"] == 6  # T - s
-    assert out["resilience_loss"] == pytest.approx(2.4)
 
 
 def test_no_disturbance_constant():
@@ -142,9 +123,6 @@ def test_no_disturbance_constant():
     assert out["pre_violence"] == pytest.approx(0.2)
     assert out["peak_violence"] == pytest.approx(0.2)
     assert out["time_to_peak"] == 0
-    assert out["recovery_time"] == 0
-    assert out["recovered"] is True
-    assert out["resilience_loss"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_no_disturbance_peak_within_tolerance():
@@ -153,9 +131,6 @@ def test_no_disturbance_peak_within_tolerance():
     out = summary_metrics(make_series(v), 5, window=1)
     assert out["time_to_peak"] == 2
     assert out["peak_violence"] == pytest.approx(0.105)
-    assert out["recovery_time"] == out["time_to_peak"] == 2
-    assert out["recovered"] is True
-    assert out["resilience_loss"] == pytest.approx(0.005)
 
 
 def test_all_zero_violence():
@@ -164,9 +139,6 @@ def test_all_zero_violence():
     assert out["pre_violence"] == 0.0
     assert out["peak_violence"] == 0.0
     assert out["time_to_peak"] == 0
-    assert out["recovery_time"] == 0
-    assert out["recovered"] is True
-    assert out["resilience_loss"] == 0.0
 
 
 def test_reference_step_zero():
@@ -176,9 +148,6 @@ def test_reference_step_zero():
     assert out["pre_violence"] == pytest.approx(0.2)
     assert out["peak_violence"] == pytest.approx(0.4)
     assert out["time_to_peak"] == 1  # first argmax
-    assert out["recovery_time"] == 3
-    assert out["recovered"] is True
-    assert out["resilience_loss"] == pytest.approx(0.4)
 
 
 def test_negative_reference_step_clipped_to_zero():
@@ -195,9 +164,6 @@ def test_reference_step_at_end_and_beyond():
     assert out["pre_violence"] == pytest.approx(0.2)  # mean of v[1:4]
     assert out["peak_violence"] == pytest.approx(0.3)  # mean of v[2:5]
     assert out["time_to_peak"] == 0
-    assert out["recovered"] is False
-    assert out["recovery_time"] == 1  # T - s
-    assert out["resilience_loss"] == pytest.approx(0.2)
 
 
 def test_partial_pre_window():
@@ -208,9 +174,6 @@ def test_partial_pre_window():
     # ma: .1 .2 .4 .3
     assert out["peak_violence"] == pytest.approx(0.4)
     assert out["time_to_peak"] == 0
-    assert out["recovered"] is False  # ma never back to <= 0.2 + 0.02
-    assert out["recovery_time"] == 2
-    assert out["resilience_loss"] == pytest.approx(0.6)
 
 
 def test_dataframe_input_with_extra_columns_and_index():
@@ -256,7 +219,138 @@ def test_bad_window(window):
         summary_metrics(make_series([0.0, 0.1]), 1, window=window)
 
 
-@pytest.mark.parametrize("tol", [-0.1, float("nan")])
-def test_bad_tol(tol):
+# --- paired metrics (stats.resilience) ----------------------------------------------
+
+
+def test_paired_known_signed_and_positive_excess():
+    twin = [0.1] * 10
+    run = [0.1] * 4 + [0.3, 0.0, 0.2, 0.1, 0.1, 0.1]
+    out = paired_metrics(run, twin, 4, window=1, tol=0.05)
+    assert out["resilience_loss"] == pytest.approx(0.2)  # .2 - .1 + .1
+    assert out["excess_positive"] == pytest.approx(0.3)  # .2 + .1
+    assert out["recovery_time"] == 3  # last gap > tol at s + 2
+    assert out["recovered"] is True
+    assert out["months_observed"] == 6
+    # the sign is the run's minus the twin's
+    swapped = paired_metrics(twin, run, 4, window=1, tol=0.05)
+    assert swapped["resilience_loss"] == pytest.approx(-0.2)
+    assert swapped["excess_positive"] == pytest.approx(0.1)
+
+
+def test_paired_recovery_uses_moving_averages():
+    twin = [0.1] * 10
+    run = [0.1] * 4 + [0.3, 0.0, 0.2, 0.1, 0.1, 0.1]
+    # ma2 of the run from s: .2 .15 .1 .15 .1 .1; gaps .1 .05 0 .05 0 0
+    out = paired_metrics(run, twin, 4, window=2, tol=0.06)
+    assert (out["recovery_time"], out["recovered"]) == (1, True)
+    out = paired_metrics(run, twin, 4, window=2, tol=0.0)
+    assert (out["recovery_time"], out["recovered"]) == (4, True)  # last gap > 0 at s + 3
+
+
+def test_paired_censored_is_value_plus_flag():
+    out = paired_metrics([0.1] * 4 + [0.5] * 6, [0.1] * 10, 4, window=2, tol=0.01)
+    assert out["resilience_loss"] == pytest.approx(2.4)
+    assert out["recovered"] is False
+    assert out["recovery_time"] == out["months_observed"] == 6  # T - s, never NaN
+    json.dumps(out)
+
+
+def test_paired_recovery_needs_k_months_observed():
+    twin = np.zeros(12)
+    run = twin.copy()
+    run[4:9] = 1.0  # ma3 differs from the twin through t = 10
+    out = paired_metrics(run, twin, 4, window=3, tol=0.0)
+    assert out["recovered"] is False  # back only at t = 11: 1 month < k = 3
+    assert out["recovery_time"] == out["months_observed"] == 8
+    longer = paired_metrics(np.r_[run, [0.0] * 4], np.zeros(16), 4, window=3, tol=0.0)
+    assert (longer["recovered"], longer["recovery_time"]) == (True, 7)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    x=st.lists(st.floats(0, 1, allow_nan=False), min_size=12, max_size=40),
+    s=st.integers(0, 20),
+    w=st.integers(1, 6),
+)
+def test_paired_run_against_itself_is_exactly_zero(x, s, w):
+    s = min(s, len(x) - w)
+    out = paired_metrics(x, x, s, window=w, tol=0.0)
+    assert out["resilience_loss"] == 0.0
+    assert out["excess_positive"] == 0.0
+    assert out["recovery_time"] == 0
+    assert out["recovered"] is True
+
+
+def test_paired_bad_input():
+    with pytest.raises(ValueError, match="length"):
+        paired_metrics([0.0, 0.1], [0.0], 0)
     with pytest.raises(ValueError, match="tol"):
-        summary_metrics(make_series([0.0, 0.1]), 1, tol=tol)
+        paired_metrics([0.0, 0.1], [0.0, 0.1], 0, tol=-1.0)
+    with pytest.raises(ValueError, match="non-finite"):
+        paired_metrics([0.0, np.nan], [0.0, 0.1], 0)
+
+
+def test_noise_floor():
+    a, b = np.zeros(30), np.full(30, 0.1)
+    assert noise_floor([(a, b)], 10, window=4) == pytest.approx(0.1)
+    assert noise_floor([], 10) == 0.0
+    # only months from s + k on count: a gap before that is ignored
+    c = np.zeros(30)
+    c[10] = 1.0  # the ma4 gap is back to 0 at t = 14 = s + k
+    assert noise_floor([(a, c)], 10, window=4) == 0.0
+
+
+def _pair_frames():
+    """Two replicates of a calm scenario, its shocked variant and its null runs."""
+    t = np.arange(20)
+    calm = {0: np.full(20, 0.1), 1: np.full(20, 0.2)}
+    shock = {r: v + np.where(t >= 10, 0.05, 0.0) for r, v in calm.items()}
+    null = {r: v + np.where(t >= 10, 0.01, 0.0) for r, v in calm.items()}
+    runs, frames = [], []
+    for name, table in (("calm", calm), ("shock", shock), ("calm~null", null)):
+        for rep, v in table.items():
+            rid = f"{name}-{rep}"
+            runs.append({"run_id": rid, "scenario": name, "replicate": rep, "point": 0})
+            frames.append(pd.DataFrame({"run_id": rid, "step": t, "violence_share": v}))
+    runs = pd.DataFrame(runs).assign(status="ok")
+    return runs, pd.concat(frames, ignore_index=True)
+
+
+def test_paired_table_twins_nulls_and_tol():
+    runs, series = _pair_frames()
+    twins = {"calm": "calm", "shock": "calm"}
+    table = paired_table(runs, series, twins, {"calm": "calm~null"}, 10, window=2)
+    assert list(table.columns) == list(PAIRED_SCHEMA)
+    assert len(table) == 4  # calm (its own twin) and shock, 2 replicates each; no null rows
+    calm = table[table["scenario"] == "calm"]
+    assert (calm["resilience_loss"] == 0).all() and calm["recovered"].all()
+    shock = table[table["scenario"] == "shock"]
+    assert shock["resilience_loss"].to_numpy() == pytest.approx([0.5, 0.5])
+    assert set(shock["twin_run_id"]) == {"calm-0", "calm-1"}  # replicate i with i
+    assert shock["tol"].iloc[0] == pytest.approx(0.01)  # the null pairs' gaps
+    assert not shock["recovered"].any()
+    assert (shock["recovery_time"] == 10).all()
+    assert not table.isna().any().any()
+
+
+def test_paired_table_skips_a_failed_twin_and_with_paired_merges():
+    runs, series = _pair_frames()
+    runs.loc[runs["run_id"] == "calm-1", "status"] = "failed"
+    table = paired_table(runs, series, {"calm": "calm", "shock": "calm"}, {}, 10, window=2)
+    assert set(table["run_id"]) == {"calm-0", "shock-0"}
+    assert (table["tol"] == 0).all()  # no null runs: the strictest band
+    merged = with_paired(runs, table)
+    assert len(merged) == len(runs)
+    assert merged.loc[merged["run_id"] == "shock-1", "resilience_loss"].isna().all()
+    assert str(merged["recovered"].dtype) == "boolean"
+
+
+def test_paired_summary_table_marks_censoring():
+    runs, series = _pair_frames()
+    table = paired_table(runs, series, {"calm": "calm", "shock": "calm"}, {}, 10, window=2)
+    summary = paired_summary_table(table, n_resamples=200)
+    assert list(summary["scenario"]) == ["shock"]  # unshocked (own twin) rows are left out
+    row = summary.iloc[0]
+    assert row["recovered"] == "0/2" and row["censored"] == 2
+    assert row["recovery_time"] == 10 == row["months_observed"]
+    assert row["resilience_loss"] == pytest.approx(0.5)

@@ -66,7 +66,7 @@ def test_resume_after_sigkill(tmp_path):
     exp = tmp_path / "resume.toml"
     exp.write_text(RESUME)
     expected = {r.run_id for r in iter_runs(load_experiment(exp))}
-    assert len(expected) == 40
+    assert len(expected) == 40 + 4  # 4 null-perturbed runs of the twin (baseline)
     out = tmp_path / "killed"
     proc = subprocess.Popen(
         [sys.executable, "-m", "i4p_sim.cli", "sweep", str(exp), "--out", str(out)]
@@ -90,14 +90,22 @@ def test_resume_after_sigkill(tmp_path):
     partial = stored(out)
     assert partial is not None
     n_partial = partial["run_id"].nunique()
-    assert 0 < n_partial < 40, n_partial
+    assert 0 < n_partial < 44, n_partial
 
     res = cli("sweep", str(exp), "--out", str(out), "--workers", "2", "--no-report")
     assert res.returncode == 0, res.stderr
     assert f"skipped {n_partial} already stored" in res.stdout
     runs = pd.read_parquet(out / "runs.parquet")
     assert set(runs["run_id"]) == expected
-    assert runs["run_id"].is_unique and len(runs) == 40
+    assert runs["run_id"].is_unique and len(runs) == 44
+    # the paired table is rebuilt from the store after the resumed sweep: every run of the
+    # experiment (not the null runs) against its twin, replicate i with replicate i
+    paired = pd.read_parquet(out / "paired.parquet")
+    assert len(paired) == 40 and not paired.isna().any().any()
+    assert set(paired["twin"]) == {"baseline", "no_i4p"}
+    shocked = paired[paired["scenario"].isin(["withdrawal_abrupt", "upheaval"])]
+    twin_rep = runs.set_index("run_id").loc[shocked["twin_run_id"], "replicate"].to_numpy()
+    assert (twin_rep == shocked["replicate"].to_numpy()).all()
     # every run stored exactly once in the chunks too (nothing run twice)
     assert stored(out)["run_id"].value_counts().max() == 1
     series = pd.read_parquet(out / "series")

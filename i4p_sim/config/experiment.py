@@ -5,6 +5,16 @@ An experiment (TOML in ``experiments/``) names scenarios (or one ``base`` plus
 hypercube or scrambled Sobol, :mod:`scipy.stats.qmc`), ``replicates``, ``steps`` and one
 ``reference_step`` used for every scenario's summary metrics.
 
+Twins (docs/ODD.md 4.9): every shocked scenario is measured against a counterfactual
+twin, declared per scenario or variant (``twin = "NAME"``) or by default the scenario of
+the experiment that equals it without its shocks (in a factorial, the no-shock variant with
+the same tiers). If there is none, the sweep adds the twin's runs itself under the name
+``<scenario>~twin`` (the scenario with ``shocks = []``): an implicit twin is friendlier than
+an error and costs exactly the runs the paired metrics need. For each twin the sweep also
+runs ``noise_pairs`` null-perturbed replicates, ``<twin>~null`` (the twin with its violence
+stream re-seeded at the reference step), whose pairs with the twin give the recovery
+tolerance. Unshocked scenarios are their own twins (paired metrics exactly 0).
+
 :func:`load_experiment` validates every scenario and every scenario x parameter point once
 and keeps the validated :class:`~i4p_sim.config.scenario.Scenario` objects, so ``i4p
 check`` catches a bad combination and a sweep never validates again.
@@ -38,8 +48,11 @@ from i4p_sim.config.loading import (
 )
 from i4p_sim.config.sampling import SampleConfig, sample_points
 from i4p_sim.config.scenario import Scenario
+from i4p_sim.config.twins import NULL_SUFFIX, TWIN_SUFFIX, resolve_twins
 
 __all__ = [
+    "NULL_SUFFIX",
+    "TWIN_SUFFIX",
     "Experiment",
     "ExperimentConfig",
     "apply_point",
@@ -69,6 +82,7 @@ class VariantConfig(_Strict):
     file: str | None = None
     set: list[str] = Field(default_factory=list)
     shocks: list[dict[str, Any]] | None = None
+    twin: Annotated[str | None, Field(min_length=1)] = None
 
 
 class ScenarioRef(_Strict):
@@ -77,6 +91,7 @@ class ScenarioRef(_Strict):
     file: Annotated[str, Field(min_length=1)]
     name: Annotated[str | None, Field(min_length=1, max_length=80, pattern=_NAME)] = None
     set: list[str] = Field(default_factory=list)
+    twin: Annotated[str | None, Field(min_length=1)] = None
 
 
 class InteractionConfig(_Strict):
@@ -103,6 +118,7 @@ class ExperimentConfig(_Strict):
     steps: Annotated[int, Field(ge=1, le=100_000)] | None = None
     reference_step: Annotated[int, Field(ge=0)] | None = None
     window: Annotated[int, Field(ge=1, le=1000)] = 12
+    noise_pairs: Annotated[int, Field(ge=0, le=100_000)] = 4
     kernel: Literal["numpy", "numba"] | None = None
     set: list[str] = Field(default_factory=list)
     scenarios: list[str | ScenarioRef] = Field(default_factory=list)
@@ -199,6 +215,9 @@ class Experiment:
     steps: int
     descriptions: dict[str, str] = field(default_factory=dict)
     at_points: dict[tuple[str, int], Scenario] = field(default_factory=dict)
+    twins: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Scenario] = field(default_factory=dict)
+    nulls: dict[str, str] = field(default_factory=dict)
 
     @property
     def replicates(self) -> int:
@@ -215,14 +234,35 @@ class Experiment:
         """Dotted parameter paths varied by the axes or sample."""
         return list(self.points[0]) if self.points else []
 
+    @property
+    def noise_pairs(self) -> int:
+        """Null-perturbed replicates per twin and point (at most the replicates)."""
+        return min(self.config.noise_pairs, len(self.seeds))
+
+    def run_names(self, replicate: int) -> list[str]:
+        """Scenario names that replicate ``replicate`` runs: the experiment's, its implicit
+        twins, and the null-perturbed twins below :attr:`noise_pairs`."""
+        names = [*self.scenarios, *(n for n in self.extra if n not in self.nulls.values())]
+        if replicate < self.noise_pairs:
+            names += list(self.nulls.values())
+        return names
+
     def total_runs(self) -> int:
-        """Scenarios x points x replicates."""
-        return len(self.scenarios) * len(self.points) * len(self.seeds)
+        """(Scenarios + implicit twins) x points x replicates + null-perturbed runs."""
+        n_main = len(self.scenarios) + len(self.extra) - len(self.nulls)
+        per_point = n_main * len(self.seeds) + len(self.nulls) * self.noise_pairs
+        return per_point * len(self.points)
+
+    def reseed_at(self, name: str) -> int | None:
+        """The step at which the runs of ``name`` re-seed their violence stream (nulls)."""
+        return self.reference_step if name in set(self.nulls.values()) else None
 
     def scenario_at(self, name: str, point: int) -> Scenario:
         """The validated scenario ``name`` with parameter point ``point`` applied."""
         key = (name, point)
-        return self.at_points[key] if key in self.at_points else self.scenarios[name]
+        if key in self.at_points:
+            return self.at_points[key]
+        return self.scenarios[name] if name in self.scenarios else self.extra[name]
 
     def heatmap_steps(self) -> list[int]:
         """Steps at which the report shows heat maps (and runs store snapshots)."""
@@ -250,6 +290,10 @@ class Experiment:
             "interactions": [i.model_dump() for i in self.config.interactions],
             "heatmap_steps": self.heatmap_steps(),
             "snapshot_replicates": self.config.snapshot_replicates,
+            "twins": self.twins,
+            "implicit": {name: sc.to_dict() for name, sc in self.extra.items()},
+            "nulls": self.nulls,
+            "noise_pairs": self.noise_pairs,
         }
 
     def config_hash(self) -> str:
@@ -458,12 +502,13 @@ def load_experiment(
     scenarios = {
         name: sc.model_copy(update={"reference_step": ref_step}) for name, sc in scenarios.items()
     }
+    twins, extra, nulls = resolve_twins(cfg, scenarios, source)
     points = _points(cfg, source)
     at_points = {
         (name, p_idx): apply_point(sc, point, source)
         for p_idx, point in enumerate(points)
         if point
-        for name, sc in scenarios.items()
+        for name, sc in {**scenarios, **extra}.items()
     }
     return Experiment(
         name=cfg.name,
@@ -477,6 +522,9 @@ def load_experiment(
         steps=n_steps,
         descriptions={name: sc.description for name, sc in scenarios.items()},
         at_points=at_points,
+        twins=twins,
+        extra=extra,
+        nulls=nulls,
     )
 
 

@@ -40,7 +40,14 @@ from i4p_sim.report.figures import (
 )
 from i4p_sim.stats.format import format_number
 from i4p_sim.stats.metrics import SUMMARY_KEYS
-from i4p_sim.stats.tables import effects_table, funding_table, interactions_table
+from i4p_sim.stats.resilience import PAIRED_KEYS, read_paired, with_paired
+from i4p_sim.stats.tables import (
+    effects_table,
+    experiment_runs,
+    funding_table,
+    interactions_table,
+    paired_summary_table,
+)
 from i4p_sim.sweep.storage import atomic_write_text
 from i4p_sim.sweep.store import read_manifest, read_runs, read_snapshots
 
@@ -187,7 +194,10 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
         The file written (via temp file and ``os.replace``).
     """
     root = Path(results)
-    runs = read_runs(root)
+    paired = read_paired(root)
+    # the experiment's runs, each with its paired metrics against its twin; implicit and
+    # null-perturbed twins are the sweep's own runs, not scenarios of the experiment
+    runs = experiment_runs(with_paired(read_runs(root), paired))
     manifest = read_manifest(root)
     config = manifest.get("config") or {}
     ok = runs[runs["status"] == "ok"]
@@ -269,7 +279,7 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
         )
 
     if len(ok):
-        metric_cols = [k for k in SUMMARY_KEYS if k in ok.columns]
+        metric_cols = [k for k in (*SUMMARY_KEYS, *PAIRED_KEYS) if k in ok.columns]
         means = ok.groupby("scenario", sort=False)[metric_cols].mean(numeric_only=False)
         means = means.reindex([s for s in order if s in means.index]).reset_index()
         sections.append(
@@ -277,12 +287,29 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
             "resilience triangle (Bruneau et al. 2003): <i>pre_violence</i> is the mean "
             f"violent share in the {window} months before the reference month; "
             f"<i>peak_violence</i> the highest {window}-month moving average after it; "
-            "<i>recovery_time</i> the months "
-            "until violence is back near its pre-reference level (the run's remaining "
-            "months if never); <i>recovered</i> the share of runs that came back; "
-            "<i>resilience_loss</i> the excess violence after the reference month; "
+            "the paired metrics are measured against each scenario's <b>twin</b> (the same "
+            "scenario without its shocks, same seeds): <i>resilience_loss</i> the signed "
+            "sum over the months from the reference month of (violent share - the twin's), "
+            "<i>excess_positive</i> the sum of its positive parts; <i>recovery_time</i> the "
+            f"months until the {window}-month moving average stays within the noise floor "
+            "of the twin's to the end (censored runs count their months observed, "
+            "<i>months_observed</i>); <i>recovered</i> the share of runs that came back "
+            "(scenarios without shocks are their own twin: 0 and recovered); "
             "<i>lpcs_surviving</i> committees active at the end; <i>funding_spent</i> the "
             "total disbursed.</p>" + _table(means)
+        )
+
+    ptab = paired_summary_table(paired, order=order)
+    if not ptab.empty:
+        sections.append(
+            "<h2>Against the twin</h2><p class='note'>Each shocked scenario against its twin "
+            "(same seeds, shocks removed): mean signed excess violence (resilience_loss) "
+            "with its 95% bootstrap interval over replicates, mean sum of positive parts, "
+            "how many runs recovered, and the restricted mean recovery time: a run that "
+            "never recovered counts its months observed and is <b>censored</b> (the "
+            "censored column), so this is not a plain effect. <i>tol</i> is the 95% noise "
+            "floor of the moving-average gap between the twin and its null-perturbed "
+            "copy (violence draws re-seeded at the reference month).</p>" + _table(ptab)
         )
 
     inter = config.get("interactions") or []

@@ -69,6 +69,9 @@ MEASURES = (
     "warnings_answered",
 )
 STREAMS = ("landscape", "violence", "decisions", "shocks", "placement")
+#: First spawn-key entry of a re-seeded stream (:meth:`I4PModel.reseed_stream`); the
+#: substreams have spawn keys ``(0,)`` .. ``(len(STREAMS) - 1,)``, so none collides.
+RESEED_SPAWN_KEY = 0x5EED
 _EIGHT = np.ones((3, 3), dtype=bool)
 #: Guards the budget-decline share against a zero initial committee budget (ODD 7.9).
 _TINY_BUDGET = 1e-12
@@ -146,6 +149,21 @@ class I4PModel(mesa.Model):
         )
 
     # ------------------------------------------------------------------ construction
+
+    def reseed_stream(self, name: str, key: int) -> None:
+        """Replace random stream ``name`` by a fresh generator keyed by ``(seed, key)``.
+
+        The null perturbation of the paired resilience metrics (docs/ODD.md 4.9): a twin
+        whose violence stream is re-seeded at the shock month is a decorrelated unshocked
+        pair. The new generator is ``SeedSequence(seed, spawn_key=(RESEED_SPAWN_KEY, key))``,
+        so it shares nothing with any of the run's substreams. Nothing else changes.
+        """
+        if name not in self.streams:
+            raise ValueError(f"unknown stream {name!r}; allowed: {', '.join(self.streams)}")
+        seq = np.random.SeedSequence(self.config.seed, spawn_key=(RESEED_SPAWN_KEY, int(key)))
+        self.streams[name] = np.random.default_rng(seq)
+        if hasattr(self, f"rng_{name}"):
+            setattr(self, f"rng_{name}", self.streams[name])
 
     def _build_layers(self) -> None:
         dtypes = {"group": np.int64, "violence": np.bool_}

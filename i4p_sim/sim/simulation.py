@@ -56,6 +56,14 @@ class Simulation:
         Steps after which the layers in ``snapshot_layers`` are copied (as float32).
     snapshot_layers : iterable of str
         Property layers to copy at those steps.
+    reseed_at : int, optional
+        Before computing this step, re-seed the model's ``reseed_name`` stream with
+        ``reseed_key`` (:meth:`~i4p_sim.sim.model.I4PModel.reseed_stream`): the null
+        perturbation of the paired metrics. ``None`` (default) changes nothing.
+    reseed_key : int
+        Key of the re-seeded stream.
+    reseed_name : str
+        The stream re-seeded (the violence draws).
     """
 
     def __init__(
@@ -65,6 +73,9 @@ class Simulation:
         communities: bool = True,
         snapshot_steps: Iterable[int] = (),
         snapshot_layers: Iterable[str] = SNAPSHOT_LAYERS,
+        reseed_at: int | None = None,
+        reseed_key: int = 1,
+        reseed_name: str = "violence",
     ) -> None:
         if not isinstance(scenario, Scenario):
             raise TypeError(f"Simulation needs a validated Scenario, not {type(scenario)!r}")
@@ -73,6 +84,9 @@ class Simulation:
         self.snapshot_steps = frozenset(int(s) for s in snapshot_steps)
         self.snapshot_layers = tuple(snapshot_layers)
         self.snapshots: dict[int, dict[str, np.ndarray]] = {}
+        self.reseed_at = None if reseed_at is None else int(reseed_at)
+        self.reseed_key = int(reseed_key)
+        self.reseed_name = reseed_name
 
     @property
     def steps_done(self) -> int:
@@ -96,6 +110,8 @@ class Simulation:
         model, wanted = self.model, self.snapshot_steps
         while model.steps < target:
             t = model.steps
+            if t == self.reseed_at:
+                model.reseed_stream(self.reseed_name, self.reseed_key)
             model.step()
             if t in wanted:
                 self.snapshots[t] = {
@@ -107,18 +123,16 @@ class Simulation:
         """Per-step measures so far, indexed by step (0-based)."""
         return self.model.series()
 
-    def summary(self, *, window: int = 12, tol: float | None = None) -> dict[str, Any]:
-        """Summary metrics of the steps so far at the scenario's reference step."""
+    def summary(self, *, window: int = 12) -> dict[str, Any]:
+        """Unpaired summary metrics of the steps so far at the scenario's reference step."""
         return summary_metrics(
-            self.series(), self.scenario.resolved_reference_step(), window=window, tol=tol
+            self.series(), self.scenario.resolved_reference_step(), window=window
         )
 
-    def result(self, *, window: int = 12, tol: float | None = None) -> SimulationResult:
+    def result(self, *, window: int = 12) -> SimulationResult:
         """Series, summary and snapshots of the steps so far."""
         series = self.series()
-        summary = summary_metrics(
-            series, self.scenario.resolved_reference_step(), window=window, tol=tol
-        )
+        summary = summary_metrics(series, self.scenario.resolved_reference_step(), window=window)
         return SimulationResult(series, summary, dict(self.snapshots))
 
 
@@ -128,8 +142,9 @@ def simulate(
     snapshot_steps: Iterable[int] = (),
     snapshot_layers: Iterable[str] = SNAPSHOT_LAYERS,
     window: int = 12,
-    tol: float | None = None,
     communities: bool = False,
+    reseed_at: int | None = None,
+    reseed_key: int = 1,
 ) -> SimulationResult:
     """Run ``scenario`` to its horizon; return its series, summary and snapshots.
 
@@ -139,15 +154,19 @@ def simulate(
         A validated scenario.
     snapshot_steps, snapshot_layers
         Which spatial snapshots to keep (see :class:`Simulation`).
-    window, tol
+    window
         Passed to :func:`~i4p_sim.stats.metrics.summary_metrics`.
     communities : bool
         Build Community agents (off by default: the outputs do not need them).
+    reseed_at, reseed_key
+        The null perturbation (see :class:`Simulation`).
     """
     sim = Simulation(
         scenario,
         communities=communities,
         snapshot_steps=snapshot_steps,
         snapshot_layers=snapshot_layers,
+        reseed_at=reseed_at,
+        reseed_key=reseed_key,
     )
-    return sim.advance().result(window=window, tol=tol)
+    return sim.advance().result(window=window)

@@ -1,8 +1,10 @@
-"""Per-run summary metrics (docs/ODD.md section 4.9, "Per run").
+"""Per-run (unpaired) summary metrics (docs/ODD.md section 4.9, "Per run").
 
 The metrics follow the resilience triangle of Bruneau et al. (2003), measured relative
 to a reference step ``s`` (usually the first shock).  Index positions ``0..T-1`` of the
-per-step series are treated as steps.
+per-step series are treated as steps. The metrics that need a counterfactual twin
+(``resilience_loss``, ``excess_positive``, ``recovery_time``, ``recovered``) are paired:
+see :mod:`i4p_sim.stats.resilience`; they are computed from the stored series, never here.
 """
 
 from __future__ import annotations
@@ -31,9 +33,6 @@ SUMMARY_DTYPES: dict[str, str] = {
     "pre_violence": "float64",
     "peak_violence": "float64",
     "time_to_peak": "Int64",
-    "recovery_time": "Int64",
-    "recovered": "boolean",
-    "resilience_loss": "float64",
     "lpcs_surviving": "Int64",
     "funding_spent": "float64",
     "mean_tension": "float64",
@@ -125,9 +124,8 @@ def summary_metrics(
     reference_step: int,
     *,
     window: int = 12,
-    tol: float | None = None,
-) -> dict[str, float | int | bool]:
-    """Summary metrics of one run.
+) -> dict[str, float | int]:
+    """Unpaired summary metrics of one run.
 
     Parameters
     ----------
@@ -138,25 +136,17 @@ def summary_metrics(
         Reference step ``s``; clipped into ``[0, T - 1]``.
     window : int, default 12
         Moving-average window ``w`` (also the pre-reference baseline length).
-    tol : float, optional
-        Recovery tolerance; default ``max(0.005, 0.1 * pre_violence)``.
 
     Returns
     -------
     dict
-        Keys :data:`SUMMARY_KEYS`, values plain Python ``float``/``int``/``bool``:
+        Keys :data:`SUMMARY_KEYS`, values plain Python ``float``/``int``:
 
         - ``cumulative_violence``: sum of ``violence_share``.
         - ``pre_violence``: mean ``violence_share`` at positions
           ``max(0, s - w) .. s - 1`` (``violence_share[0]`` if ``s == 0``).
         - ``peak_violence``: max of the trailing ``w``-step moving average ``ma``
           over ``t >= s``; ``time_to_peak``: first argmax minus ``s``.
-        - ``recovery_time``: first ``t >= t_peak`` with
-          ``ma[t] <= pre_violence + tol``, minus ``s``; ``recovered`` is True.
-          If there is none, ``T - s`` and ``recovered`` is False (censored).
-          If the peak is within ``tol`` this equals ``time_to_peak``.
-        - ``resilience_loss``: sum over ``t >= s`` of
-          ``max(0, violence_share[t] - pre_violence)``.
         - ``lpcs_surviving``: ``lpcs_active`` at the last step.
         - ``funding_spent``: sum of ``funding_disbursed``.
         - ``mean_tension``: mean of ``mean_tension``.
@@ -164,8 +154,8 @@ def summary_metrics(
     Raises
     ------
     ValueError
-        On a missing column, an empty series, columns of unequal length,
-        ``window < 1`` or a negative/non-finite ``tol``.
+        On a missing column, an empty series, columns of unequal length or
+        ``window < 1``.
     """
     w = _check_window(window)
     cols = {name: _column(series, name) for name in REQUIRED_COLUMNS}
@@ -175,27 +165,16 @@ def summary_metrics(
     n = lengths["violence_share"]
     if n == 0:
         raise ValueError("series is empty")
-    if tol is not None and not (np.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
 
     v = cols["violence_share"]
     s = int(min(max(int(reference_step), 0), n - 1))
 
     pre = float(v[0]) if s == 0 else float(np.mean(v[max(0, s - w) : s]))
-    tolerance = max(0.005, 0.1 * pre) if tol is None else float(tol)
 
     ma = moving_average(v, w)
     after = ma[s:]
     peak_offset = int(np.argmax(after))
     peak = float(after[peak_offset])
-
-    within = np.flatnonzero(after[peak_offset:] <= pre + tolerance)
-    if within.size:
-        recovery_time = peak_offset + int(within[0])
-        recovered = True
-    else:
-        recovery_time = n - s
-        recovered = False
 
     lpcs_last = float(cols["lpcs_active"][-1])
     if not np.isfinite(lpcs_last):
@@ -206,9 +185,6 @@ def summary_metrics(
         "pre_violence": pre,
         "peak_violence": peak,
         "time_to_peak": peak_offset,
-        "recovery_time": int(recovery_time),
-        "recovered": bool(recovered),
-        "resilience_loss": float(np.sum(np.maximum(0.0, v[s:] - pre))),
         "lpcs_surviving": int(round(lpcs_last)),
         "funding_spent": float(np.sum(cols["funding_disbursed"])),
         "mean_tension": float(np.mean(cols["mean_tension"])),

@@ -6,8 +6,10 @@ the same bootstrap (:mod:`i4p_sim.stats.paired`) and :data:`N_RESAMPLES`.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
+from i4p_sim.stats.bootstrap import bootstrap_ci
 from i4p_sim.stats.paired import averted_per_funding, interaction, paired_effects
 
 __all__ = [
@@ -15,8 +17,10 @@ __all__ = [
     "N_RESAMPLES",
     "PAIR_ON",
     "effects_table",
+    "experiment_runs",
     "funding_table",
     "interactions_table",
+    "paired_summary_table",
 ]
 
 #: Bootstrap resamples of every interval that compare and the report show.
@@ -26,7 +30,6 @@ DEFAULT_METRICS = (
     "cumulative_violence",
     "peak_violence",
     "resilience_loss",
-    "recovery_time",
     "lpcs_surviving",
     "funding_spent",
 )
@@ -34,6 +37,79 @@ DEFAULT_METRICS = (
 PAIR_ON = ("replicate", "point")
 #: A funding difference below this share of the baseline's funding is noise.
 FUNDING_NOISE_SHARE = 0.01
+
+
+#: Scenario names with this mark are a sweep's own auxiliary runs (implicit twins
+#: ``<name>~twin`` and null-perturbed twins ``<twin>~null``), not the experiment's.
+AUXILIARY_MARK = "~"
+
+
+def experiment_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` without the sweep's auxiliary runs (:data:`AUXILIARY_MARK`)."""
+    return runs[~runs["scenario"].astype(str).str.contains(AUXILIARY_MARK, regex=False)]
+
+
+def paired_summary_table(
+    paired: pd.DataFrame,
+    *,
+    order: list[str] | None = None,
+    n_resamples: int = N_RESAMPLES,
+) -> pd.DataFrame:
+    """Per scenario (and parameter point) against its twin: mean signed excess
+    (``resilience_loss``) with its 95% bootstrap interval, mean ``excess_positive``, how
+    many recovered, and the restricted mean recovery time (censored runs count their
+    months observed; the column ``censored`` says how many there are).
+
+    Scenarios that are their own twin (no shock) are left out: their values are 0 by
+    construction.
+    """
+    cols = [
+        "scenario",
+        "point",
+        "twin",
+        "resilience_loss",
+        "ci_low",
+        "ci_high",
+        "excess_positive",
+        "recovered",
+        "censored",
+        "recovery_time",
+        "months_observed",
+        "tol",
+        "n",
+    ]
+    sub = paired[paired["scenario"] != paired["twin"]]
+    sub = experiment_runs(sub)
+    if sub.empty:
+        return pd.DataFrame(columns=cols)
+    names = order if order is not None else list(pd.unique(sub["scenario"]))
+    names = [s for s in names if s in set(sub["scenario"])]
+    rows = []
+    for name in names:
+        for point, grp in sub[sub["scenario"] == name].groupby("point", sort=True):
+            est, lo, hi = bootstrap_ci(grp["resilience_loss"].to_numpy(), n_resamples=n_resamples)
+            rec = int(grp["recovered"].sum())
+            rows.append(
+                {
+                    "scenario": name,
+                    "point": int(point),
+                    "twin": str(grp["twin"].iloc[0]),
+                    "resilience_loss": est,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "excess_positive": float(np.mean(grp["excess_positive"])),
+                    "recovered": f"{rec}/{len(grp)}",
+                    "censored": int(len(grp) - rec),
+                    "recovery_time": float(np.mean(grp["recovery_time"])),
+                    "months_observed": int(grp["months_observed"].max()),
+                    "tol": float(grp["tol"].iloc[0]),
+                    "n": int(len(grp)),
+                }
+            )
+    out = pd.DataFrame(rows, columns=cols)
+    if out["point"].nunique() == 1:
+        out = out.drop(columns=["point"])
+    return out
 
 
 def _pair_on(runs: pd.DataFrame) -> list[str]:
@@ -104,7 +180,7 @@ def funding_table(
     spends a different amount (paired runs; differences under
     :data:`FUNDING_NOISE_SHARE` of the baseline's funding are skipped as noise)."""
     pair_on = _pair_on(runs)
-    ok = runs[runs["status"] == "ok"]
+    ok = experiment_runs(runs[runs["status"] == "ok"])
     scale = abs(float(ok.loc[ok["scenario"] == baseline, "funding_spent"].mean()))
     rows = []
     for scenario in pd.unique(ok["scenario"]):

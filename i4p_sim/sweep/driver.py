@@ -27,6 +27,7 @@ from i4p_sim.config.errors import ConfigError
 from i4p_sim.config.experiment import Experiment, load_experiment
 from i4p_sim.sweep.executors import make_executor
 from i4p_sim.sweep.manifest import finish_manifest, new_manifest, now
+from i4p_sim.sweep.pairing import write_paired
 from i4p_sim.sweep.spec import RunSpec, iter_runs
 from i4p_sim.sweep.storage import directory_lock
 from i4p_sim.sweep.store import Store, read_manifest
@@ -58,6 +59,7 @@ class SweepResult:
     skipped: int
     failed: int
     wall_s: float
+    paired: pd.DataFrame | None = None
 
 
 def _batch_size(first: RunSpec | None, n_pending: int, slots: int) -> int:
@@ -252,4 +254,7 @@ def _run_locked(
             skipped=n_skipped,
         )
         store.write_manifest(manifest)
-    return SweepResult(exp, root, runs, ran, n_skipped, failed, time.perf_counter() - t_start)
+    # paired metrics from the stored series (also on resume): paired.parquet
+    paired = write_paired(root, exp, runs)
+    wall = time.perf_counter() - t_start
+    return SweepResult(exp, root, runs, ran, n_skipped, failed, wall, paired)

@@ -17,6 +17,7 @@ from typing import Any
 from i4p_sim._version import __version__
 from i4p_sim.config.experiment import Experiment, replicate_seeds
 from i4p_sim.config.scenario import Scenario
+from i4p_sim.config.twins import NULL_RESEED_KEY
 
 __all__ = ["RunSpec", "iter_runs", "replicate_seeds", "run_id"]
 
@@ -48,6 +49,9 @@ class RunSpec:
         Summary-metrics window.
     snapshot_steps : tuple of int
         Steps after which the worker keeps spatial snapshots (empty: none).
+    reseed_at : int, optional
+        A null-perturbed twin's run: the step at which its violence stream is re-seeded
+        (with key :data:`~i4p_sim.config.twins.NULL_RESEED_KEY`).
     """
 
     run_id: str
@@ -59,6 +63,7 @@ class RunSpec:
     scenario: Scenario
     window: int
     snapshot_steps: tuple[int, ...] = ()
+    reseed_at: int | None = None
 
 
 def run_id(
@@ -83,15 +88,17 @@ def iter_runs(exp: Experiment) -> Iterator[RunSpec]:
     """Yield every run of ``exp`` lazily, replicate-major (so partial sweeps stay balanced).
 
     Replicates below the experiment's ``snapshot_replicates`` keep snapshots at its heat-map
-    steps.
+    steps. Implicit twins and null-perturbed twins (:meth:`Experiment.run_names`) are runs
+    like any other; a null run's id also holds its re-seed step and key.
     """
     dicts: dict[tuple[str, int], dict[str, Any]] = {}
     snap_steps = tuple(exp.heatmap_steps())
     n_snap = exp.config.snapshot_replicates
     for rep, seed in enumerate(exp.seeds):
         for p, point in enumerate(exp.points):
-            for name in exp.scenarios:
+            for name in exp.run_names(rep):
                 scenario = exp.scenario_at(name, p)
+                reseed_at = exp.reseed_at(name)
                 key = (name, p)
                 if key not in dicts:
                     if len(dicts) >= IDENT_CACHE_SIZE:
@@ -99,6 +106,8 @@ def iter_runs(exp: Experiment) -> Iterator[RunSpec]:
                     dicts[key] = scenario.to_dict()
                 data = dict(dicts[key])
                 data["seed"] = seed
+                if reseed_at is not None:
+                    data["reseed"] = {"at": reseed_at, "key": NULL_RESEED_KEY}
                 yield RunSpec(
                     run_id=run_id(data, point, seed, data["steps"], exp.window),
                     name=name,
@@ -109,4 +118,5 @@ def iter_runs(exp: Experiment) -> Iterator[RunSpec]:
                     scenario=scenario.model_copy(update={"seed": seed}),
                     window=exp.window,
                     snapshot_steps=snap_steps if rep < n_snap else (),
+                    reseed_at=reseed_at,
                 )

@@ -4,6 +4,7 @@ Layout (``results/<experiment>/`` or ``--out``)::
 
     manifest.json              versions, git revision, resolved config and its hash, timings
     runs.parquet               one row per run (assembled from runs/part-*.parquet)
+    paired.parquet             paired resilience metrics (i4p_sim.sweep.pairing), after a sweep
     runs/part-*.parquet        chunks of run rows, one per finished batch
     series/part-*.parquet      per-step measures (run_id, scenario, replicate, point, step, ...)
     snapshots/<run_id>.npz     float32 maps ``<layer>@<step>`` of the runs that keep them
@@ -90,7 +91,7 @@ class Store:
         for sub in (self.runs_dir, self.series_dir, self.snapshots_dir):
             if sub.exists():
                 shutil.rmtree(sub)
-        for name in ("runs.parquet", "manifest.json", "report.html"):
+        for name in ("runs.parquet", "paired.parquet", "manifest.json", "report.html"):
             (self.root / name).unlink(missing_ok=True)
 
     def prepare(self) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from i4p_sim.config.twins import NULL_RESEED_KEY
 from i4p_sim.core.field import warm_up
 from i4p_sim.sim.simulation import SNAPSHOT_LAYERS, simulate
 from i4p_sim.stats.metrics import SUMMARY_KEYS
@@ -84,6 +85,8 @@ def run_batch(
                 snapshot_steps=spec.snapshot_steps,
                 snapshot_layers=SNAPSHOT_LAYERS,
                 window=spec.window,
+                reseed_at=spec.reseed_at,
+                reseed_key=NULL_RESEED_KEY,
             )
             row.update(result.summary)
             row["status"] = "ok"

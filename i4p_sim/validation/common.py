@@ -24,6 +24,8 @@ from i4p_sim.config.experiment import Experiment, apply_point, load_experiment
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.sim.simulation import Simulation
 from i4p_sim.stats import events as es
+from i4p_sim.stats.resilience import with_paired
+from i4p_sim.stats.tables import experiment_runs
 from i4p_sim.sweep.driver import run_experiment
 from i4p_sim.sweep.executors import make_executor
 from i4p_sim.sweep.manifest import git_revision
@@ -177,7 +179,9 @@ def sweep(ctx: Context, exp: Experiment) -> pd.DataFrame:
         fresh=not ctx.resume,
         progress=False,
     )
-    runs = res.runs
+    # each run with its paired metrics against its twin; without the sweep's own implicit
+    # and null-perturbed twins
+    runs = experiment_runs(with_paired(res.runs, res.paired))
     failed = runs[runs["status"] != "ok"]
     if len(failed):
         first = str(failed["error"].iloc[0]).strip().splitlines()[-1]

@@ -2,7 +2,7 @@
 
 The design is ``scipy.stats.sobol_indices``' own (Saltelli 2010); each parameter point is a
 validated scenario (``experiments/sensitivity.toml``'s base with the point applied), run
-once per seed with :func:`~i4p_sim.sim.simulation.simulate` in the process pool.
+once per seed with its twin (:func:`~i4p_sim.sweep.pairing.run_with_twin`) in the process pool.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from scipy import stats
 
 from i4p_sim.config.errors import ConfigError
 from i4p_sim.config.scenario import Scenario
-from i4p_sim.sim.simulation import simulate
+from i4p_sim.sweep.pairing import run_with_twin
 from i4p_sim.validation.common import (
     CONFIDENCE,
     EXPERIMENTS,
@@ -61,10 +61,15 @@ class SobolIndices:
 
 
 def outcomes_of(scenarios: Sequence[Scenario], window: int) -> list[tuple[float, ...]]:
-    """Run scenarios; the Sobol outcomes of each (a pool task)."""
+    """Run scenarios; the Sobol outcomes of each (a pool task).
+
+    ``resilience_loss`` is paired: each scenario runs with its twin (shocks removed, same
+    seed); it needs no tolerance, so no null-perturbed twins are run.
+    """
     out = []
     for sc in scenarios:
-        m = simulate(sc, window=window).summary
+        run = run_with_twin(sc, window=window, noise_pairs=0)
+        m = {**run.result.summary, **(run.paired or {"resilience_loss": 0.0})}
         out.append(tuple(float(m[k]) for k in OUTCOMES))
     return out
 

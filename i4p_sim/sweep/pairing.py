@@ -1,0 +1,100 @@
+"""Paired resilience metrics of a sweep and of a single run with its twin.
+
+After a sweep has stored its runs, :func:`write_paired` reads the stored
+``violence_share`` series and writes ``paired.parquet`` (one row per shocked-or-not ok run
+with an ok twin; :data:`~i4p_sim.stats.resilience.PAIRED_SCHEMA`). It is rebuilt from the
+store at the end of every sweep, a resumed one included, so it never disagrees with the
+runs. :func:`run_with_twin` does the same for ``i4p run``: the scenario, its twin (shocks
+removed, same seed) and null-perturbed twins for the tolerance.
+
+The metrics themselves are :mod:`i4p_sim.stats.resilience`; this module only reads and
+runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.dataset as ds
+
+from i4p_sim.config.experiment import Experiment
+from i4p_sim.config.scenario import Scenario
+from i4p_sim.config.twins import NULL_RESEED_KEY
+from i4p_sim.sim.simulation import SimulationResult, simulate
+from i4p_sim.stats.resilience import (
+    PAIRED_FILE,
+    empty_paired,
+    noise_floor,
+    paired_metrics,
+    paired_table,
+)
+from i4p_sim.sweep.storage import atomic_write_parquet
+
+__all__ = ["TwinRun", "run_with_twin", "write_paired"]
+
+
+def _stored_violence(root: Path, run_ids: list[str]) -> pd.DataFrame:
+    parts = sorted((root / "series").glob("part-*.parquet"))
+    cols = ["run_id", "step", "violence_share"]
+    if not parts or not run_ids:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in cols})
+    dataset = ds.dataset([str(p) for p in parts], format="parquet")
+    table = dataset.to_table(columns=cols, filter=ds.field("run_id").isin(run_ids))
+    return table.to_pandas().drop_duplicates(["run_id", "step"], keep="last")
+
+
+def write_paired(root: str | Path, exp: Experiment, runs: pd.DataFrame) -> pd.DataFrame:
+    """Compute the paired table of a sweep from its stored series; write ``paired.parquet``."""
+    root = Path(root)
+    ok_ids = runs.loc[runs["status"] == "ok", "run_id"].tolist()
+    series = _stored_violence(root, ok_ids)
+    if len(ok_ids):
+        table = paired_table(
+            runs, series, exp.twins, exp.nulls, exp.reference_step, window=exp.window
+        )
+    else:
+        table = empty_paired()
+    atomic_write_parquet(root / PAIRED_FILE, table)
+    return table
+
+
+@dataclass(frozen=True)
+class TwinRun:
+    """A run, its twin and the paired metrics (``twin`` is None without shocks)."""
+
+    result: SimulationResult
+    twin: SimulationResult | None
+    paired: dict[str, Any] | None
+    tol: float | None
+    twin_name: str | None
+    noise_pairs: int
+
+
+def run_with_twin(scenario: Scenario, *, window: int = 12, noise_pairs: int = 1) -> TwinRun:
+    """Run ``scenario``; with shocks, also its twin (shocks removed, same seed) and
+    ``noise_pairs`` null-perturbed twins (violence stream re-seeded at the reference
+    step with keys 1, 2, ...) whose pairs with the twin give ``tol``.
+
+    ``noise_pairs = 0`` gives ``tol = 0`` (the strictest band).
+    """
+    result = simulate(scenario, window=window)
+    if not scenario.shocks:
+        return TwinRun(result, None, None, None, None, 0)
+    s = scenario.resolved_reference_step()
+    twin_sc = scenario.model_copy(update={"shocks": [], "name": f"{scenario.name}~twin"})
+    twin = simulate(twin_sc, window=window)
+    tv = twin.series["violence_share"].to_numpy()
+    nulls = [
+        simulate(twin_sc, window=window, reseed_at=s, reseed_key=NULL_RESEED_KEY + i)
+        for i in range(noise_pairs)
+    ]
+    tol = noise_floor(
+        [(tv, n.series["violence_share"].to_numpy()) for n in nulls], s, window=window
+    )
+    paired = paired_metrics(
+        result.series["violence_share"].to_numpy(), tv, s, window=window, tol=tol
+    )
+    return TwinRun(result, twin, paired, tol, twin_sc.name, noise_pairs)
