@@ -254,3 +254,18 @@ def test_compare_uses_paired_metrics_between_scenarios(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "both_abrupt" in proc.stdout and "~null" not in proc.stdout
     assert experiment_text("tiny")  # the shared test data still loads
+
+
+def test_a_store_from_before_the_paired_metrics_assembles_without_them(tmp_path):
+    from i4p_sim.stats.metrics import SUMMARY_KEYS
+    from i4p_sim.sweep.store import Store
+
+    store = Store(tmp_path)
+    store.prepare()
+    row = {"run_id": "a", "scenario": "s", "replicate": 0, "point": 0, "seed": 1}
+    row |= dict.fromkeys(SUMMARY_KEYS, 0) | {"status": "ok", "error": "", "wall_s": 0.1}
+    row |= {"recovery_time": 37, "recovered": True, "resilience_loss": 0.105}  # old columns
+    store.write_batch([row], None)
+    runs = store.assemble()
+    assert {"recovery_time", "recovered", "resilience_loss"}.isdisjoint(runs.columns)
+    assert list(runs.columns)[:5] == ["run_id", "scenario", "replicate", "point", "seed"]

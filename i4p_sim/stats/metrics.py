@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike
 
 __all__ = [
     "REQUIRED_COLUMNS",
+    "RETIRED_KEYS",
     "RUNS_SCHEMA",
     "SUMMARY_DTYPES",
     "SUMMARY_KEYS",
@@ -38,6 +39,9 @@ SUMMARY_DTYPES: dict[str, str] = {
     "mean_tension": "float64",
 }
 SUMMARY_KEYS: tuple[str, ...] = tuple(SUMMARY_DTYPES)
+#: Per-run columns of earlier versions that are paired now (:mod:`i4p_sim.stats.resilience`);
+#: run chunks stored before the change still hold them, and they are never parameters.
+RETIRED_KEYS: tuple[str, ...] = ("recovery_time", "recovered", "resilience_loss")
 
 #: The runs table (``runs.parquet``), column -> dtype, in column order. Parameter columns
 #: (one per varied dotted path) come between ``seed`` and the summary metrics.

@@ -259,6 +259,7 @@ def with_paired(runs: pd.DataFrame, paired: pd.DataFrame) -> pd.DataFrame:
 
     Runs without a paired row (failed, or whose twin failed) get missing values there.
     """
-    merged = runs.merge(paired[["run_id", *PAIRED_KEYS]], on="run_id", how="left")
+    base = runs.drop(columns=[k for k in PAIRED_KEYS if k in runs.columns])
+    merged = base.merge(paired[["run_id", *PAIRED_KEYS]], on="run_id", how="left")
     nullable = {"float64": "float64", "int64": "Int64", "bool": "boolean"}
     return merged.astype({k: nullable[t] for k, t in PAIRED_DTYPES.items()})

@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from i4p_sim.config.errors import ConfigError
-from i4p_sim.stats.metrics import RUNS_SCHEMA, runs_columns
+from i4p_sim.stats.metrics import RETIRED_KEYS, RUNS_SCHEMA, runs_columns
 from i4p_sim.sweep.storage import atomic_write_bytes, atomic_write_parquet, atomic_write_text
 
 __all__ = ["Store", "read_manifest", "read_runs", "read_snapshots", "snapshot_path"]
@@ -148,7 +148,7 @@ class Store:
             frame = frame.drop_duplicates("run_id", keep="last")
             if expected is not None:
                 frame = frame[frame["run_id"].isin(expected)]
-            frame = frame.drop(columns=["finished"])
+            frame = frame.drop(columns=["finished", *(k for k in RETIRED_KEYS if k in frame)])
             params = [c for c in frame.columns if c not in RUNS_SCHEMA]
             frame = frame[runs_columns(params)].astype(RUNS_SCHEMA)
             frame = frame.sort_values(["replicate", "point", "scenario"], kind="stable")
