@@ -64,7 +64,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if _looks_like_experiment(path):
         exp = load_experiment(path)
-        print(f"{path}: ok (experiment '{exp.name}', {exp.total_runs()} runs)")
+        total = exp.total_runs()
+        own = len(exp.scenarios) * len(exp.points) * exp.replicates
+        extra = f", {total - own} of them twins or null-perturbed twins" if total > own else ""
+        print(f"{path}: ok (experiment '{exp.name}', {total} runs{extra})")
         return 0
     sc = load_scenario(path)
     print(
@@ -163,7 +166,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         f"({n_ok} ok, {n_failed} failed); ran {res.ran}, skipped {res.skipped} already stored; "
         f"{res.wall_s:.1f} s"
     )
-    print(f"results: {res.out / 'runs.parquet'}, {res.out / 'series'}/, manifest.json")
+    print(
+        f"results: {res.out / 'runs.parquet'}, {res.out / 'series'}/, manifest.json, "
+        f"paired.parquet (each run against its twin)"
+    )
     if report is not None:
         print(f"report:  {report}")
     if n_failed:

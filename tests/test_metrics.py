@@ -354,3 +354,21 @@ def test_paired_summary_table_marks_censoring():
     assert row["recovered"] == "0/2" and row["censored"] == 2
     assert row["recovery_time"] == 10 == row["months_observed"]
     assert row["resilience_loss"] == pytest.approx(0.5)
+
+
+def test_paired_table_tol_is_per_parameter_point():
+    runs, series = _pair_frames()
+    runs1 = runs.assign(point=1, run_id=runs["run_id"] + "-p1")
+    series1 = series.assign(run_id=series["run_id"] + "-p1")
+    null1 = series1["run_id"].str.startswith("calm~null") & (series1["step"] >= 10)
+    series1.loc[null1, "violence_share"] += 0.02  # a noisier point: gap 0.03
+    table = paired_table(
+        pd.concat([runs, runs1]),
+        pd.concat([series, series1]),
+        {"calm": "calm", "shock": "calm"},
+        {"calm": "calm~null"},
+        10,
+        window=2,
+    )
+    tol = table[table["scenario"] == "shock"].groupby("point")["tol"].unique()
+    assert tol[0] == pytest.approx([0.01]) and tol[1] == pytest.approx([0.03])

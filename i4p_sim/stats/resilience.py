@@ -192,9 +192,9 @@ def paired_table(
     twins : mapping
         Scenario -> its twin's scenario name (a scenario may be its own twin: zeros).
     nulls : mapping
-        Twin scenario -> the scenario holding its null-perturbed runs. Each twin's ``tol``
-        is the :func:`noise_floor` of its (twin, null) pairs at the same replicate and
-        point; a twin without null runs gets ``tol = 0``.
+        Twin scenario -> the scenario holding its null-perturbed runs. A twin's ``tol`` at
+        a parameter point is the :func:`noise_floor` of its (twin, null) pairs at that
+        point (replicate ``i`` with replicate ``i``); without null runs ``tol = 0``.
     reference_step, window
         ``s`` and ``k``.
     """
@@ -207,21 +207,21 @@ def paired_table(
         )
         if rid in v
     }
-    tols: dict[str, float] = {}
-    for twin, null in nulls.items():
-        pairs = [
-            (v[ids[(twin, rep, pt)]], v[rid])
-            for (sc, rep, pt), rid in ids.items()
-            if sc == null and (twin, rep, pt) in ids
-        ]
-        tols[twin] = noise_floor(pairs, reference_step, window=window)
+    # (twin, point) -> its null pairs (twin replicate i with null replicate i)
+    pairs: dict[tuple[str, int], list[tuple[np.ndarray, np.ndarray]]] = {}
+    null_of = {null: twin for twin, null in nulls.items()}
+    for (sc, rep, pt), rid in ids.items():
+        twin = null_of.get(sc)
+        if twin is not None and (twin, rep, pt) in ids:
+            pairs.setdefault((twin, pt), []).append((v[ids[(twin, rep, pt)]], v[rid]))
+    tols = {key: noise_floor(p, reference_step, window=window) for key, p in pairs.items()}
     rows = []
     for (sc, rep, pt), rid in ids.items():
         twin = twins.get(sc)
         twin_id = ids.get((twin, rep, pt)) if twin is not None else None
         if twin_id is None:
             continue
-        tol = tols.get(twin, 0.0)
+        tol = tols.get((twin, pt), 0.0)
         metrics = paired_metrics(v[rid], v[twin_id], reference_step, window=window, tol=tol)
         rows.append(
             {
