@@ -372,3 +372,18 @@ def test_paired_table_tol_is_per_parameter_point():
     )
     tol = table[table["scenario"] == "shock"].groupby("point")["tol"].unique()
     assert tol[0] == pytest.approx([0.01]) and tol[1] == pytest.approx([0.03])
+
+
+def test_noise_floor_is_a_simultaneous_band():
+    # per pair the largest gap from s + k on; the 95% quantile over pairs of those maxima
+    a = np.zeros(40)
+    pairs = []
+    for peak in (0.01, 0.02, 0.03, 0.04):
+        b = np.zeros(40)
+        b[30] = peak * 3  # one month: the ma3 gap is peak for three months
+        pairs.append((a, b))
+    tol = noise_floor(pairs, 10, window=3)
+    assert tol == pytest.approx(np.quantile([0.01, 0.02, 0.03, 0.04], 0.95))
+    # so at least 95% of the null pairs are within the band at every month: recovered at 0
+    rec = [paired_metrics(b, a, 10, window=3, tol=0.04)["recovery_time"] for a, b in pairs]
+    assert rec == [0, 0, 0, 0]

@@ -308,8 +308,9 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
             "how many runs recovered, and the restricted mean recovery time: a run that "
             "never recovered counts its months observed and is <b>censored</b> (the "
             "censored column), so this is not a plain effect. <i>tol</i> is the 95% noise "
-            "floor of the moving-average gap between the twin and its null-perturbed "
-            "copy (violence draws re-seeded at the reference month).</p>" + _table(ptab)
+            "floor: the band around the twin's moving average that 95% of null pairs (the "
+            "twin and its copy with the violence draws re-seeded at the reference month) "
+            "stay within to the end.</p>" + _table(ptab)
         )
 
     inter = config.get("interactions") or []
