@@ -28,6 +28,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from i4p_sim.config.errors import ConfigError, from_validation_error
+from i4p_sim.config.limits import check_sweep_size, count_points
 from i4p_sim.config.loading import (
     apply_set,
     read_toml,
@@ -37,7 +38,7 @@ from i4p_sim.config.loading import (
     with_default_lists,
 )
 from i4p_sim.config.sampling import SampleConfig, sample_points
-from i4p_sim.config.scenario import Scenario
+from i4p_sim.config.scenario import NAME_PATTERN, Scenario
 
 __all__ = [
     "Experiment",
@@ -50,14 +51,16 @@ __all__ = [
 #: Steps after the reference step of the middle default heat map.
 HEATMAP_AFTER_REFERENCE = 24
 
-_NAME = r"^[A-Za-z0-9_.\-+]+$"
+_NAME = NAME_PATTERN
 _MAX_SEED = 2**63 - 1
 
 # --------------------------------------------------------------------------- schema
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Base of the experiment schema: strict types and finite numbers, as the scenario's."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class VariantConfig(_Strict):
@@ -96,7 +99,7 @@ class ExperimentConfig(_Strict):
     tension and violence at the ``heatmap_steps`` (what the report's heat maps draw).
     """
 
-    name: Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.\-]+$")]
+    name: Annotated[str, Field(min_length=1, max_length=80, pattern=NAME_PATTERN)]
     description: str = ""
     seed: Annotated[int, Field(ge=0, le=_MAX_SEED)] = 0
     replicates: Annotated[int, Field(ge=1, le=100_000)] = 8
@@ -105,8 +108,8 @@ class ExperimentConfig(_Strict):
     window: Annotated[int, Field(ge=1, le=1000)] = 12
     kernel: Literal["numpy", "numba"] | None = None
     set: list[str] = Field(default_factory=list)
-    scenarios: list[str | ScenarioRef] = Field(default_factory=list)
-    base: str | None = None
+    scenarios: list[Annotated[str, Field(min_length=1)] | ScenarioRef] = Field(default_factory=list)
+    base: Annotated[str, Field(min_length=1)] | None = None
     variants: list[VariantConfig] = Field(default_factory=list)
     baseline: str | None = None
     axes: dict[str, Any] = Field(default_factory=dict)
@@ -218,6 +221,11 @@ class Experiment:
     def total_runs(self) -> int:
         """Scenarios x points x replicates."""
         return len(self.scenarios) * len(self.points) * len(self.seeds)
+
+    def largest_cells(self) -> int:
+        """Cells of the largest grid of any scenario at any point (for the memory check)."""
+        shapes = [sc.grid for sc in (*self.scenarios.values(), *self.at_points.values())]
+        return max((g.width * g.height for g in shapes), default=0)
 
     def scenario_at(self, name: str, point: int) -> Scenario:
         """The validated scenario ``name`` with parameter point ``point`` applied."""
@@ -458,6 +466,11 @@ def load_experiment(
     scenarios = {
         name: sc.model_copy(update={"reference_step": ref_step}) for name, sc in scenarios.items()
     }
+    # count before listing: seven 30-value axes are 22 billion points
+    n_points = count_points(_flatten(cfg.axes), cfg.sample.n if cfg.sample else None)
+    check_sweep_size(
+        len(scenarios), n_points, cfg.replicates, source, field="sample" if cfg.sample else "axes"
+    )
     points = _points(cfg, source)
     at_points = {
         (name, p_idx): apply_point(sc, point, source)

@@ -60,6 +60,25 @@ class SweepResult:
     wall_s: float
 
 
+def default_results_dir(name: str, base: str | Path = "results") -> Path:
+    """``results/<name>``, refused (one line) if it resolves outside ``results/``.
+
+    The name pattern already keeps ``..`` and separators out; this also catches a symlink
+    under ``results/`` that points elsewhere (a sweep clears its own subdirectories).
+    """
+    base = Path(base)
+    root = base / name
+    try:
+        inside = root.resolve().is_relative_to(base.resolve()) and root.resolve() != base.resolve()
+    except (OSError, RuntimeError) as exc:
+        raise ConfigError(str(root), "", f"cannot resolve the path: {exc}") from None
+    if not inside:
+        raise ConfigError(
+            str(root), "", "resolves outside results/; rename the experiment or give --out"
+        )
+    return root
+
+
 def _batch_size(first: RunSpec | None, n_pending: int, slots: int) -> int:
     """Runs per task: enough to amortise a task's overhead on tiny runs, never so many that
     long runs leave a worker idle at the end."""
@@ -146,7 +165,7 @@ def run_experiment(
         exp = experiment
     else:
         exp = load_experiment(experiment, replicates=replicates, steps=steps)
-    root = Path(out) if out is not None else Path("results") / exp.name
+    root = Path(out) if out is not None else default_results_dir(exp.name)
     if root.exists() and not root.is_dir():
         raise ConfigError(str(root), "", "exists and is not a directory")
     # one sweep per directory: a second one would delete this one's files in flight

@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from i4p_sim.core.field import warm_up
-from i4p_sim.sim.simulation import SNAPSHOT_LAYERS, simulate
+from i4p_sim.sim.simulation import SNAPSHOT_LAYERS, Simulation
 from i4p_sim.stats.metrics import SUMMARY_KEYS
 from i4p_sim.sweep.executors import limit_threads
+from i4p_sim.sweep.finite import NonFiniteState, check_finite
 from i4p_sim.sweep.spec import RunSpec
 
 __all__ = ["FAIL_ENV", "Snapshots", "run_batch"]
@@ -79,12 +80,16 @@ def run_batch(
         try:
             if spec.name in failing:
                 raise RuntimeError(f"{FAIL_ENV} test hook: scenario '{spec.name}' fails")
-            result = simulate(
+            sim = Simulation(
                 spec.scenario,
+                communities=False,
                 snapshot_steps=spec.snapshot_steps,
                 snapshot_layers=SNAPSHOT_LAYERS,
-                window=spec.window,
-            )
+            ).advance()
+            result = sim.result(window=spec.window)
+            # NaN or infinity anywhere fails the run (stored as failed, never as ok)
+            check_finite(result.series, result.summary, sim.model.layers)
+            del sim
             row.update(result.summary)
             row["status"] = "ok"
             row["error"] = ""
@@ -96,6 +101,10 @@ def run_batch(
             frames.append(frame)
             if result.snapshots:
                 snapshots[spec.run_id] = result.snapshots
+        except NonFiniteState as exc:
+            row.update(dict.fromkeys(SUMMARY_KEYS, None))
+            row["status"] = "failed"
+            row["error"] = f"NonFiniteState: {exc}"
         except Exception:  # noqa: BLE001 - a failing run is recorded, the sweep goes on
             row.update(dict.fromkeys(SUMMARY_KEYS, None))
             row["status"] = "failed"
