@@ -4,13 +4,17 @@
 Test hook: the environment variable ``I4P_FAIL_SCENARIO`` (comma-separated scenario
 names), read here, makes runs of those scenarios raise ``RuntimeError`` before the model
 is built. It exists to test failure isolation and ``--retry-failed``; it does not touch
-the model, and it is not part of any run's id.
+the model, and it is not part of any run's id. Two more hooks test dead workers:
+``I4P_KILL_SCENARIO`` (names) makes the worker process kill itself (``SIGKILL``) on runs of
+those scenarios, and ``I4P_KILL_ONCE`` (a file path) makes the first run that finds the
+file missing create it and kill its worker, once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import time
 import traceback
 from typing import Any
@@ -28,13 +32,29 @@ from i4p_sim.sweep.spec import RunSpec
 __all__ = ["FAIL_ENV", "Snapshots", "run_batch"]
 
 FAIL_ENV = "I4P_FAIL_SCENARIO"
+KILL_ENV = "I4P_KILL_SCENARIO"
+KILL_ONCE_ENV = "I4P_KILL_ONCE"
 
 #: run_id -> step -> layer -> (H, W) float32 map.
 Snapshots = dict[str, dict[int, dict[str, np.ndarray]]]
 
 
-def _failing() -> set[str]:
-    return {s.strip() for s in os.environ.get(FAIL_ENV, "").split(",") if s.strip()}
+def _failing(env: str = FAIL_ENV) -> set[str]:
+    return {s.strip() for s in os.environ.get(env, "").split(",") if s.strip()}
+
+
+def _maybe_kill(name: str) -> None:
+    """The dead-worker test hooks (see the module docstring)."""
+    if name in _failing(KILL_ENV):
+        os.kill(os.getpid(), signal.SIGKILL)
+    marker = os.environ.get(KILL_ONCE_ENV)
+    if marker:
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        os.close(fd)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def run_batch(
@@ -78,6 +98,7 @@ def run_batch(
             **spec.params,
         }
         try:
+            _maybe_kill(spec.name)
             if spec.name in failing:
                 raise RuntimeError(f"{FAIL_ENV} test hook: scenario '{spec.name}' fails")
             sim = Simulation(
