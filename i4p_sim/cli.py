@@ -264,11 +264,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_viz(args: argparse.Namespace) -> int:
     """``i4p viz [SCENARIO] [--host H] [--port P]``: serve the app (blocks until Ctrl+C)."""
-    from i4p_sim.app import create_app  # Dash is heavy: only this command needs it
+    from i4p_sim.app import create_app, serve  # Dash is heavy: only this command needs it
 
     app = create_app(args.scenario)
-    print(f"i4p viz: serving on http://{args.host}:{args.port}/ (Ctrl+C to stop)")
-    app.run(host=args.host, port=args.port, debug=False)
+    serve(app, args.host, args.port)  # waitress; a taken port is one line, before serving
     return 0
 
 
@@ -434,7 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
         "twin view of baseline vs shocked runs. Binds to 127.0.0.1 unless told otherwise.",
     )
     p.add_argument("scenario", nargs="?", help="scenario TOML file (default: built-in default)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1, loopback only; any other address makes the "
+        "app reachable from other machines, and it has no authentication)",
+    )
     p.add_argument("--port", type=_port, default=8050, help="port (default 8050)")
     p.set_defaults(func=cmd_viz)
 
