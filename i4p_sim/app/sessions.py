@@ -56,7 +56,7 @@ MAX_STEPS_PER_REQUEST = 50
 #: sessions or sixteen of the default 64 x 64.
 MAX_TOTAL_CELLS = 1 << 20
 #: A session used within this many seconds is active: never evicted to make room.
-ACTIVE_SECONDS = 30.0
+ACTIVE_SECONDS = 10.0
 
 
 class SessionBudgetFull(ValueError):
