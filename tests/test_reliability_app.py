@@ -323,3 +323,29 @@ def test_viz_serves_with_waitress_quietly_and_warns_beyond_loopback(tmp_path):
     )
     assert "no authentication" in warned.stderr, warned.stderr
     assert server_mod.is_loopback("127.0.0.1")
+
+
+# ------------------------------------------------------------------ models are freed
+
+
+def test_reset_and_eviction_free_the_models(scenario):
+    """Mesa 3.3 keeps every model in ``Agent._ids``; a Reset leaked two models (47 MiB at
+    128 x 128) before the app released them."""
+    import gc
+    import weakref
+
+    run = TwinRun(scenario)
+    old = [weakref.ref(run.baseline), weakref.ref(run.shocked)]
+    run.reset()
+    gc.collect()
+    assert [r() for r in old] == [None, None]
+
+    clock = Clock()
+    store = SessionStore(lambda: TwinRun(scenario), max_sessions=1, clock=clock, active_seconds=0)
+    first, _ = store.get(str(uuid.uuid4()))
+    model = weakref.ref(first.baseline)
+    del first
+    clock.now = 1
+    store.get(str(uuid.uuid4()))  # evicts the first (idle)
+    gc.collect()
+    assert model() is None

@@ -248,3 +248,16 @@ def test_unreachable_scheduler_leaves_nothing(tmp_path, small_exp):
     assert proc.returncode == 2, proc.stderr
     assert "cannot connect" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_worker_frees_each_model(tmp_path, small_exp):
+    """Mesa 3.3 keeps every model in ``Agent._ids``: a worker grew by one model per run."""
+    from mesa import Agent
+
+    from i4p_sim.sweep.worker import run_batch
+
+    specs = list(iter_runs(load_experiment(small_exp)))
+    before = len(Agent.__dict__.get("_ids", {}))
+    rows, _, _ = run_batch(specs)
+    assert all(r["status"] == "ok" for r in rows)
+    assert len(Agent.__dict__.get("_ids", {})) == before

@@ -35,6 +35,7 @@ from i4p_sim.config.loading import validate_scenario
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.sim.model import MEASURES, I4PModel
 from i4p_sim.sim.simulation import Simulation
+from i4p_sim.sweep.memory import release_model
 
 #: Shock kinds the app can inject, with a label for buttons and time-series markers.
 SHOCK_LABELS = {
@@ -119,11 +120,20 @@ class TwinRun:
         return self.cells_of(self.scenario)
 
     def _build(self, scenario: Scenario) -> None:
+        self.close()
         self.scenario = scenario
         self.baseline_run = Simulation(scenario, communities=False)
         self.shocked_run = Simulation(scenario, communities=False)
         self.injected: list[Injected] = []
         self.generation += 1
+
+    def close(self) -> None:
+        """Let the twins' models be freed (Mesa keeps every model alive otherwise); the
+        caller holds :attr:`lock` or the run is no longer reachable."""
+        for name in ("baseline_run", "shocked_run"):
+            sim = self.__dict__.get(name)
+            if sim is not None:
+                release_model(sim.model)
 
     @property
     def baseline(self) -> I4PModel:
@@ -324,8 +334,18 @@ class SessionStore:
     def _expire(self, now: float) -> None:
         stale = [k for k, (_, used) in self._runs.items() if now - used > self.idle_seconds]
         for key in stale:
-            del self._runs[key]
+            self._discard(key)
         self.evicted += len(stale)
+
+    def _discard(self, key: str) -> None:
+        """Remove a session and free its models; if a request holds it right now, its
+        models are left to Mesa (a rare leak, never a model freed while in use)."""
+        run, _ = self._runs.pop(key)
+        if run.lock.acquire(blocking=False):
+            try:
+                run.close()
+            finally:
+                run.lock.release()
 
     def _is_active(self, run: TwinRun, used: float, now: float) -> bool:
         if now - used < self.active_seconds:
@@ -353,7 +373,7 @@ class SessionStore:
             run, used = self._runs[other]
             if other == key or self._is_active(run, used, now):
                 continue
-            del self._runs[other]
+            self._discard(other)
             self.evicted += 1
         if full():
             self.refused += 1
@@ -406,4 +426,5 @@ class SessionStore:
     def drop(self, session_id: str) -> None:
         """Forget a session (no error if unknown)."""
         with self._lock:
-            self._runs.pop(session_id, None)
+            if session_id in self._runs:
+                self._discard(session_id)

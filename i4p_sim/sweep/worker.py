@@ -27,6 +27,7 @@ from i4p_sim.sim.simulation import SNAPSHOT_LAYERS, Simulation
 from i4p_sim.stats.metrics import SUMMARY_KEYS
 from i4p_sim.sweep.executors import limit_threads
 from i4p_sim.sweep.finite import NonFiniteState, check_finite
+from i4p_sim.sweep.memory import release_model
 from i4p_sim.sweep.spec import RunSpec
 
 __all__ = ["FAIL_ENV", "Snapshots", "run_batch"]
@@ -109,7 +110,10 @@ def run_batch(
             ).advance()
             result = sim.result(window=spec.window)
             # NaN or infinity anywhere fails the run (stored as failed, never as ok)
-            check_finite(result.series, result.summary, sim.model.layers)
+            try:
+                check_finite(result.series, result.summary, sim.model.layers)
+            finally:
+                release_model(sim.model)  # else Mesa keeps every model of the worker alive
             del sim
             row.update(result.summary)
             row["status"] = "ok"
