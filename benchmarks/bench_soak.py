@@ -17,9 +17,8 @@ budget refused.
 
 Verdict: no HTTP 5xx or lost connection, no traceback in the server's log, and peak memory
 at most ``--max-rss-mib`` (default 4096). The sessions' budget (``MAX_TOTAL_CELLS`` x
-2 KiB, what the models alone hold) is printed beside it: under concurrent requests the
-server's resident memory per session was measured at about three times the models' own
-(figures, JSON encoding and allocator slack in 8 threads), see docs/performance.md.
+2 KiB, what the models alone hold) is printed beside it; figures, JSON encoding in 8
+request threads and allocator slack come on top (figures in docs/performance.md).
 """
 
 from __future__ import annotations

@@ -261,3 +261,24 @@ def test_worker_frees_each_model(tmp_path, small_exp):
     rows, _, _ = run_batch(specs)
     assert all(r["status"] == "ok" for r in rows)
     assert len(Agent.__dict__.get("_ids", {})) == before
+
+
+def test_writes_fsync_the_file_and_the_directory(tmp_path, monkeypatch):
+    import stat as stat_mod
+
+    import i4p_sim.sweep.storage as storage
+
+    synced: list[str] = []
+    real = os.fsync
+
+    def spy(fd):
+        kind = "dir" if stat_mod.S_ISDIR(os.fstat(fd).st_mode) else "file"
+        synced.append(kind)
+        return real(fd)
+
+    monkeypatch.setattr(storage.os, "fsync", spy)
+    storage.atomic_write_parquet(tmp_path / "a.parquet", pd.DataFrame({"x": [1]}))
+    assert synced == ["file", "dir"]
+    synced.clear()
+    storage.atomic_write_text(tmp_path / "a.txt", "hello")
+    assert synced == ["file", "dir"]
