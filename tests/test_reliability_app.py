@@ -297,32 +297,33 @@ def test_viz_serves_with_waitress_quietly_and_warns_beyond_loopback(tmp_path):
     assert out.count("\n") == 1 and "serving on http://127.0.0.1" in out
     assert err.strip() == "" or "Traceback" not in err
     assert "GET /" not in err  # no line per request
-    # beyond loopback only on request, with a warning (bound and stopped at once here)
+
+
+def test_beyond_loopback_only_on_request_with_a_warning(app, monkeypatch, capsys):
+    """Nothing is bound here: the socket and the server are stand-ins."""
+    import waitress
+
     from i4p_sim.app import server as server_mod
 
-    warned = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys, i4p_sim.app.server as s\n"
-            "s.create_server = None\n"
-            "from waitress import server\n"
-            "class Stop(Exception): pass\n"
-            "def boom(*a, **k): raise Stop\n"
-            "import waitress\nwaitress.create_server = boom\n"
-            "from i4p_sim.app import create_app\n"
-            "try:\n"
-            "    s.serve(create_app(), '0.0.0.0', 0)\n"
-            "except Stop:\n"
-            "    pass\n",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
-    assert "no authentication" in warned.stderr, warned.stderr
-    assert server_mod.is_loopback("127.0.0.1")
+    class FakeSocket:
+        def getsockname(self):
+            return ("0.0.0.0", 8050)
+
+    class Stop(Exception):
+        pass
+
+    def fake_create_server(*a, **k):
+        raise Stop
+
+    monkeypatch.setattr(server_mod, "bind", lambda host, port: FakeSocket())
+    monkeypatch.setattr(server_mod, "quiet_logs", lambda: None)
+    monkeypatch.setattr(waitress, "create_server", fake_create_server)
+    with pytest.raises(Stop):
+        server_mod.serve(app, "0.0.0.0", 8050)
+    assert "no authentication" in capsys.readouterr().err
+    with pytest.raises(Stop):
+        server_mod.serve(app, "127.0.0.1", 8050)
+    assert capsys.readouterr().err == ""
 
 
 # ------------------------------------------------------------------ models are freed
