@@ -282,3 +282,22 @@ def test_writes_fsync_the_file_and_the_directory(tmp_path, monkeypatch):
     synced.clear()
     storage.atomic_write_text(tmp_path / "a.txt", "hello")
     assert synced == ["file", "dir"]
+
+
+def test_compare_and_report_on_torn_files_are_one_line(tmp_path, small_exp):
+    from i4p_sim.sweep.driver import run_experiment
+
+    from conftest import run_cli
+
+    out = tmp_path / "out"
+    run_experiment(small_exp, out=out, workers=1, progress=False)
+    part = sorted((out / "series").glob("part-*.parquet"))[0]
+    part.write_bytes(part.read_bytes()[:50])
+    res = run_cli("report", out)
+    assert res.returncode == 2 and "quarantine" in res.stderr, res.stderr
+    (out / "runs.parquet").write_bytes(b"PAR1 torn")
+    res = run_cli("compare", out)
+    assert res.returncode == 2 and "reassemble" in res.stderr, res.stderr
+    res = run_experiment(small_exp, out=out, workers=1, progress=False)  # recovers
+    assert len(res.runs) == 4 and (res.runs["status"] == "ok").all()
+    assert run_cli("report", out).returncode == 0

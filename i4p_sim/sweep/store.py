@@ -249,7 +249,15 @@ def read_runs(results: str | Path) -> pd.DataFrame:
         raise ConfigError(str(root), "", "not a directory; expected a sweep's results directory")
     if not path.exists():
         raise ConfigError(str(root), "runs.parquet", "not found; run 'i4p sweep' first")
-    return pd.read_parquet(path)
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - ArrowInvalid, OSError: a torn file
+        raise ConfigError(
+            str(root),
+            "runs.parquet",
+            f"unreadable ({' '.join(str(exc).split())[:120]}); rerun the same 'i4p sweep' "
+            "to reassemble it from the stored chunks",
+        ) from None
 
 
 def read_manifest(results: str | Path) -> dict[str, Any]:
