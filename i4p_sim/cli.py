@@ -11,13 +11,13 @@ usage error does not load Mesa, plotly, Dash or Dask.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from i4p_sim._version import __version__
-from i4p_sim.config.errors import ConfigError
+from i4p_sim.config.errors import ConfigError, RunFailed, os_error_line
 from i4p_sim.config.experiment import load_experiment
+from i4p_sim.config.limits import check_grid_memory
 from i4p_sim.config.loading import load_scenario, read_toml
 from i4p_sim.validation.sections import SECTION_NAMES
 
@@ -52,6 +52,31 @@ _positive_int = _int_at_least(1)
 _nonneg_int = _int_at_least(0)
 
 
+def _port(text: str) -> int:
+    """argparse type: a TCP port, 1..65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port; allowed: 1..65535")
+    return value
+
+
+def check_output_dir(path: str | Path, source: str = "--out") -> Path:
+    """Make sure ``path`` is (or can be made) a writable directory, before a long run.
+
+    Raises
+    ------
+    ConfigError
+        One line: the path exists and is not a directory, or it cannot be created or
+        written (permission, read-only file system, disk full, symlink loop).
+    """
+    from i4p_sim.sweep.storage import probe_writable
+
+    return probe_writable(path, source)
+
+
 # ------------------------------------------------------------------------ check / run
 
 
@@ -64,12 +89,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if _looks_like_experiment(path):
         exp = load_experiment(path)
+        check_grid_memory(exp.largest_cells(), str(path), field="grid")
         total = exp.total_runs()
         own = len(exp.scenarios) * len(exp.points) * exp.replicates
         extra = f", {total - own} of them twins or null-perturbed twins" if total > own else ""
         print(f"{path}: ok (experiment '{exp.name}', {total} runs{extra})")
         return 0
     sc = load_scenario(path)
+    check_grid_memory(sc.grid.width * sc.grid.height, str(path), field="grid")
     print(
         f"{path}: ok (scenario '{sc.name}', {sc.grid.height}x{sc.grid.width} grid, "
         f"{sc.steps} steps, {len(sc.shocks)} shocks)"
@@ -91,6 +118,7 @@ def format_summary(summary: dict, scenario) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from i4p_sim.sweep.finite import NonFiniteState, check_finite, json_dumps
     from i4p_sim.sweep.pairing import run_with_twin
     from i4p_sim.sweep.storage import atomic_write_parquet, atomic_write_text
 
@@ -101,8 +129,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         kernel=args.kernel,
     )
+    check_grid_memory(scenario.grid.width * scenario.grid.height, str(args.scenario), field="grid")
+    if args.out:  # before the run, not after it
+        check_output_dir(args.out)
     run = run_with_twin(scenario)
     summary = dict(run.result.summary)
+    try:
+        check_finite(run.result.series, summary, run.layers)
+        if run.twin is not None:
+            check_finite(run.twin.series)
+    except NonFiniteState as exc:
+        raise RunFailed(str(args.scenario), "", f"run failed: {exc}") from None
     if run.twin is None:
         note = "no shocks: no twin was needed (paired metrics need a shocked run)"
         summary.update({"twin": None, "tol": None})
@@ -119,9 +156,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if run.twin is not None:
             atomic_write_parquet(out / "twin_series.parquet", run.twin.series.reset_index())
         atomic_write_text(out / "scenario.toml", scenario.to_toml())
-        atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+        atomic_write_text(out / "summary.json", json_dumps(summary, indent=2) + "\n")
     if args.format == "json":
-        print(json.dumps(summary, indent=2))
+        print(json_dumps(summary, indent=2))
     else:
         print(note)
         shown = {k: v for k, v in summary.items() if v is not None and k != "twin"}
@@ -264,11 +301,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_viz(args: argparse.Namespace) -> int:
     """``i4p viz [SCENARIO] [--host H] [--port P]``: serve the app (blocks until Ctrl+C)."""
-    from i4p_sim.app import create_app  # Dash is heavy: only this command needs it
+    from i4p_sim.app import create_app, serve  # Dash is heavy: only this command needs it
 
     app = create_app(args.scenario)
-    print(f"i4p viz: serving on http://{args.host}:{args.port}/ (Ctrl+C to stop)")
-    app.run(host=args.host, port=args.port, debug=False)
+    serve(app, args.host, args.port)  # waitress; a taken port is one line, before serving
     return 0
 
 
@@ -434,8 +470,13 @@ def build_parser() -> argparse.ArgumentParser:
         "twin view of baseline vs shocked runs. Binds to 127.0.0.1 unless told otherwise.",
     )
     p.add_argument("scenario", nargs="?", help="scenario TOML file (default: built-in default)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=_positive_int, default=8050, help="port (default 8050)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1, loopback only; any other address makes the "
+        "app reachable from other machines, and it has no authentication)",
+    )
+    p.add_argument("--port", type=_port, default=8050, help="port (default 8050)")
     p.set_defaults(func=cmd_viz)
 
     p = sub.add_parser(
@@ -458,6 +499,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ConfigError as err:
         print(f"i4p: {err.one_line()}", file=sys.stderr)
+        return err.exit_code
+    except OSError as err:  # permission, disk full, path exists, symlink loop...
+        print(f"i4p: {os_error_line(err)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except MemoryError:
+        print("i4p: out of memory; use a smaller grid or fewer workers", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("i4p: interrupted", file=sys.stderr)

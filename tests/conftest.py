@@ -9,13 +9,16 @@ are marked ``slow``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import io
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -37,6 +40,32 @@ SMALL = [
     "steps=120",
 ]
 SEEDS = range(20)
+
+
+# ------------------------------------------------------------------ hypothesis
+
+# CI: derandomized (the same examples every run, so a failure reproduces) and bounded; locally
+# random with the same bound. HYPOTHESIS_PROFILE overrides (e.g. "long" for a deeper search).
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=80,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "dev", max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "long", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
+
+#: Inputs tried and clean per kind, filled by tests/test_fuzz.py and printed at the end.
+FUZZ_COUNTS: collections.Counter = collections.Counter()
 
 
 @pytest.fixture
@@ -106,6 +135,14 @@ def pytest_terminal_summary(terminalreporter) -> None:
         flag = "" if spent <= budget else " OVER BUDGET"
         parts.append(f"{suite} {spent:.1f} s (budget {budget:.0f} s){flag}")
     terminalreporter.write_line("suite times: " + "; ".join(parts))
+    if FUZZ_COUNTS:
+        kinds = sorted({k.rsplit(" ", 1)[0] for k in FUZZ_COUNTS})
+        shown = [f"{k} {FUZZ_COUNTS[k + ' clean']}/{FUZZ_COUNTS[k + ' tried']}" for k in kinds]
+        tried = sum(v for k, v in FUZZ_COUNTS.items() if k.endswith(" tried"))
+        clean = sum(v for k, v in FUZZ_COUNTS.items() if k.endswith(" clean"))
+        terminalreporter.write_line(
+            f"fuzz: {tried} inputs tried, {clean} clean (clean/tried: {'; '.join(shown)})"
+        )
 
 
 def experiment_text(name: str) -> str:

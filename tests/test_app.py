@@ -258,7 +258,9 @@ class FakeClock:
 
 def test_store_bounds_sessions_lru_and_idle(scenario):
     clock = FakeClock()
-    store = SessionStore(lambda: TwinRun(scenario), max_sessions=3, idle_seconds=60, clock=clock)
+    store = SessionStore(
+        lambda: TwinRun(scenario), max_sessions=3, idle_seconds=60, clock=clock, active_seconds=0
+    )
     ids = [str(uuid.uuid4()) for _ in range(4)]
     runs = [store.get(i)[0] for i in ids[:3]]
     assert len({id(r) for r in runs}) == 3
@@ -473,13 +475,13 @@ def test_create_app_rejects_bad_scenario_file(tmp_path):
 def test_viz_command_binds_loopback_by_default(monkeypatch):
     seen = {}
 
-    def fake_run(self, host, port, debug):
-        seen.update(host=host, port=port, debug=debug)
+    def fake_serve(app, host, port):
+        seen.update(host=host, port=port)
 
-    monkeypatch.setattr(app_module.dash.Dash, "run", fake_run)
+    monkeypatch.setattr(app_module, "serve", fake_serve)
     res = run_cli("viz", "--port", "8123")
     assert res.returncode == 0, res.stderr
-    assert seen == {"host": "127.0.0.1", "port": 8123, "debug": False}
+    assert seen == {"host": "127.0.0.1", "port": 8123}
 
 
 @pytest.mark.slow

@@ -45,18 +45,22 @@ def _require_chromium() -> str:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    from werkzeug.serving import make_server
+    """The app as ``i4p viz`` serves it: waitress with the security headers (CSP)."""
+    from waitress import create_server
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    from i4p_sim.app.server import bind
+
+    logging.getLogger("waitress").setLevel(logging.ERROR)  # no line per request
     scenario = load_scenario(overrides=["grid.width=24", "grid.height=24", "lpc.count=8"])
     app = create_app(scenario)
-    httpd = make_server("127.0.0.1", 0, app.server, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    sock = bind("127.0.0.1", 0)
+    httpd = create_server(app.server, sockets=[sock], threads=4, ident="i4p")
+    thread = threading.Thread(target=httpd.run, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{httpd.server_port}"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
-        httpd.shutdown()
+        httpd.close()
         thread.join(timeout=5)
 
 
@@ -85,9 +89,19 @@ class Page:
         self.external: list[str] = []
         self.errors: list[str] = []
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        # the Content-Security-Policy must not block any of the app's own scripts or styles
+        self.page.on(
+            "console",
+            lambda msg: (
+                self.errors.append(msg.text)
+                if "Content Security Policy" in msg.text or "Refused to" in msg.text
+                else None
+            ),
+        )
+        self.response = None
         self.page.route("**/*", self._route)
         self.url = url
-        self.page.goto(url)
+        self.response = self.page.goto(url)
         self.page.wait_for_selector("#map-main .heatmaplayer image")
         self.wait_step(0)
 
@@ -131,6 +145,10 @@ class Page:
 def test_heat_map_step_play_pause(browser, server, tmp_path):
     tab = Page(browser, server)
     page = tab.page
+    headers = tab.response.headers  # served by waitress, as i4p viz serves it
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["server"] == "i4p"
     assert page.locator("#map-main .scatterlayer .point").count() == 8  # the LPCs
     page.screenshot(path=str(tmp_path / "loaded.png"), full_page=True)
     assert tab.step() == 1

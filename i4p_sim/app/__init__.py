@@ -18,9 +18,10 @@ from i4p_sim.config.scenario import Scenario
 
 from .callbacks import register
 from .layout import INDEX, build_layout
-from .sessions import SessionStore, TwinRun, check_app_limits
+from .server import harden, serve
+from .sessions import MAX_TOTAL_CELLS, SessionStore, TwinRun, check_app_limits
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "serve"]
 
 
 def create_app(
@@ -28,6 +29,7 @@ def create_app(
     *,
     max_sessions: int = 16,
     idle_seconds: float = 1800.0,
+    max_cells: int = MAX_TOTAL_CELLS,
 ) -> dash.Dash:
     """Build the Dash app.
 
@@ -40,6 +42,8 @@ def create_app(
         Sessions (browser tabs) kept at once; the least recently used is evicted first.
     idle_seconds : float
         Sessions idle for longer are freed.
+    max_cells : int
+        Memory budget: model cells of all sessions together (two models a session).
 
     Returns
     -------
@@ -69,11 +73,17 @@ def create_app(
         index_string=INDEX,
         suppress_callback_exceptions=False,
     )
+
+    def factory() -> TwinRun:
+        return TwinRun(base)
+
+    factory.cells = TwinRun.cells_of(base)  # type: ignore[attr-defined]
     store = SessionStore(
-        lambda: TwinRun(base), max_sessions=max_sessions, idle_seconds=idle_seconds
+        factory, max_sessions=max_sessions, idle_seconds=idle_seconds, max_cells=max_cells
     )
     app.layout = lambda: build_layout(base)
     register(app, store)
+    harden(app)
     app.i4p_store = store  # type: ignore[attr-defined]
     app.i4p_scenario = base  # type: ignore[attr-defined]
     return app

@@ -22,7 +22,7 @@ from i4p_sim.config.scenario import Scenario
 
 from .figures import difference_figure, map_figure, series_figure
 from .layout import institutions_panel, status_text
-from .sessions import SessionStore, TwinRun, check_app_limits
+from .sessions import SessionBudgetFull, SessionStore, TwinRun, check_app_limits
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +155,12 @@ def act(run: TwinRun, trigger: str | None, form: Form) -> Outcome:
         return Outcome()
     except ConfigError as err:
         return Outcome(err.one_line(), True)
-    except (TypeError, ValueError) as err:
-        return Outcome(f"bad input: {err}", True)
+    except SessionBudgetFull as err:
+        return Outcome(f"Not applied: {err}.", True)
+    except (TypeError, ValueError, OverflowError, KeyError, IndexError, AttributeError):
+        # a malformed value from the page: say so, never show an exception's text
+        log.info("malformed input for %r ignored", trigger)
+        return Outcome("bad input: a control's value is not valid; nothing changed", True)
 
 
 def render(run: TwinRun, form: Form) -> dict[str, Any]:
@@ -210,7 +214,7 @@ def parse_cell(click: dict | None) -> tuple[int, int] | None:
     try:
         point = click["points"][0]
         return int(round(float(point["y"]))), int(round(float(point["x"])))
-    except (KeyError, IndexError, TypeError, ValueError):
+    except (KeyError, IndexError, TypeError, ValueError, OverflowError, AttributeError):
         return None
 
 
@@ -221,6 +225,65 @@ def play_state(trigger: str | None, playing: bool) -> bool:
     if trigger == "pause":
         return False
     return playing
+
+
+def make_form(
+    step_clicks: Any,
+    layer: Any,
+    twin: Any,
+    steps_per_frame: Any,
+    mode: Any,
+    donor: Any,
+    edge: Any,
+    cell: Any,
+    seed: Any,
+    tiers: Any,
+    values: Any,
+    ids: Any,
+) -> Form:
+    """The :class:`Form` of a dispatch request, type-checked: a malformed payload (wrong
+    shapes or types, which only a hand-made request sends) raises TypeError or ValueError.
+    """
+    if layer is not None and not isinstance(layer, str):
+        raise TypeError("layer")
+    if step_clicks is not None and (
+        not isinstance(step_clicks, int) or isinstance(step_clicks, bool) or step_clicks < 0
+    ):
+        raise TypeError("n_clicks")
+    if cell is not None and cell != []:
+        if not (
+            isinstance(cell, list | tuple)
+            and len(cell) == 2
+            and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in cell)
+        ):
+            raise TypeError("cell")
+    if tiers is not None and not (
+        isinstance(tiers, list) and all(isinstance(t, str) for t in tiers)
+    ):
+        raise TypeError("tiers")
+    if not isinstance(values, list) or not isinstance(ids, list) or len(values) != len(ids):
+        raise TypeError("params")
+    params: dict[str, Any] = {}
+    for i, v in zip(ids, values, strict=True):
+        if not isinstance(i, dict) or not isinstance(i.get("path"), str):
+            raise TypeError("param id")
+        params[i["path"]] = v
+    for name, value in (("mode", mode), ("donor", donor), ("edge", edge)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(name)
+    return Form(
+        layer=layer or "tension",
+        twin=bool(twin),
+        steps_per_frame=steps_per_frame or 1,
+        withdraw_mode=mode or "abrupt",
+        withdraw_donor=donor or "all",
+        edge=edge or "west",
+        cell=tuple(cell) if cell else None,
+        seed=seed,
+        step_clicks=step_clicks,
+        tiers=tiers or [],
+        params=params,
+    )
 
 
 def register(app: dash.Dash, store: SessionStore) -> None:
@@ -271,31 +334,26 @@ def register(app: dash.Dash, store: SessionStore) -> None:
             ids,
         ) = args[-10:]
         layer, twin = args[-12], args[-11]
-        triggers = ordered_triggers(ctx.triggered_prop_ids.values())
-        trigger = triggers[-1] if triggers else None
-        form = Form(
-            layer=layer or "tension",
-            twin=bool(twin),
-            steps_per_frame=steps_per_frame or 1,
-            withdraw_mode=mode or "abrupt",
-            withdraw_donor=donor or "all",
-            edge=edge or "west",
-            cell=tuple(cell) if cell else None,
-            seed=seed,
-            step_clicks=args[0],
-            tiers=tiers or [],
-            params={i["path"]: v for i, v in zip(ids, values, strict=True)},
-        )
+
+        def message_only(text: str) -> tuple:
+            return (no_update,) * 6 + (text, "message error", no_update, no_update, no_update)
+
+        try:
+            triggers = ordered_triggers(ctx.triggered_prop_ids.values())
+            trigger = triggers[-1] if triggers else None
+            form = make_form(
+                args[0], layer, twin, steps_per_frame, mode, donor, edge, cell, seed, tiers,
+                values, ids,
+            )  # fmt: skip
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError):
+            log.info("malformed dispatch payload ignored")
+            return message_only("bad input: this request's values are not valid; nothing changed")
         try:
             run, created = store.get(session_id)
+        except SessionBudgetFull as err:
+            return message_only(f"No room for a new session: {err}.")
         except ValueError:
-            return (no_update,) * 6 + (
-                "This page has no valid session; reload it.",
-                "message error",
-                no_update,
-                no_update,
-                no_update,
-            )
+            return message_only("This page has no valid session; reload it.")
         with run.lock:
             outcome = Outcome()
             if created:
@@ -309,15 +367,9 @@ def register(app: dash.Dash, store: SessionStore) -> None:
                         outcome = result
             try:
                 view = render(run, form)
-            except Exception as err:  # never let a rendering bug kill the page
+            except Exception:  # never let a rendering bug (or a bad layer) kill the page
                 log.exception("render failed")
-                return (no_update,) * 6 + (
-                    f"internal error while drawing: {err}",
-                    "message error",
-                    no_update,
-                    no_update,
-                    no_update,
-                )
+                return message_only("could not draw this view (bad input?); nothing changed")
             seed_out = run.scenario.seed
         if trigger == "clock" and not outcome.message:
             message, css = no_update, no_update
@@ -348,8 +400,9 @@ def register(app: dash.Dash, store: SessionStore) -> None:
         State("clock", "disabled"),
     )
     def play_pause(_play: Any, _pause: Any, speed: Any, disabled: bool) -> tuple:
-        playing = play_state(ctx.triggered_id, not disabled)
-        fps = speed if isinstance(speed, int | float) and speed > 0 else 5
+        playing = play_state(ctx.triggered_id, not bool(disabled))
+        ok = isinstance(speed, int | float) and not isinstance(speed, bool)
+        fps = float(speed) if ok and 0.1 <= speed <= 100 else 5.0
         return (not playing, int(1000 / fps))
 
     @app.callback(
@@ -374,7 +427,10 @@ def register(app: dash.Dash, store: SessionStore) -> None:
         prevent_initial_call=True,
     )
     def export_csv(_n: Any, session_id: str) -> dict:
-        run, _ = store.get(session_id)
+        try:
+            run, _ = store.get(session_id)
+        except ValueError:
+            return no_update
         with run.lock:
             name = f"{run.scenario.name}-seed{run.scenario.seed}-step{run.t}.csv"
             return {"content": run.export_csv(), "filename": name, "type": "text/csv"}
@@ -386,7 +442,10 @@ def register(app: dash.Dash, store: SessionStore) -> None:
         prevent_initial_call=True,
     )
     def export_toml(_n: Any, session_id: str) -> dict:
-        run, _ = store.get(session_id)
+        try:
+            run, _ = store.get(session_id)
+        except ValueError:
+            return no_update
         with run.lock:
             name = f"{run.scenario.name}-seed{run.scenario.seed}-with-shocks.toml"
             return {"content": run.export_toml(), "filename": name, "type": "application/toml"}

@@ -80,19 +80,7 @@ class DashClient:
         dict
             Dash's response: ``{component id: {prop: value}}``.
         """
-        key = next(k for k in self.app.callback_map if k.startswith(key_prefix))
-        spec = self.app.callback_map[key]
-        outputs = [
-            {"id": o.split(".")[0], "property": o.split(".")[1]}
-            for o in key.strip(".").split("...")
-        ]
-        body = {
-            "output": key,
-            "outputs": outputs if len(outputs) > 1 else outputs[0],
-            "inputs": [self._entry(d) for d in spec["inputs"]],
-            "state": [self._entry(d) for d in spec["state"]],
-            "changedPropIds": changed,
-        }
+        body = self.body(key_prefix, changed)
         resp = self.http.post("/_dash-update-component", json=body)
         if resp.status_code == 204:
             return {}
@@ -101,6 +89,23 @@ class DashClient:
         self.last_bytes = len(resp.data)
         data = json.loads(resp.data)
         return data.get("response", data)
+
+    def body(self, key_prefix: str, changed: list[str]) -> dict[str, Any]:
+        """The JSON body the browser posts for the callback whose output key starts with
+        ``key_prefix`` (see :meth:`call`); tests mutate it into malformed requests."""
+        key = next(k for k in self.app.callback_map if k.startswith(key_prefix))
+        spec = self.app.callback_map[key]
+        outputs = [
+            {"id": o.split(".")[0], "property": o.split(".")[1]}
+            for o in key.strip(".").split("...")
+        ]
+        return {
+            "output": key,
+            "outputs": outputs if len(outputs) > 1 else outputs[0],
+            "inputs": [self._entry(d) for d in spec["inputs"]],
+            "state": [self._entry(d) for d in spec["state"]],
+            "changedPropIds": changed,
+        }
 
     def press(self, button: str) -> dict[str, Any]:
         """Click a button (or tick the clock with ``"clock"``) and run the dispatcher."""

@@ -8,8 +8,11 @@ identical until the first injected shock, so their difference is exactly what th
 changed.
 
 :class:`SessionStore` keeps the runs server side behind a lock, frees sessions idle for
-longer than ``idle_seconds`` and bounds their number (least recently used goes first), so
-memory stays bounded however many tabs are opened.
+longer than ``idle_seconds`` and bounds their number and their total cells (a memory
+budget: every model costs about ``BYTES_PER_CELL`` per cell). Models are built one at a
+time; to make room the oldest *idle* session is evicted first, never an active one (used
+in the last ``active_seconds`` or in a request right now); when only active sessions are
+left, a new session is refused with a message instead of growing memory.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from i4p_sim.config.loading import validate_scenario
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.sim.model import MEASURES, I4PModel
 from i4p_sim.sim.simulation import Simulation
+from i4p_sim.sweep.memory import release_model
 
 #: Shock kinds the app can inject, with a label for buttons and time-series markers.
 SHOCK_LABELS = {
@@ -48,6 +52,16 @@ SHOCK_LABELS = {
 MAX_SIDE = 256
 #: Largest number of steps one request may advance.
 MAX_STEPS_PER_REQUEST = 50
+#: Default memory budget of all sessions, in model cells (each session holds two models,
+#: baseline and shocked): 2**20 cells, about 2 GiB at 2 KiB a cell; eight 256 x 256
+#: sessions or sixteen of the default 64 x 64.
+MAX_TOTAL_CELLS = 1 << 20
+#: A session used within this many seconds is active: never evicted to make room.
+ACTIVE_SECONDS = 10.0
+
+
+class SessionBudgetFull(ValueError):
+    """No room for a new session or a larger grid: every other session is active."""
 
 
 @dataclass(frozen=True)
@@ -90,14 +104,36 @@ class TwinRun:
         self.lock = threading.RLock()
         self.generation = 0
         self.step_clicks_seen = 0  # the Step button's n_clicks already acted on
+        #: Called with the cells a new scenario would take, before building it (the
+        #: store's memory budget; raises SessionBudgetFull). None: no budget.
+        self.admit: Callable[[int], None] | None = None
         self._build(scenario)
 
+    @staticmethod
+    def cells_of(scenario: Scenario) -> int:
+        """Model cells a twin run of ``scenario`` holds (two models)."""
+        return 2 * scenario.grid.width * scenario.grid.height
+
+    @property
+    def cells(self) -> int:
+        """Model cells this run holds."""
+        return self.cells_of(self.scenario)
+
     def _build(self, scenario: Scenario) -> None:
+        self.close()
         self.scenario = scenario
         self.baseline_run = Simulation(scenario, communities=False)
         self.shocked_run = Simulation(scenario, communities=False)
         self.injected: list[Injected] = []
         self.generation += 1
+
+    def close(self) -> None:
+        """Let the twins' models be freed (Mesa keeps every model alive otherwise); the
+        caller holds :attr:`lock` or the run is no longer reachable."""
+        for name in ("baseline_run", "shocked_run"):
+            sim = self.__dict__.get(name)
+            if sim is not None:
+                release_model(sim.model)
 
     @property
     def baseline(self) -> I4PModel:
@@ -136,6 +172,8 @@ class TwinRun:
         scenario = scenario if scenario is not None else self.scenario
         if new_seed:
             scenario = scenario.model_copy(update={"seed": secrets.randbelow(2**31)})
+        if self.admit is not None and self.cells_of(scenario) > self.cells:
+            self.admit(self.cells_of(scenario))
         self._build(scenario)
 
     def shock_config(self, kind: str, **params: Any) -> Any:
@@ -226,18 +264,22 @@ class TwinRun:
 
 
 class SessionStore:
-    """Server-side runs keyed by browser session id, bounded in number and idle time.
+    """Server-side runs keyed by browser session id, bounded in number, idle time and cells.
 
     Parameters
     ----------
     factory : callable
         Makes a fresh :class:`TwinRun` for a new session.
     max_sessions : int
-        At most this many sessions are kept; the least recently used is evicted first.
+        At most this many sessions are kept.
     idle_seconds : float
         Sessions unused for longer are evicted.
     clock : callable
         Monotonic time source (injectable for tests).
+    max_cells : int
+        Memory budget: total model cells of all sessions (:data:`MAX_TOTAL_CELLS`).
+    active_seconds : float
+        Sessions used more recently are active and never evicted to make room.
     """
 
     def __init__(
@@ -247,6 +289,8 @@ class SessionStore:
         max_sessions: int = 16,
         idle_seconds: float = 1800.0,
         clock: Callable[[], float] = time.monotonic,
+        max_cells: int = MAX_TOTAL_CELLS,
+        active_seconds: float = ACTIVE_SECONDS,
     ) -> None:
         if max_sessions < 1:
             raise ValueError("max_sessions must be >= 1")
@@ -254,10 +298,14 @@ class SessionStore:
         self.max_sessions = max_sessions
         self.idle_seconds = idle_seconds
         self.clock = clock
+        self.max_cells = max_cells
+        self.active_seconds = active_seconds
         self._lock = threading.Lock()
+        self._build_lock = threading.Lock()  # one model build at a time
         self._runs: OrderedDict[str, tuple[TwinRun, float]] = OrderedDict()
         self.created = 0
         self.evicted = 0
+        self.refused = 0
 
     @staticmethod
     def valid_id(session_id: Any) -> str:
@@ -274,14 +322,65 @@ class SessionStore:
         with self._lock:
             return session_id in self._runs
 
-    def _evict(self, now: float) -> None:
+    @property
+    def total_cells(self) -> int:
+        """Model cells held by all sessions now."""
+        with self._lock:
+            return self._cells()
+
+    def _cells(self, skip: str | None = None) -> int:
+        return sum(run.cells for key, (run, _) in self._runs.items() if key != skip)
+
+    def _expire(self, now: float) -> None:
         stale = [k for k, (_, used) in self._runs.items() if now - used > self.idle_seconds]
         for key in stale:
-            del self._runs[key]
-        while len(self._runs) > self.max_sessions:
-            self._runs.popitem(last=False)
-            stale.append("lru")
+            self._discard(key)
         self.evicted += len(stale)
+
+    def _discard(self, key: str) -> None:
+        """Remove a session and free its models; if a request holds it right now, its
+        models are left to Mesa (a rare leak, never a model freed while in use)."""
+        run, _ = self._runs.pop(key)
+        if run.lock.acquire(blocking=False):
+            try:
+                run.close()
+            finally:
+                run.lock.release()
+
+    def _is_active(self, run: TwinRun, used: float, now: float) -> bool:
+        if now - used < self.active_seconds:
+            return True
+        if run.lock.acquire(blocking=False):  # held: a request is using it right now
+            run.lock.release()
+            return False
+        return True
+
+    def _make_room(self, key: str, cells: int, now: float) -> None:
+        """Evict the oldest idle sessions (never ``key``, never an active one) until a
+        session of ``cells`` fits; raise SessionBudgetFull if it cannot."""
+        if cells > self.max_cells:
+            raise SessionBudgetFull(
+                f"this grid needs {cells:,} model cells; the app's budget is {self.max_cells:,}"
+            )
+
+        def full() -> bool:
+            n = len(self._runs) + (key not in self._runs)
+            return n > self.max_sessions or self._cells(skip=key) + cells > self.max_cells
+
+        for other in list(self._runs):  # oldest first (least recently used)
+            if not full():
+                return
+            run, used = self._runs[other]
+            if other == key or self._is_active(run, used, now):
+                continue
+            self._discard(other)
+            self.evicted += 1
+        if full():
+            self.refused += 1
+            raise SessionBudgetFull(
+                "the app is at its limit of sessions and memory, and every session is in "
+                "use; try again in a minute"
+            )
 
     def get(self, session_id: str) -> tuple[TwinRun, bool]:
         """The session's run (made on first use) and whether it was just created.
@@ -289,29 +388,43 @@ class SessionStore:
         Raises
         ------
         ValueError
-            If ``session_id`` is not a uuid.
+            If ``session_id`` is not a uuid; :class:`SessionBudgetFull` (a ValueError) if
+            there is no room for a new session.
         """
         key = self.valid_id(session_id)
         now = self.clock()
         with self._lock:
-            self._evict(now)
+            self._expire(now)
             if key in self._runs:
                 run, _ = self._runs[key]
                 self._runs[key] = (run, now)
                 self._runs.move_to_end(key)
                 return run, False
-        run = self.factory()  # outside the lock: building a model takes a while
+        # models are built one at a time: 80 new tabs at once never build 80 models
+        with self._build_lock:
+            with self._lock:
+                if key in self._runs:  # another request of the same tab built it
+                    run, _ = self._runs[key]
+                    self._runs.move_to_end(key)
+                    return run, False
+                probe = getattr(self.factory, "cells", None)
+                if probe is not None:
+                    self._make_room(key, int(probe), self.clock())
+            run = self.factory()
+            with self._lock:
+                self._make_room(key, run.cells, self.clock())
+                run.admit = lambda cells, key=key: self._admit(key, cells)
+                self._runs[key] = (run, self.clock())
+                self.created += 1
+                return run, True
+
+    def _admit(self, key: str, cells: int) -> None:
+        """Budget check of session ``key`` growing to ``cells`` (Apply with a larger grid)."""
         with self._lock:
-            if key in self._runs:  # another request of the same tab won the race
-                run, _ = self._runs[key]
-                self._runs.move_to_end(key)
-                return run, False
-            self._runs[key] = (run, self.clock())
-            self.created += 1
-            self._evict(self.clock())
-            return run, True
+            self._make_room(key, cells, self.clock())
 
     def drop(self, session_id: str) -> None:
         """Forget a session (no error if unknown)."""
         with self._lock:
-            self._runs.pop(session_id, None)
+            if session_id in self._runs:
+                self._discard(session_id)

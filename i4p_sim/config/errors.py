@@ -21,6 +21,9 @@ class ConfigError(ValueError):
         What is wrong and what is allowed.
     """
 
+    #: The CLI's exit status for this error (2: bad input; 1: a run or sweep failed).
+    exit_code = 2
+
     def __init__(self, source: str, field: str, message: str) -> None:
         self.source = str(source)
         self.field = field
@@ -33,6 +36,22 @@ class ConfigError(ValueError):
         return f"{where}: {self.message}"
 
 
+class RunFailed(ConfigError):
+    """A run or sweep that started and failed (exit 1): one line, like a bad input."""
+
+    exit_code = 1
+
+
+def os_error_line(exc: OSError, what: str = "") -> str:
+    """One line for an OS error: the path(s), what failed and the reason."""
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    reason = exc.strerror or text
+    where = " -> ".join(paths)
+    head = f"{where}: " if where else ""
+    return " ".join(f"{head}{what + ': ' if what else ''}{reason}".split())
+
+
 def error_path(loc: tuple[Any, ...], skip: Collection[str] = ()) -> str:
     """Dotted field path of a pydantic error location.
 
@@ -42,7 +61,9 @@ def error_path(loc: tuple[Any, ...], skip: Collection[str] = ()) -> str:
     """
     parts = []
     for item in loc:
-        if isinstance(item, str) and (item in skip or item.startswith("function-")):
+        if isinstance(item, str) and (
+            item in skip or item.startswith(("function-", "constrained-"))
+        ):
             continue
         parts.append(str(item))
     return ".".join(parts)
@@ -65,6 +86,8 @@ def describe_error(err: Mapping[str, Any], tags: Sequence[str] = ()) -> str:
     ctx = err.get("ctx") or {}
     given = err.get("input")
     shown = repr(given) if not isinstance(given, dict | list) else type(given).__name__
+    if len(shown) > 60:  # a 4000-digit integer or a long string: keep the line short
+        shown = shown[:40] + f"... ({len(shown)} characters)"
     if etype == "extra_forbidden":
         return "unknown key"
     if etype == "missing":
@@ -77,7 +100,7 @@ def describe_error(err: Mapping[str, Any], tags: Sequence[str] = ()) -> str:
     if etype == "literal_error":
         return f"got {shown}; allowed: {ctx.get('expected')}"
     if etype == "string_pattern_mismatch":
-        return f"got {given!r}; use letters, digits and _ . - + only"
+        return f"got {given!r}; use letters, digits and _ . - + ~ only (not starting with . or ~)"
     if etype in _BOUNDS:
         sign, key = _BOUNDS[etype]
         return f"got {shown}; must be {sign} {ctx.get(key)}"

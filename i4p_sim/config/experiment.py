@@ -32,12 +32,19 @@ import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from i4p_sim.config.errors import ConfigError, from_validation_error
+from i4p_sim.config.errors import ConfigError
+from i4p_sim.config.experiment_schema import (
+    ExperimentConfig,
+    ScenarioRef,
+    experiment_error,
+    flatten_axes,
+)
+from i4p_sim.config.limits import check_sweep_size, count_points
 from i4p_sim.config.loading import (
     apply_set,
     read_toml,
@@ -46,7 +53,7 @@ from i4p_sim.config.loading import (
     validate_scenario,
     with_default_lists,
 )
-from i4p_sim.config.sampling import SampleConfig, sample_points
+from i4p_sim.config.sampling import sample_points
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.config.twins import NULL_SUFFIX, TWIN_SUFFIX, resolve_twins
 
@@ -62,113 +69,6 @@ __all__ = [
 
 #: Steps after the reference step of the middle default heat map.
 HEATMAP_AFTER_REFERENCE = 24
-
-_NAME = r"^[A-Za-z0-9_.\-+]+$"
-_MAX_SEED = 2**63 - 1
-
-# --------------------------------------------------------------------------- schema
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class VariantConfig(_Strict):
-    """One variant of the base scenario (or of ``file``): a name, dotted overrides and
-    optionally a replacement shock schedule."""
-
-    name: Annotated[str, Field(min_length=1, max_length=80, pattern=_NAME)]
-    description: str = ""
-    file: str | None = None
-    set: list[str] = Field(default_factory=list)
-    shocks: list[dict[str, Any]] | None = None
-    twin: Annotated[str | None, Field(min_length=1)] = None
-
-
-class ScenarioRef(_Strict):
-    """A scenario file, optionally renamed and with dotted overrides."""
-
-    file: Annotated[str, Field(min_length=1)]
-    name: Annotated[str | None, Field(min_length=1, max_length=80, pattern=_NAME)] = None
-    set: list[str] = Field(default_factory=list)
-    twin: Annotated[str | None, Field(min_length=1)] = None
-
-
-class InteractionConfig(_Strict):
-    """A 2x2 cell of a factorial: grassroots (a) x top-down (b)."""
-
-    name: Annotated[str, Field(min_length=1, max_length=80)]
-    none: str
-    a: str
-    b: str
-    ab: str
-
-
-class ExperimentConfig(_Strict):
-    """The experiment file's schema (see the module docstring).
-
-    ``snapshot_replicates`` is how many replicates (``0..n-1``) store spatial snapshots of
-    tension and violence at the ``heatmap_steps`` (what the report's heat maps draw).
-    """
-
-    name: Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.\-]+$")]
-    description: str = ""
-    seed: Annotated[int, Field(ge=0, le=_MAX_SEED)] = 0
-    replicates: Annotated[int, Field(ge=1, le=100_000)] = 8
-    steps: Annotated[int, Field(ge=1, le=100_000)] | None = None
-    reference_step: Annotated[int, Field(ge=0)] | None = None
-    window: Annotated[int, Field(ge=1, le=1000)] = 12
-    noise_pairs: Annotated[int, Field(ge=0, le=100_000)] = 4
-    kernel: Literal["numpy", "numba"] | None = None
-    set: list[str] = Field(default_factory=list)
-    scenarios: list[str | ScenarioRef] = Field(default_factory=list)
-    base: str | None = None
-    variants: list[VariantConfig] = Field(default_factory=list)
-    baseline: str | None = None
-    axes: dict[str, Any] = Field(default_factory=dict)
-    sample: SampleConfig | None = None
-    interactions: list[InteractionConfig] = Field(default_factory=list)
-    heatmap_steps: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
-    snapshot_replicates: Annotated[int, Field(ge=0, le=100_000)] = 1
-
-
-_EXPERIMENT_KEYS = list(ExperimentConfig.model_fields)
-_EXPERIMENT_SECTIONS = {
-    "sample": SampleConfig,
-    "variants": VariantConfig,
-    "interactions": InteractionConfig,
-    "scenarios": ScenarioRef,
-}
-
-
-def _experiment_keys(section: str) -> list[str] | None:
-    """Allowed keys at a section path of an experiment file (for 'unknown key')."""
-    if not section:
-        return _EXPERIMENT_KEYS
-    model = _EXPERIMENT_SECTIONS.get(section.split(".")[0])
-    return list(model.model_fields) if model is not None else None
-
-
-def _pydantic_error(source: str, exc: ValidationError) -> ConfigError:
-    # a union 'str | ScenarioRef' reports the alternative's name in the location
-    return from_validation_error(
-        source, exc, allowed_keys=_experiment_keys, skip=("str", "ScenarioRef")
-    )
-
-
-def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"lpc": {"count": x}}`` -> ``{"lpc.count": x}`` (TOML dotted keys nest)."""
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, path + "."))
-        else:
-            out[path] = value
-    return out
-
-
-# --------------------------------------------------------------------------- experiment
 
 
 def replicate_seeds(seed: int, replicates: int) -> list[int]:
@@ -256,6 +156,11 @@ class Experiment:
     def reseed_at(self, name: str) -> int | None:
         """The step at which the runs of ``name`` re-seed their violence stream (nulls)."""
         return self.reference_step if name in set(self.nulls.values()) else None
+
+    def largest_cells(self) -> int:
+        """Cells of the largest grid of any scenario at any point (for the memory check)."""
+        shapes = [sc.grid for sc in (*self.scenarios.values(), *self.at_points.values())]
+        return max((g.width * g.height for g in shapes), default=0)
 
     def scenario_at(self, name: str, point: int) -> Scenario:
         """The validated scenario ``name`` with parameter point ``point`` applied."""
@@ -377,7 +282,7 @@ def _read_experiment(
     try:
         cfg = ExperimentConfig.model_validate(raw)
     except ValidationError as exc:
-        raise _pydantic_error(source, exc) from None
+        raise experiment_error(source, exc) from None
     if not cfg.scenarios and not cfg.base and not cfg.variants:
         raise ConfigError(source, "scenarios", "name scenario files, or give base and [[variants]]")
     if cfg.axes and cfg.sample is not None:
@@ -502,6 +407,11 @@ def load_experiment(
     scenarios = {
         name: sc.model_copy(update={"reference_step": ref_step}) for name, sc in scenarios.items()
     }
+    # count before listing: seven 30-value axes are 22 billion points
+    n_points = count_points(flatten_axes(cfg.axes), cfg.sample.n if cfg.sample else None)
+    check_sweep_size(
+        len(scenarios), n_points, cfg.replicates, source, field="sample" if cfg.sample else "axes"
+    )
     twins, extra, nulls = resolve_twins(cfg, scenarios, source)
     points = _points(cfg, source)
     at_points = {
@@ -531,7 +441,7 @@ def load_experiment(
 def _points(cfg: ExperimentConfig, source: str) -> list[dict[str, Any]]:
     """The parameter points of ``[axes]`` (full grid) or ``[sample]``; ``[{}]`` if neither."""
     if cfg.axes:
-        axes = _flatten(cfg.axes)
+        axes = flatten_axes(cfg.axes)
         for path, values in axes.items():
             if not isinstance(values, list) or not values:
                 raise ConfigError(source, f"axes.{path}", "must be a non-empty list of values")
@@ -539,4 +449,4 @@ def _points(cfg: ExperimentConfig, source: str) -> list[dict[str, Any]]:
         return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes.values())]
     if cfg.sample is None:
         return [{}]
-    return sample_points(cfg.sample, _flatten(cfg.sample.ranges), source)
+    return sample_points(cfg.sample, flatten_axes(cfg.sample.ranges), source)

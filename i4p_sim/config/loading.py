@@ -7,6 +7,7 @@ dotted field path and what is allowed.
 from __future__ import annotations
 
 import copy
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -27,26 +28,55 @@ from i4p_sim.config.scenario import (
     default_donors,
 )
 
+#: Largest TOML file read (a scenario or experiment is a few KiB).
+MAX_TOML_BYTES = 1 << 20
+
 
 def read_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML file, turning every failure into a one-line :class:`ConfigError`."""
+    """Read a TOML file, turning every failure into a one-line :class:`ConfigError`.
+
+    Only a regular file is read: a FIFO would block, a device such as ``/dev/zero`` never
+    ends, so both are refused from ``stat`` before opening; a symlink loop, a permission
+    problem or any other OS error is one line too.
+    """
     p = Path(path)
-    if not p.exists():
-        raise ConfigError(str(p), "", "file not found")
-    if p.is_dir():
-        raise ConfigError(str(p), "", "is a directory; expected a .toml file")
     try:
-        text = p.read_bytes().decode("utf-8")
+        info = p.stat()
+    except FileNotFoundError:
+        raise ConfigError(str(p), "", "file not found") from None
+    except OSError as exc:  # ELOOP (symlink loop), EACCES, ENAMETOOLONG...
+        raise ConfigError(str(p), "", f"cannot read: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError(str(p), "", "is a directory; expected a .toml file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(
+            str(p), "", "not a regular file (a FIFO or device?); expected a .toml file"
+        )
+    if info.st_size > MAX_TOML_BYTES:
+        raise ConfigError(str(p), "", f"{info.st_size} bytes; at most {MAX_TOML_BYTES} allowed")
+    try:
+        with open(p, "rb") as fh:
+            data = fh.read(MAX_TOML_BYTES + 1)
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(
             str(p), "", f"not valid UTF-8 (byte {exc.start}); TOML files must be UTF-8"
         ) from None
     except OSError as exc:
-        raise ConfigError(str(p), "", f"cannot read: {exc.strerror}") from None
+        raise ConfigError(str(p), "", f"cannot read: {exc.strerror or exc}") from None
+    return _loads(text, str(p))
+
+
+def _loads(text: str, source: str) -> dict[str, Any]:
+    """``tomllib.loads`` with its errors (and Python's limit on integer digits) as one line."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(p), "", f"malformed TOML: {exc}") from None
+        raise ConfigError(source, "", f"malformed TOML: {exc}") from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise ConfigError(source, "", f"malformed TOML: {str(exc).split(';')[0]}") from None
+    except RecursionError:
+        raise ConfigError(source, "", "malformed TOML: nested too deeply") from None
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -62,7 +92,10 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def resolve_extends(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a scenario file and the chain of files it ``extends``, merged, as a dict."""
-    p = Path(path).resolve()
+    try:
+        p = Path(path).resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise ConfigError(str(path), "", f"cannot resolve the path: {exc}") from None
     if p in _chain:
         cycle = " -> ".join(str(c.name) for c in (*_chain, p))
         raise ConfigError(str(path), "extends", f"circular extends ({cycle})")
@@ -75,7 +108,7 @@ def resolve_extends(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str
             str(path), "extends", "must be a file name (string), relative to this file"
         )
     parent_path = Path(path).parent / parent
-    if not parent_path.exists():
+    if not _exists(parent_path):
         raise ConfigError(str(path), "extends", f"'{parent}' not found (looked for {parent_path})")
     return _merge(resolve_extends(parent_path, (*_chain, p)), raw)
 
@@ -94,7 +127,21 @@ def parse_set(assignment: str) -> tuple[str, Any]:
         value = raw.strip()
         if not value:
             raise ConfigError("--set", key, "missing VALUE after '='") from None
+    except (ValueError, RecursionError) as exc:  # more than 4300 digits, deep nesting
+        raise ConfigError("--set", key, f"bad VALUE: {str(exc).split(';')[0]}") from None
     return key, value
+
+
+def _exists(path: Path) -> bool:
+    """``path.exists()`` that treats an OS error (a symlink loop) as 'exists' so that the
+    read reports it."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def set_path(

@@ -15,7 +15,7 @@ __all__ = ["SampleConfig", "sample_points"]
 class SampleConfig(BaseModel):
     """A space-filling sample over parameter ranges (``scipy.stats.qmc``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     method: Literal["lhs", "sobol"] = "lhs"
     n: Annotated[int, Field(ge=1, le=100_000)]

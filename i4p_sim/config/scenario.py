@@ -9,15 +9,26 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, get_args
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNeg = Annotated[float, Field(ge=0.0)]
 Step = Annotated[int, Field(ge=0)]
 
 
+#: Names of scenarios, donors and experiments: they become file and directory names under
+#: ``results/``, so no path separators, no leading dot (``..``) and no spaces.
+NAME_PATTERN = r"^[A-Za-z0-9_+\-][A-Za-z0-9_.+~\-]*$"
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    """Base of every scenario section: unknown keys refused, types strict (no bool for an
+    int, no string for a bool; a TOML integer is still accepted for a float), and only
+    finite numbers (``inf``/``nan`` mean nothing for any parameter)."""
+
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False
+    )
 
 
 class GridConfig(_Section):
@@ -94,7 +105,14 @@ class CouncilConfig(_Section):
     """National (and optional regional) peace councils: the top-down tier."""
 
     enabled: bool = True
-    regions: tuple[Annotated[int, Field(ge=1, le=64)], Annotated[int, Field(ge=1, le=64)]] = (1, 1)
+    # a TOML array is a list: the tuple itself is lax, its items strict integers
+    regions: Annotated[
+        tuple[
+            Annotated[int, Strict(), Field(ge=1, le=64)],
+            Annotated[int, Strict(), Field(ge=1, le=64)],
+        ],
+        Field(strict=False),
+    ] = (1, 1)
     mandate: Unit = 0.8
     domestic_budget: NonNeg = 4.0
     cost: Annotated[float, Field(gt=0.0)] = 12.0
@@ -212,8 +230,8 @@ SHOCK_KINDS = tuple(SHOCK_CLASSES)
 class Scenario(_Section):
     """A complete parameter set plus a shock schedule."""
 
-    name: str = "scenario"
-    description: str = ""
+    name: Annotated[str, Field(min_length=1, max_length=80, pattern=NAME_PATTERN)] = "scenario"
+    description: Annotated[str, Field(max_length=10_000)] = ""
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
     steps: Annotated[int, Field(ge=1, le=100_000)] = 240
     reference_step: Step | None = None

@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 from plotly.offline import get_plotlyjs
 
+from i4p_sim.config.errors import ConfigError
 from i4p_sim.report.figures import (
     SERIES_COLUMNS,
     bands,
@@ -92,11 +93,19 @@ def _read_series(root: Path, run_ids: list[str]) -> pd.DataFrame:
     parts = sorted(series_dir.glob("part-*.parquet")) if series_dir.exists() else []
     if not parts or not run_ids:
         return pd.DataFrame(columns=["run_id", "scenario", "step", *SERIES_COLUMNS])
-    dataset = ds.dataset([str(p) for p in parts], format="parquet")
-    table = dataset.to_table(
-        columns=["run_id", "scenario", "step", *SERIES_COLUMNS],
-        filter=ds.field("run_id").isin(run_ids),
-    )
+    try:
+        dataset = ds.dataset([str(p) for p in parts], format="parquet")
+        table = dataset.to_table(
+            columns=["run_id", "scenario", "step", *SERIES_COLUMNS],
+            filter=ds.field("run_id").isin(run_ids),
+        )
+    except Exception as exc:  # noqa: BLE001 - a torn chunk (ArrowInvalid, OSError)
+        raise ConfigError(
+            str(series_dir),
+            "",
+            f"unreadable chunk ({' '.join(str(exc).split())[:120]}); rerun the same "
+            "'i4p sweep': it moves torn chunks to quarantine/ and redoes their runs",
+        ) from None
     return table.to_pandas()
 
 

@@ -11,29 +11,37 @@ here.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
+import contextlib
 import itertools
 import math
+import os
+import shutil
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from i4p_sim.config.errors import ConfigError
+from i4p_sim.config.errors import ConfigError, RunFailed
 from i4p_sim.config.experiment import Experiment, load_experiment
+from i4p_sim.config.limits import check_grid_memory
 from i4p_sim.sweep.executors import make_executor
 from i4p_sim.sweep.manifest import finish_manifest, new_manifest, now
 from i4p_sim.sweep.pairing import write_paired
 from i4p_sim.sweep.spec import RunSpec, iter_runs
-from i4p_sim.sweep.storage import directory_lock
+from i4p_sim.sweep.storage import directory_lock, probe_writable
 from i4p_sim.sweep.store import Store, read_manifest
 from i4p_sim.sweep.worker import run_batch
 
-__all__ = ["SweepResult", "run_experiment"]
+__all__ = ["SweepInterrupted", "SweepResult", "default_results_dir", "run_experiment"]
 
 #: Work per task worth its overhead: ~0.3 s of model time (a 64x64, 240-step run is ~1M
 #: cell-steps).
@@ -46,6 +54,11 @@ TASKS_PER_SLOT = 6
 IN_FLIGHT_PER_SLOT = 2
 #: Seconds between rewrites of runs.parquet during a sweep.
 ASSEMBLE_EVERY_S = 30
+#: A run that its worker process died running this many times (alone on the pool) is
+#: recorded as failed.
+MAX_WORKER_DEATHS = 2
+#: Fresh pools started in one sweep before it stops.
+MAX_POOL_RESTARTS = 20
 
 
 @dataclass
@@ -60,6 +73,25 @@ class SweepResult:
     failed: int
     wall_s: float
     paired: pd.DataFrame | None = None
+
+
+def default_results_dir(name: str, base: str | Path = "results") -> Path:
+    """``results/<name>``, refused (one line) if it resolves outside ``results/``.
+
+    The name pattern already keeps ``..`` and separators out; this also catches a symlink
+    under ``results/`` that points elsewhere (a sweep clears its own subdirectories).
+    """
+    base = Path(base)
+    root = base / name
+    try:
+        inside = root.resolve().is_relative_to(base.resolve()) and root.resolve() != base.resolve()
+    except (OSError, RuntimeError) as exc:
+        raise ConfigError(str(root), "", f"cannot resolve the path: {exc}") from None
+    if not inside:
+        raise ConfigError(
+            str(root), "", "resolves outside results/; rename the experiment or give --out"
+        )
+    return root
 
 
 def _batch_size(first: RunSpec | None, n_pending: int, slots: int) -> int:
@@ -148,14 +180,81 @@ def run_experiment(
         exp = experiment
     else:
         exp = load_experiment(experiment, replicates=replicates, steps=steps)
-    root = Path(out) if out is not None else Path("results") / exp.name
+    root = Path(out) if out is not None else default_results_dir(exp.name)
     if root.exists() and not root.is_dir():
         raise ConfigError(str(root), "", "exists and is not a directory")
-    # one sweep per directory: a second one would delete this one's files in flight
-    with directory_lock(root):
-        return _run_locked(
-            exp, root, workers, scheduler, dask_local, fresh, retry_failed, batch_size, progress
+    # the models of every worker at once must fit, and the directory must be writable,
+    # before anything runs
+    n_slots = dask_local or (1 if scheduler else (workers or os.cpu_count() or 1))
+    check_grid_memory(exp.largest_cells(), exp.source, copies=n_slots, field="grid")
+    existed = root.exists()
+    probe_writable(root, "--out" if out is not None else "results directory")
+    try:
+        # one sweep per directory: a second one would delete this one's files in flight
+        with directory_lock(root), _terminate_as_interrupt():
+            return _run_locked(
+                exp, root, workers, scheduler, dask_local, fresh, retry_failed, batch_size, progress
+            )
+    except BaseException:
+        # an unreachable scheduler (or any failure before a run was stored) leaves nothing
+        if not existed and not any((root / "runs").glob("part-*.parquet")):
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+class SweepInterrupted(RunFailed):
+    """Ctrl-C or SIGTERM during a sweep: what is stored and that rerunning resumes."""
+
+    exit_code = 130
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so a sweep stops like on Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Handle SIGTERM like SIGINT while a sweep runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _log(message: str) -> None:
+    print(f"i4p: {message}", file=sys.stderr, flush=True)
+
+
+def _lost_rows(batch: list[RunSpec], deaths: int) -> list[dict[str, Any]]:
+    """Rows recording runs whose worker process died ``deaths`` times running them."""
+    from i4p_sim.stats.metrics import SUMMARY_KEYS
+
+    rows = []
+    for spec in batch:
+        rows.append(
+            {
+                "run_id": spec.run_id,
+                "scenario": spec.name,
+                "replicate": spec.replicate,
+                "point": spec.point,
+                "seed": spec.seed,
+                **spec.params,
+                **dict.fromkeys(SUMMARY_KEYS, None),
+                "status": "failed",
+                "error": f"WorkerDied: the worker process died {deaths} times running this run "
+                "(killed, out of memory or crashed)",
+                "wall_s": 0.0,
+            }
         )
+    return rows
 
 
 def _run_locked(
@@ -169,7 +268,7 @@ def _run_locked(
     batch_size: int | None,
     progress: bool,
 ) -> SweepResult:
-    store = Store(root)
+    store = Store(root, log=_log)
     if fresh:
         store.clear()
     store.prepare()
@@ -195,10 +294,16 @@ def _run_locked(
             if s is None or (retry_failed and s == "failed"):
                 yield spec
 
-    manifest = new_manifest(exp, started, read_manifest(root))
+    try:
+        previous = read_manifest(root)
+    except ConfigError as err:  # a torn manifest: start a new history, say so
+        _log(f"{err.one_line()}; starting a new manifest")
+        previous = {}
+    manifest = new_manifest(exp, started, previous)
     ran = failed = 0
     executor_desc = "none (nothing to run)"
     interrupted = False
+    error: BaseException | None = None
     try:
         if n_pending:
             with make_executor(workers, scheduler, dask_local) as (executor, desc, slots):
@@ -207,27 +312,82 @@ def _run_locked(
                 store.write_manifest(manifest)
                 size = batch_size or _batch_size(next(iter_runs(exp), None), n_pending, slots)
                 batches = _batches(pending(), size)
-                in_flight: set[cf.Future] = set()
+                in_flight: dict[cf.Future, list[RunSpec]] = {}
+                # runs of batches lost with a dead worker: rerun one at a time, alone, so a
+                # run that kills its worker is found and recorded as failed
+                suspects: collections.deque[list[RunSpec]] = collections.deque()
+                deaths: dict[str, int] = {}
                 last_assemble = time.monotonic()
                 bar = _progress(n_pending, exp.name) if progress else None
+
+                def record(rows, series, snapshots) -> None:
+                    nonlocal ran, failed
+                    store.write_batch(rows, series, snapshots)
+                    ran += len(rows)
+                    failed += sum(r["status"] == "failed" for r in rows)
+                    if bar is not None:
+                        bar.update(len(rows))
+
                 try:
                     while True:
-                        while len(in_flight) < slots * IN_FLIGHT_PER_SLOT:
-                            batch = next(batches, None)
-                            if batch is None:
-                                break
-                            in_flight.add(executor.submit(run_batch, batch))
+                        if suspects:
+                            if not in_flight:
+                                batch = suspects.popleft()
+                                in_flight[executor.submit(run_batch, batch)] = batch
+                        else:
+                            while len(in_flight) < slots * IN_FLIGHT_PER_SLOT:
+                                batch = next(batches, None)
+                                if batch is None:
+                                    break
+                                in_flight[executor.submit(run_batch, batch)] = batch
                         if not in_flight:
                             break
-                        done, in_flight = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+                        done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+                        lost: list[list[RunSpec]] = []
                         for fut in done:
-                            rows, series, snapshots = fut.result()
-                            store.write_batch(rows, series, snapshots)
+                            batch = in_flight.pop(fut)
+                            try:
+                                rows, series, snapshots = fut.result()
+                            except BrokenProcessPool:
+                                lost.append(batch)
+                                continue
+                            except Exception as exc:  # noqa: BLE001 - e.g. Dask's KilledWorker
+                                rows = _lost_rows(batch, 0)
+                                for row in rows:
+                                    row["error"] = f"{type(exc).__name__}: {exc}"[:2000]
+                                record(rows, None, None)
+                                continue
+                            record(rows, series, snapshots)
                             del series, snapshots
-                            ran += len(rows)
-                            failed += sum(r["status"] == "failed" for r in rows)
-                            if bar is not None:
-                                bar.update(len(rows))
+                        if lost:
+                            # every task in flight died with the pool: rerun them all
+                            lost.extend(in_flight.values())
+                            in_flight.clear()
+                            alone = len(lost) == 1 and len(lost[0]) == 1
+                            if not hasattr(executor, "restart"):
+                                raise RunFailed(exp.source, "", "the worker pool broke")
+                            executor.restart()
+                            _log(
+                                f"a worker process died; {sum(map(len, lost))} run(s) resubmitted "
+                                f"on a fresh pool (restart {executor.restarts})"
+                            )
+                            for batch in lost:
+                                if alone:  # this run was alone on the pool: it killed it
+                                    rid = batch[0].run_id
+                                    deaths[rid] = deaths.get(rid, 0) + 1
+                                    if deaths[rid] >= MAX_WORKER_DEATHS:
+                                        record(_lost_rows(batch, deaths[rid]), None, None)
+                                        continue
+                                    suspects.appendleft(batch)
+                                else:
+                                    suspects.extend([spec] for spec in batch)
+                            if executor.restarts > MAX_POOL_RESTARTS:
+                                raise RunFailed(
+                                    exp.source,
+                                    "",
+                                    f"worker processes died {executor.restarts} times; "
+                                    "stopping (see the machine's memory and logs)",
+                                )
                         if time.monotonic() - last_assemble > ASSEMBLE_EVERY_S:
                             store.assemble(expected)
                             last_assemble = time.monotonic()
@@ -239,22 +399,81 @@ def _run_locked(
                 finally:
                     if bar is not None:
                         bar.close()
+    except KeyboardInterrupt as exc:
+        interrupted = True
+        error = exc
+    except BaseException as exc:
+        error = exc
+        raise
     finally:
-        runs = store.assemble(expected)
-        wall = time.perf_counter() - t_start
-        finish_manifest(
+        _finish(
+            store,
             manifest,
-            runs,
-            n_expected=len(expected),
+            expected,
             interrupted=interrupted,
-            executor=executor_desc,
-            wall_s=wall,
+            error=error,
+            executor_desc=executor_desc,
+            wall=time.perf_counter() - t_start,
             ran=ran,
             failed=failed,
             skipped=n_skipped,
         )
-        store.write_manifest(manifest)
+    if interrupted:
+        stored = manifest.get("runs_ok", 0) + manifest.get("runs_failed", 0)
+        how = "terminated (SIGTERM)" if isinstance(error, _Terminated) else "interrupted"
+        exc_out = SweepInterrupted(
+            str(root),
+            "",
+            f"{how}; {stored} of {len(expected)} runs stored; rerun the same command to resume",
+        )
+        if isinstance(error, _Terminated):
+            exc_out.exit_code = 128 + signal.SIGTERM
+        raise exc_out from None
+    runs = store.last_runs
     # paired metrics from the stored series (also on resume): paired.parquet
     paired = write_paired(root, exp, runs)
     wall = time.perf_counter() - t_start
     return SweepResult(exp, root, runs, ran, n_skipped, failed, wall, paired)
+
+
+def _finish(
+    store: Store,
+    manifest: dict[str, Any],
+    expected: set[str],
+    *,
+    interrupted: bool,
+    error: BaseException | None,
+    executor_desc: str,
+    wall: float,
+    ran: int,
+    failed: int,
+    skipped: int,
+) -> None:
+    """Assemble runs.parquet and close the manifest: "interrupted" or "failed" after any
+    error, never left at "running" (falls back to rewriting the manifest in place when the
+    disk is full)."""
+    import pandas as pd
+
+    try:
+        runs = store.assemble(expected)
+    except Exception as exc:  # noqa: BLE001 - the manifest must still be closed
+        _log(f"could not assemble runs.parquet: {exc}")
+        runs = pd.DataFrame({"status": pd.Series(dtype=str), "wall_s": pd.Series(dtype=float)})
+        if error is None:
+            error = exc
+    store.last_runs = runs
+    finish_manifest(
+        manifest,
+        runs,
+        n_expected=len(expected),
+        interrupted=interrupted,
+        executor=executor_desc,
+        wall_s=wall,
+        ran=ran,
+        failed=failed,
+        skipped=skipped,
+    )
+    if error is not None and not interrupted:
+        manifest["status"] = "failed"
+        manifest["error"] = " ".join(str(error).split())[:500] or type(error).__name__
+    store.write_manifest_final(manifest)

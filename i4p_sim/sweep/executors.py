@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from i4p_sim.config.errors import ConfigError
 
-__all__ = ["THREAD_ENV", "limit_threads", "make_executor"]
+__all__ = ["THREAD_ENV", "RestartablePool", "limit_threads", "make_executor"]
 
 #: Thread-pool variables of numeric libraries, set to 1 in every worker.
 THREAD_ENV = (
@@ -35,9 +35,63 @@ def limit_threads() -> None:
 
 
 def _worker_init() -> None:
-    """Process-pool initializer: one thread per worker, Ctrl-C handled by the driver."""
+    """Process-pool initializer: one thread per worker; Ctrl-C and SIGTERM are handled by
+    the driver, which ends the workers itself."""
     limit_threads()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+class RestartablePool:
+    """A spawn :class:`~concurrent.futures.ProcessPoolExecutor` that can be replaced by a
+    fresh one when a worker dies (``BrokenProcessPool``) and whose workers can be ended
+    at once on an interrupt.
+
+    Parameters
+    ----------
+    workers : int
+        Worker processes.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.restarts = 0
+        self._pool = self._new()
+
+    def _new(self) -> cf.ProcessPoolExecutor:
+        ctx = mp.get_context("spawn")
+        return cf.ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=ctx, initializer=_worker_init
+        )
+
+    def submit(self, fn, /, *args, **kwargs) -> cf.Future:  # noqa: ANN001
+        """Submit to the current pool."""
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def restart(self) -> None:
+        """End the current (broken) pool's processes and start a fresh pool."""
+        self.terminate()
+        self._pool = self._new()
+        self.restarts += 1
+
+    def terminate(self) -> None:
+        """End every worker process now (no waiting for running tasks)."""
+        pool = self._pool
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                proc.join(timeout=5)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(timeout=5)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = True) -> None:
+        """Shut the current pool down."""
+        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 @contextlib.contextmanager
@@ -66,12 +120,16 @@ def make_executor(
             yield out
         return
     n = workers or os.cpu_count() or 1
-    ctx = mp.get_context("spawn")
-    pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_worker_init)
+    pool = RestartablePool(n)
+    ok = False
     try:
-        yield pool, f"process pool ({n} workers, spawn)", n
+        yield pool, f"process pool ({n} workers, spawn)", n  # type: ignore[misc]
+        ok = True
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if ok:
+            pool.shutdown(wait=True, cancel_futures=True)
+        else:  # an error or an interrupt: end the workers now, leave no orphan
+            pool.terminate()
 
 
 @contextlib.contextmanager

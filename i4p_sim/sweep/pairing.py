@@ -23,7 +23,7 @@ import pyarrow.dataset as ds
 from i4p_sim.config.experiment import Experiment
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.config.twins import NULL_RESEED_KEY
-from i4p_sim.sim.simulation import SimulationResult, simulate
+from i4p_sim.sim.simulation import Simulation, SimulationResult, simulate
 from i4p_sim.stats.resilience import (
     PAIRED_FILE,
     empty_paired,
@@ -71,6 +71,8 @@ class TwinRun:
     tol: float | None
     twin_name: str | None
     noise_pairs: int
+    #: The shocked run's state arrays at its end (layer name -> array), for checks.
+    layers: dict[str, Any] | None = None
 
 
 def run_with_twin(scenario: Scenario, *, window: int = 12, noise_pairs: int = 1) -> TwinRun:
@@ -80,9 +82,10 @@ def run_with_twin(scenario: Scenario, *, window: int = 12, noise_pairs: int = 1)
 
     ``noise_pairs = 0`` gives ``tol = 0`` (the strictest band).
     """
-    result = simulate(scenario, window=window)
+    sim = Simulation(scenario, communities=False).advance()
+    result, layers = sim.result(window=window), dict(sim.model.layers)
     if not scenario.shocks:
-        return TwinRun(result, None, None, None, None, 0)
+        return TwinRun(result, None, None, None, None, 0, layers)
     s = scenario.resolved_reference_step()
     twin_sc = scenario.model_copy(update={"shocks": [], "name": f"{scenario.name}~twin"})
     twin = simulate(twin_sc, window=window)
@@ -97,4 +100,4 @@ def run_with_twin(scenario: Scenario, *, window: int = 12, noise_pairs: int = 1)
     paired = paired_metrics(
         result.series["violence_share"].to_numpy(), tv, s, window=window, tol=tol
     )
-    return TwinRun(result, twin, paired, tol, twin_sc.name, noise_pairs)
+    return TwinRun(result, twin, paired, tol, twin_sc.name, noise_pairs, layers)

@@ -28,8 +28,56 @@ LOCK_NAME = ".lock"
 FILE_MODE = 0o644
 
 
+def fsync_dir(path: str | Path) -> None:
+    """``fsync`` a directory, so a rename or a new file in it survives a power loss."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # pragma: no cover - e.g. Windows cannot open a directory
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse fsync on directories
+        pass
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: str | Path) -> None:
+    """``fsync`` a file's data to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def probe_writable(path: str | Path, source: str = "--out") -> Path:
+    """Create ``path`` (a directory) if missing and check a file can be written in it.
+
+    Raises
+    ------
+    ConfigError
+        One line: exists and is not a directory, or cannot be created or written.
+    """
+    path = Path(path)
+    try:
+        if path.exists() and not path.is_dir():
+            raise ConfigError(source, str(path), "exists and is not a directory")
+        path.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".write-test.", suffix=".tmp", dir=path)
+        os.close(fd)
+        os.unlink(tmp)
+    except ConfigError:
+        raise
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(source, str(path), f"cannot write here: {reason}") from None
+    return path
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to a temp file beside ``path`` and ``os.replace`` it into place."""
+    """Write ``data`` to a temp file beside ``path``, ``fsync`` it, ``os.replace`` it into
+    place and ``fsync`` the directory."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -43,6 +91,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)
     return path
 
 
@@ -52,7 +101,8 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 
 def atomic_write_parquet(path: str | Path, frame: pd.DataFrame) -> Path:
-    """Write a DataFrame as Parquet (pyarrow) through a temp file and ``os.replace``."""
+    """Write a DataFrame as Parquet (pyarrow) through a temp file (``fsync``-ed) and
+    ``os.replace``, then ``fsync`` the directory."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -60,10 +110,12 @@ def atomic_write_parquet(path: str | Path, frame: pd.DataFrame) -> Path:
     try:
         frame.to_parquet(tmp, engine="pyarrow", index=False)
         os.chmod(tmp, FILE_MODE)
+        fsync_file(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)
     return path
 
 

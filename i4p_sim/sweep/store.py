@@ -10,6 +10,7 @@ Layout (``results/<experiment>/`` or ``--out``)::
     snapshots/<run_id>.npz     float32 maps ``<layer>@<step>`` of the runs that keep them
     report.html                the plotly report (written by ``i4p sweep`` or ``i4p report``)
     .lock                      held (``flock``) by the sweep writing the directory; its pid
+    quarantine/                unreadable chunks moved aside on resume (their runs redone)
 
 Every file is written through a temp file and ``os.replace``; a batch's series chunk and
 snapshots are written before its run chunk (the commit), and a series chunk whose run
@@ -26,7 +27,9 @@ import io
 import json
 import os
 import shutil
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +39,18 @@ import pyarrow.parquet as pq
 
 from i4p_sim.config.errors import ConfigError
 from i4p_sim.stats.metrics import RETIRED_KEYS, RUNS_SCHEMA, runs_columns
-from i4p_sim.sweep.storage import atomic_write_bytes, atomic_write_parquet, atomic_write_text
+from i4p_sim.sweep.finite import json_dumps
+from i4p_sim.sweep.storage import (
+    atomic_write_bytes,
+    atomic_write_parquet,
+    atomic_write_text,
+    fsync_dir,
+)
 
 __all__ = ["Store", "read_manifest", "read_runs", "read_snapshots", "snapshot_path"]
 
 SNAPSHOT_DIR = "snapshots"
+QUARANTINE_DIR = "quarantine"
 _KEY_SEP = "@"
 
 
@@ -79,12 +89,51 @@ def read_snapshots(results: str | Path, run_id: str) -> dict[int, dict[str, np.n
 class Store:
     """The results directory of one experiment (see the module docstring)."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, log: Callable[[str], None] | None = None) -> None:
         self.root = Path(root)
         self.runs_dir = self.root / "runs"
         self.series_dir = self.root / "series"
         self.snapshots_dir = self.root / SNAPSHOT_DIR
+        self.quarantine_dir = self.root / QUARANTINE_DIR
+        self.log = log or (lambda message: print(f"i4p: {message}", file=sys.stderr))
+        self.last_runs: pd.DataFrame | None = None
         self._counter = 0
+
+    def quarantine(self, part: Path, reason: str) -> Path:
+        """Move an unreadable chunk aside into ``quarantine/`` (never deleted), log it."""
+        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        target = self.quarantine_dir / f"{part.parent.name}-{part.name}"
+        os.replace(part, target)
+        fsync_dir(part.parent)
+        fsync_dir(self.quarantine_dir)
+        self.log(
+            f"quarantined unreadable chunk {part} -> {target} ({reason}); its runs will be redone"
+        )
+        return target
+
+    def _check_chunks(self) -> None:
+        """Quarantine run and series chunks whose Parquet footer cannot be read (what a
+        power loss or a full disk leaves); a run chunk goes with its series chunk and the
+        other way round, so the runs are redone whole."""
+        for part in sorted(self.runs_dir.glob("part-*.parquet")) + sorted(
+            self.series_dir.glob("part-*.parquet")
+        ):
+            if not part.exists():
+                continue
+            try:
+                meta = pq.read_metadata(part)
+                if part.parent == self.runs_dir:
+                    names = set(meta.schema.names)
+                    if not {"run_id", "status"} <= names:
+                        raise ValueError("missing run_id/status columns")
+            except Exception as exc:  # noqa: BLE001 - ArrowInvalid, OSError, ValueError
+                reason = " ".join(str(exc).split())[:200]
+                partner = (
+                    self.series_dir if part.parent == self.runs_dir else self.runs_dir
+                ) / part.name
+                self.quarantine(part, reason)
+                if partner.exists():
+                    self.quarantine(partner, f"goes with {part.name}")
 
     def clear(self) -> None:
         """Delete what a sweep wrote (and nothing else in the directory)."""
@@ -100,6 +149,7 @@ class Store:
             d.mkdir(parents=True, exist_ok=True)
             for tmp in d.glob(".*.tmp"):
                 tmp.unlink(missing_ok=True)
+        self._check_chunks()
         runs_parts = {p.name for p in self.runs_dir.glob("part-*.parquet")}
         for part in self.series_dir.glob("part-*.parquet"):
             if part.name not in runs_parts:
@@ -160,9 +210,36 @@ class Store:
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         """Write manifest.json atomically."""
-        atomic_write_text(
-            self.root / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n"
-        )
+        atomic_write_text(self.root / "manifest.json", _manifest_text(manifest))
+
+    def write_manifest_final(self, manifest: dict[str, Any]) -> None:
+        """Write the closing manifest; if the atomic write fails (disk full), overwrite the
+        existing file in place so it never stays at "running"."""
+        try:
+            self.write_manifest(manifest)
+            return
+        except OSError as exc:
+            first = exc
+        path = self.root / "manifest.json"
+        small = {
+            k: manifest.get(k)
+            for k in ("experiment", "status", "started", "finished", "error", "config_hash")
+        }
+        small["note"] = f"short manifest: the full one could not be written ({first.strerror})"
+        try:
+            with open(path, "r+b") as fh:
+                data = (json.dumps(small) + "\n").encode()
+                fh.seek(0)
+                fh.write(data)
+                fh.truncate(len(data))
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError:
+            raise first from None
+
+
+def _manifest_text(manifest: dict[str, Any]) -> str:
+    return json_dumps(manifest, indent=2, default=str) + "\n"
 
 
 def read_runs(results: str | Path) -> pd.DataFrame:
@@ -173,7 +250,15 @@ def read_runs(results: str | Path) -> pd.DataFrame:
         raise ConfigError(str(root), "", "not a directory; expected a sweep's results directory")
     if not path.exists():
         raise ConfigError(str(root), "runs.parquet", "not found; run 'i4p sweep' first")
-    return pd.read_parquet(path)
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - ArrowInvalid, OSError: a torn file
+        raise ConfigError(
+            str(root),
+            "runs.parquet",
+            f"unreadable ({' '.join(str(exc).split())[:120]}); rerun the same 'i4p sweep' "
+            "to reassemble it from the stored chunks",
+        ) from None
 
 
 def read_manifest(results: str | Path) -> dict[str, Any]:
