@@ -309,10 +309,10 @@ def test_violence_follows_the_design_formula():
     model.run(10)
     d = model.config.dynamics
     tension, cohesion = model.layers["tension"].copy(), model.layers["cohesion"].copy()
-    state = model.rng_violence.bit_generator.state
+    state = model.rng_decisions.bit_generator.state
     model._draw_violence()
-    model.rng_violence.bit_generator.state = state
-    u = model.rng_violence.random(model.shape)
+    model.rng_decisions.bit_generator.state = state
+    u = model.rng_decisions.random(model.shape)
     p = 1 / (1 + np.exp(-(tension - d.violence_threshold) / d.violence_width))
     p *= 1 - d.cohesion_shield * cohesion
     p *= model.inhabited

@@ -39,6 +39,7 @@ from i4p_sim.core.social import (
     update_memory,
     violence_exposure,
 )
+from i4p_sim.core.streams import streams as keyed_streams
 from i4p_sim.sim.agents import (
     Community,
     ExternalDonor,
@@ -68,18 +69,14 @@ MEASURES = (
     "warnings_sent",
     "warnings_answered",
 )
-STREAMS = ("landscape", "violence", "decisions", "shocks", "placement")
 _EIGHT = np.ones((3, 3), dtype=bool)
 #: Guards the budget-decline share against a zero initial committee budget (ODD 7.9).
 _TINY_BUDGET = 1e-12
 
 
 def substreams(seed: int) -> dict[str, np.random.Generator]:
-    """Independent generators for each source of randomness, all from one seed."""
-    children = np.random.SeedSequence(seed).spawn(len(STREAMS))
-    return {
-        name: np.random.default_rng(child) for name, child in zip(STREAMS, children, strict=True)
-    }
+    """The run's keyed random streams (:func:`i4p_sim.core.streams.streams`, ODD 7.0)."""
+    return keyed_streams(seed)
 
 
 class I4PModel(mesa.Model):
@@ -113,10 +110,9 @@ class I4PModel(mesa.Model):
         # not ``self.scenario``: Mesa 3.5 reserves that name for its own Scenario object
         self.config = scenario
         super().__init__(rng=scenario.seed)
+        # the dynamics draw only from these keyed streams, never from Mesa's random / rng
         self.streams = substreams(scenario.seed)
-        self.rng_violence = self.streams["violence"]
         self.rng_decisions = self.streams["decisions"]
-        self.rng_shocks = self.streams["shocks"]
         g = scenario.grid
         self.shape = (g.height, g.width)  # grid geometry, read by shocks and analyses
         self.torus = g.torus
@@ -125,7 +121,7 @@ class I4PModel(mesa.Model):
         self._build_layers()
         self._build_landscape()
         self.civic_space = 1.0
-        self.shocks = ShockSchedule(scenario.shocks)
+        self.shocks = ShockSchedule(scenario.shocks, scenario.seed)
         self.shock_drive = np.zeros(self.shape)
         self._buffers()
         if communities:
@@ -137,7 +133,7 @@ class I4PModel(mesa.Model):
         self._initial_lpc_budget = self._lpc_budget()
         self._last_lpc_budget = self._initial_lpc_budget
         self.responses = RapidResponses(
-            scenario.council, self.shape, self.torus, self.inhabited, self.rng_decisions
+            scenario.council, self.shape, self.torus, self.inhabited, self.streams["council"]
         )
         self.measures: dict[str, float] = dict.fromkeys(MEASURES, 0.0)
         self._cluster = 0
@@ -387,7 +383,7 @@ class I4PModel(mesa.Model):
         np.subtract(1.0, shield, out=shield)
         p *= shield
         p *= self.inhabited
-        self.rng_violence.random(out=self.draws)
+        self.rng_decisions.random(out=self.draws)
         np.less(self.draws, p, out=L["violence"])
 
     def _update_social_layers(self) -> None:

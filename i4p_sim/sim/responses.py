@@ -54,6 +54,11 @@ def response_capacity(council: NationalCouncil, step: int) -> int:
     return int(np.floor(base * council.funded_share() + 0.5))
 
 
+def max_targets(cfg: CouncilConfig) -> int:
+    """The most responses the national council can send in one step (fixed-shape draws)."""
+    return int(cfg.rapid_responses)
+
+
 def triage(
     council: NationalCouncil, warnings: Sequence[Warning], step: int
 ) -> tuple[list[Warning], list[Warning]]:
@@ -77,7 +82,8 @@ class RapidResponses:
     inhabited : (H, W) bool array
         Inhabited cells (for the landing percentile).
     rng : numpy.random.Generator
-        The decisions substream (observation error).
+        The council's keyed stream (observation error): every step draws the same
+        fixed-shape array of offsets (:meth:`draw_errors`), whatever the state.
     """
 
     def __init__(
@@ -107,6 +113,13 @@ class RapidResponses:
         self._inhabited_idx = np.flatnonzero(inhabited)
         self._gathered = np.empty(self._inhabited_idx.size)
         self._gathered_mask = np.empty(self._inhabited_idx.size, dtype=bool)
+        self.max_targets = max_targets(cfg)
+        self._errors = np.zeros((2, self.max_targets), dtype=np.int64)
+
+    def draw_errors(self) -> None:
+        """This step's observation errors: one fixed-shape (2, max_targets) draw (ODD 7.0)."""
+        err = self.cfg.observation_error
+        self._errors = self.rng.integers(-err, err + 1, size=(2, self.max_targets))
 
     def window(self, resp: Response) -> tuple[slice, slice]:
         """A response's footprint: the square of radius ``response_radius`` around it."""
@@ -167,6 +180,7 @@ class RapidResponses:
         exceeds their capacity; the national council triages what reaches it, then sends
         spare capacity to violence it observed late (docs/ODD.md 7.11).
         """
+        self.draw_errors()
         escalated: list[Warning] = []
         answered: list[Warning] = []
         if regional:
@@ -212,11 +226,13 @@ class RapidResponses:
         candidates = np.flatnonzero(flat > 0)
         order = candidates[np.argsort(-flat[candidates], kind="stable")[:k]]
         h, w = self.shape
-        err = self.cfg.observation_error
         rows, cols = order // w, order % w
-        if err:
-            rows = np.clip(rows + self.rng.integers(-err, err + 1, rows.size), 0, h - 1)
-            cols = np.clip(cols + self.rng.integers(-err, err + 1, cols.size), 0, w - 1)
+        # this step's fixed-shape draw; targets beyond it (never at run time) are exact
+        errors = np.zeros((2, rows.size), dtype=np.int64)
+        n = min(rows.size, self._errors.shape[1])
+        errors[:, :n] = self._errors[:, :n]
+        rows = np.clip(rows + errors[0], 0, h - 1)
+        cols = np.clip(cols + errors[1], 0, w - 1)
         return [(int(r), int(c), "observed") for r, c in zip(rows, cols, strict=True)]
 
     # ------------------------------------------------ process step 5: landing, damping
