@@ -48,7 +48,7 @@ def server() -> Iterator[str]:
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-    scenario = load_scenario(overrides=["grid.width=24", "grid.height=24", "lpc.count=8"])
+    scenario = load_scenario(overrides=["grid.width=24", "grid.height=24", "lpc.density=14"])
     app = create_app(scenario)
     httpd = make_server("127.0.0.1", 0, app.server, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)

@@ -37,6 +37,7 @@ DESIGN_MEASURES = (
     "lpc_capacity",
     "council_mandate",
     "funding_disbursed",
+    "funding_returned",  # model version 2: money a tier cannot use is returned, recorded
     "warnings_sent",
     "warnings_answered",
 )

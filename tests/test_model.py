@@ -196,13 +196,15 @@ class _Stub:
 
 def test_council_capacity_training_suspension_and_agreements():
     model = _Stub().model
-    cfg = CouncilConfig(rapid_responses=2, cost=10.0, domestic_budget=10.0, agreement_cooldown=5)
-    council = NationalCouncil(model, cfg, name="national", bounds=(0, 9, 0, 9))
+    cfg = CouncilConfig(response_density=0.5, cost=10.0, domestic_budget=10.0, agreement_cooldown=5)
+    # 3,000 inhabited cells: 1.5 responses a month, carried over: 1, 2, 1, 2, ...
+    council = NationalCouncil(model, cfg, name="national", bounds=(0, 9, 0, 9), cells=3000)
     warnings = [(1, 1, 0.4, 0), (2, 2, 0.9, 1), (3, 3, 0.6, 2)]
-    take, up = triage(council, warnings, step=0)
+    take, up = triage(warnings, 2)
     assert [w[2] for w in take] == [0.9, 0.6] and [w[2] for w in up] == [0.4]
+    assert [response_capacity(council, t) for t in range(4)] == [1, 2, 1, 2]
     council.suspend(5)
-    assert response_capacity(council, 4) == 0 and response_capacity(council, 5) == 2
+    assert response_capacity(council, 4) == 0 and response_capacity(council, 5) == 1
     t = CommitteeTier(LPCConfig(capacity=0.5), np.array([[1, 1], [8, 8]]), (12, 12), False)
     regional = NationalCouncil(model, cfg, name="r", bounds=(0, 6, 0, 6), parent=council)
     regional.train(t, step=10)
@@ -233,9 +235,11 @@ def test_donor_policies_and_split():
 
 
 def test_regional_councils_escalate_what_they_cannot_handle():
-    model = make(["council.regions=[2, 2]", "council.regional_responses=1"])
+    # one regional response a month in each ~230-cell region, one national (~920 cells)
+    model = make(["council.regions=[2, 2]", "council.regional_density=4.4"])
+    model.config.council.response_density = 1.09
     assert len(model.councils) == 5 and model.national.level == "national"
-    model.national.donor_funds = model.national.cfg.cost  # fully funded
+    model.national.donor_funds = model.national.uncovered_cost()  # fully funded
     warnings = [(1, 1, 0.9, 0), (2, 2, 0.8, 1), (3, 3, 0.7, 2)]  # all in region 0-0
     model._councils_act(warnings, t=0)
     by_council = [r.council for r in model.responses.queue if r.source == "warning"]

@@ -196,7 +196,10 @@ def test_response_percentile_equals_sorted_search():
 def test_step_allocates_no_grid_sized_arrays():
     tracemalloc = pytest.importorskip("tracemalloc")
     n = 128
-    m = I4PModel(small(n=n), communities=False)
+    # 40 committees, as in v1 (committee work scales with their number, not the grid's)
+    sc = small(n=n)
+    sc = sc.model_copy(update={"lpc": sc.lpc.model_copy(update={"density": 2.713})})
+    m = I4PModel(sc, communities=False)
     m.run(5)
     tracemalloc.start()
     m.run(5)

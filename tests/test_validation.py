@@ -293,9 +293,9 @@ def test_validation_experiments_load():
     big = load_experiment(REPO / "experiments" / "validation" / "event_sizes.toml")
     dens = big.scenarios["i4p_default_density"]
     assert dens.grid.width == dens.grid.height == 256
-    # default densities: 40 committees per 64 x 64 -> 640 per 256 x 256
-    assert dens.lpc.count == 640
-    assert [d.budget for d in dens.donors] == [480.0, 320.0]
+    # densities per 1,000 inhabited cells: the defaults, whatever the grid
+    assert dens.lpc.density == 10.85
+    assert [d.budget for d in dens.donors] == [8.139, 5.426]
     sens = load_experiment(REPO / "experiments" / "sensitivity.toml")
     assert sens.config.sample is not None and sens.config.sample.n & (sens.config.sample.n - 1) == 0
 

@@ -68,7 +68,8 @@ class LPCConfig(_Section):
     """Local peace committees: the grassroots tier."""
 
     enabled: bool = True
-    count: Annotated[int, Field(ge=0, le=1_000_000)] = 40
+    #: committees per 1,000 inhabited cells (count at build: round half to even)
+    density: Annotated[float, Field(ge=0.0, le=1000.0)] = 10.85
     radius: Annotated[int, Field(ge=0, le=64)] = 3
     watch_radius: Annotated[int, Field(ge=0, le=128)] = 6
     placement: Literal["need", "random"] = "need"
@@ -96,10 +97,11 @@ class CouncilConfig(_Section):
     enabled: bool = True
     regions: tuple[Annotated[int, Field(ge=1, le=64)], Annotated[int, Field(ge=1, le=64)]] = (1, 1)
     mandate: Unit = 0.8
-    domestic_budget: NonNeg = 4.0
-    cost: Annotated[float, Field(gt=0.0)] = 12.0
-    rapid_responses: Annotated[int, Field(ge=0, le=10_000)] = 3
-    regional_responses: Annotated[int, Field(ge=0, le=10_000)] = 1
+    #: per month per 1,000 inhabited cells (as are ``cost`` and the response densities)
+    domestic_budget: NonNeg = 1.085
+    cost: Annotated[float, Field(gt=0.0)] = 3.256
+    response_density: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.814
+    regional_density: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.271
     response_delay: Annotated[int, Field(ge=0, le=120)] = 1
     response_duration: Annotated[int, Field(ge=1, le=120)] = 4
     response_strength: Unit = 0.6
@@ -116,18 +118,21 @@ class CouncilConfig(_Section):
 
 
 class DonorConfig(_Section):
-    """An external donor (UNDP, bilateral) with a per-step budget and an allocation policy."""
+    """An external donor (UNDP, bilateral) with a budget and an allocation policy.
+
+    ``budget`` is per month per 1,000 inhabited cells (a density: docs/ODD.md 5.4).
+    """
 
     name: Annotated[str, Field(min_length=1, max_length=64)]
-    budget: NonNeg = 20.0
+    budget: NonNeg = 5.426
     policy: Literal["uniform", "need", "performance"] = "uniform"
     lpc_share: Unit = 0.7
 
 
 def default_donors() -> list[DonorConfig]:
     return [
-        DonorConfig(name="undp", budget=30.0, policy="need", lpc_share=0.7),
-        DonorConfig(name="bilateral", budget=20.0, policy="performance", lpc_share=0.7),
+        DonorConfig(name="undp", budget=8.139, policy="need", lpc_share=0.7),
+        DonorConfig(name="bilateral", budget=5.426, policy="performance", lpc_share=0.7),
     ]
 
 

@@ -97,12 +97,17 @@ class NationalCouncil(Agent):
         name: str,
         bounds: tuple[int, int, int, int],
         parent: NationalCouncil | None = None,
+        cells: int = 1000,
     ) -> None:
         super().__init__(model)
         self.cfg = cfg
         self.name = name
         self.bounds = bounds  # row0, row1, col0, col1 (half-open)
         self.parent = parent
+        #: inhabited cells in its jurisdiction / 1,000: what its densities are per (ODD 5.3)
+        self.scale = cells / 1000.0
+        self.carried = 0.0  # the carried remainder of its rapid-response capacity (7.11)
+        self.returned = 0.0  # donor money above its uncovered running cost, this step
         self.mandate = cfg.mandate
         self.mandate_target = cfg.mandate
         self.suspended_until = -1
@@ -130,7 +135,17 @@ class NationalCouncil(Agent):
         """
         if self.parent is not None:
             return self.parent.funded_share()
-        return min(1.0, (self.cfg.domestic_budget + self.donor_funds) / self.cfg.cost)
+        cost = self.cfg.cost * self.scale
+        return min(1.0, (self.cfg.domestic_budget * self.scale + self.donor_funds) / cost)
+
+    def uncovered_cost(self) -> float:
+        """Running cost the domestic budget leaves to donors, per step (docs/ODD.md 7.10)."""
+        return max(0.0, self.cfg.cost - self.cfg.domestic_budget) * self.scale
+
+    def response_rate(self) -> float:
+        """Expected rapid responses per step: density x inhabited/1,000 x funded share."""
+        density = self.cfg.response_density if self.parent is None else self.cfg.regional_density
+        return density * self.scale * self.funded_share()
 
     def effective_mandate(self, step: int) -> float:
         return 0.0 if self.suspended(step) else self.mandate
@@ -181,7 +196,11 @@ class NationalCouncil(Agent):
 
 
 def build_councils(
-    model: Model, cfg: CouncilConfig, shape: tuple[int, int], positions: np.ndarray
+    model: Model,
+    cfg: CouncilConfig,
+    shape: tuple[int, int],
+    positions: np.ndarray,
+    inhabited: np.ndarray | None = None,
 ) -> tuple[list[NationalCouncil], np.ndarray]:
     """The councils of a run (docs/ODD.md 5.3) and the council each committee answers to.
 
@@ -194,7 +213,11 @@ def build_councils(
     if not cfg.enabled:
         return [], np.full(n, -1)
     h, w = shape
-    national = NationalCouncil(model, cfg, name="national", bounds=(0, h, 0, w))
+    if inhabited is None:
+        inhabited = np.ones(shape, dtype=bool)
+    national = NationalCouncil(
+        model, cfg, name="national", bounds=(0, h, 0, w), cells=int(inhabited.sum())
+    )
     councils = [national]
     nr, nc = cfg.regions
     if nr * nc > 1:
@@ -203,9 +226,15 @@ def build_councils(
         for i in range(nr):
             for j in range(nc):
                 bounds = (r_edges[i], r_edges[i + 1], c_edges[j], c_edges[j + 1])
+                r0, r1, c0, c1 = bounds
                 councils.append(
                     NationalCouncil(
-                        model, cfg, name=f"region-{i}-{j}", bounds=bounds, parent=national
+                        model,
+                        cfg,
+                        name=f"region-{i}-{j}",
+                        bounds=bounds,
+                        parent=national,
+                        cells=int(inhabited[r0:r1, c0:c1].sum()),
                     )
                 )
     council_of = np.zeros(n, dtype=np.int64)
@@ -220,14 +249,18 @@ def build_councils(
 
 
 class ExternalDonor(Agent):
-    """An external donor with a per-step budget and an allocation policy."""
+    """An external donor with a per-step budget and an allocation policy.
 
-    def __init__(self, model: Model, cfg: DonorConfig) -> None:
+    ``scale`` is the grid's inhabited cells / 1,000: the configured budget is a density
+    (per month per 1,000 inhabited cells), :attr:`base_budget` the run's monthly amount.
+    """
+
+    def __init__(self, model: Model, cfg: DonorConfig, scale: float = 1.0) -> None:
         super().__init__(model)
         self.cfg = cfg
         self.name = cfg.name
         self.policy = cfg.policy
-        self.base_budget = cfg.budget
+        self.base_budget = cfg.budget * scale
         self.multiplier = 1.0
 
     @property
@@ -282,13 +315,14 @@ def disburse(
     committees: CommitteeTier,
     national: NationalCouncil | None,
     tension: np.ndarray,
-) -> float:
-    """Donor funding of one step (docs/ODD.md 7.10); return the money disbursed.
+) -> tuple[float, float]:
+    """Donor funding of one step (docs/ODD.md 7.10); return (disbursed, returned).
 
     Each donor (budget multipliers already set by the withdrawal shocks) splits its budget
     and allocates the committee share by its policy (need = last step's catchment
-    tension). Committees absorb at most their running cost, the national council at most
-    its cost; what is above is not disbursed.
+    tension). A committee uses at most its running cost, the national council at most
+    the running cost its domestic budget leaves uncovered: money above that is not
+    silently dropped but **returned** to the donors and recorded (``funding_returned``).
     """
     tier = committees
     tier.funding[:] = 0.0
@@ -297,11 +331,14 @@ def disburse(
     council_money = 0.0
     for donor in donors:
         council_money += donor.give(tier, need, has_council)
-    # committees cannot absorb more than their running cost
+    offered = float(tier.funding.sum())
     np.minimum(tier.funding, tier.cfg.cost, out=tier.funding)
     disbursed = float(tier.funding.sum())
+    returned = offered - disbursed
     if national is not None:
-        council_money = min(council_money, national.cfg.cost)
-        national.donor_funds = council_money
-        disbursed += council_money
-    return disbursed
+        used = min(council_money, national.uncovered_cost())
+        national.donor_funds = used
+        national.returned = council_money - used
+        returned += council_money - used
+        disbursed += used
+    return disbursed, returned

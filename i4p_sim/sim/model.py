@@ -66,6 +66,7 @@ MEASURES = (
     "lpc_capacity",
     "council_mandate",
     "funding_disbursed",
+    "funding_returned",
     "warnings_sent",
     "warnings_answered",
 )
@@ -129,7 +130,7 @@ class I4PModel(mesa.Model):
                 self._build_communities()
         self._build_committees()
         self._build_councils()
-        self.donors = [ExternalDonor(self, d) for d in scenario.donors]
+        self.donors = [ExternalDonor(self, d, self.n_inhabited / 1000.0) for d in scenario.donors]
         self._initial_lpc_budget = self._lpc_budget()
         self._last_lpc_budget = self._initial_lpc_budget
         self.responses = RapidResponses(
@@ -199,7 +200,8 @@ class I4PModel(mesa.Model):
         """Site the committees (docs/ODD.md 5.2) and build their tier and agents."""
         cfg = self.config.lpc
         rng = self.streams["placement"]
-        n = cfg.count if cfg.enabled else 0
+        # a density: committees per 1,000 inhabited cells, rounded half to even (ODD 5.2)
+        n = int(np.rint(cfg.density * self.n_inhabited / 1000.0)) if cfg.enabled else 0
         candidates = np.flatnonzero(self.inhabited.ravel())
         n = min(n, candidates.size)
         if n and cfg.placement == "need":
@@ -219,7 +221,7 @@ class I4PModel(mesa.Model):
     def _build_councils(self) -> None:
         """The national council, regional councils (docs/ODD.md 5.3), who answers to whom."""
         self.councils, self.council_of = build_councils(
-            self, self.config.council, self.shape, self.committees.positions
+            self, self.config.council, self.shape, self.committees.positions, self.inhabited
         )
         self.national: NationalCouncil | None = self.councils[0] if self.councils else None
         self.regional = [c for c in self.councils if c.parent is not None]
@@ -252,7 +254,7 @@ class I4PModel(mesa.Model):
         # 1. shocks: donors' budget multipliers, one-off effects, this step's shock drive
         shock_drive = self.shocks.fire(self, t)
         # 2. donors fund committees and the national council
-        disbursed = disburse(self.donors, self.committees, self.national, tension)
+        disbursed, returned = disburse(self.donors, self.committees, self.national, tension)
         # 3. committees update, then send early warnings
         warnings = self._committees_act(t)
         # 4. councils: mandate, training, rapid responses, national agreement
@@ -267,7 +269,7 @@ class I4PModel(mesa.Model):
         self.responses.record_violence(self.layers["violence"])
         self._update_social_layers()
         # 7. observation
-        self._measure(t, disbursed, len(warnings), answered)
+        self._measure(t, disbursed, returned, len(warnings), answered)
         self.datacollector.collect(self)
 
     def _committees_act(self, t: int) -> list[tuple[int, int, float, int]]:
@@ -414,7 +416,7 @@ class I4PModel(mesa.Model):
         )
         relax_grievance(L["grievance"], self.base_grievance, d.grievance_recovery, self._scratch)
 
-    def _measure(self, t: int, disbursed: float, sent: int, answered: int) -> None:
+    def _measure(self, t: int, disbursed: float, returned: float, sent: int, answered: int) -> None:
         L, m = self.layers, self.measures
         v = L["violence"]
         tension = L["tension"]
@@ -443,6 +445,7 @@ class I4PModel(mesa.Model):
         m["lpc_capacity"] = float(tier.capacity.mean()) if tier.n else 0.0
         m["council_mandate"] = self.national.effective_mandate(t) if self.national else 0.0
         m["funding_disbursed"] = disbursed
+        m["funding_returned"] = returned
         m["warnings_sent"] = sent
         m["warnings_answered"] = answered
 

@@ -46,25 +46,29 @@ class Response:
 
 
 def response_capacity(council: NationalCouncil, step: int) -> int:
-    """Rapid responses ``council`` can dispatch at ``step`` (0 while suspended; ODD 7.11)."""
+    """Rapid responses ``council`` dispatches at ``step``: call once per council and step.
+
+    The carried-remainder rule (docs/ODD.md 7.11): ``acc += rate; n = floor(acc);
+    acc -= n``, with ``rate`` = :meth:`NationalCouncil.response_rate` (a density times the
+    jurisdiction's inhabited cells / 1,000 times the funded share), so that the dose is
+    exact over time on any grid. 0 while suspended (nothing accrues).
+    """
     if council.suspended(step):
         return 0
-    cfg = council.cfg
-    base = cfg.rapid_responses if council.parent is None else cfg.regional_responses
-    return int(np.floor(base * council.funded_share() + 0.5))
+    council.carried += council.response_rate()
+    n = int(np.floor(council.carried))
+    council.carried -= n
+    return n
 
 
-def max_targets(cfg: CouncilConfig) -> int:
+def max_targets(cfg: CouncilConfig, inhabited_cells: int) -> int:
     """The most responses the national council can send in one step (fixed-shape draws)."""
-    return int(cfg.rapid_responses)
+    return int(np.ceil(cfg.response_density * inhabited_cells / 1000.0)) + 1
 
 
-def triage(
-    council: NationalCouncil, warnings: Sequence[Warning], step: int
-) -> tuple[list[Warning], list[Warning]]:
-    """Split warnings (worst first; ties by row, column) into answered and passed up."""
+def triage(warnings: Sequence[Warning], k: int) -> tuple[list[Warning], list[Warning]]:
+    """Split warnings (worst first; ties by row, column) into the ``k`` answered and the rest."""
     ranked = sorted(warnings, key=lambda w: (-w[2], w[0], w[1]))
-    k = response_capacity(council, step)
     return ranked[:k], ranked[k:]
 
 
@@ -113,7 +117,7 @@ class RapidResponses:
         self._inhabited_idx = np.flatnonzero(inhabited)
         self._gathered = np.empty(self._inhabited_idx.size)
         self._gathered_mask = np.empty(self._inhabited_idx.size, dtype=bool)
-        self.max_targets = max_targets(cfg)
+        self.max_targets = max_targets(cfg, int(inhabited.sum()))
         self._errors = np.zeros((2, self.max_targets), dtype=np.int64)
 
     def draw_errors(self) -> None:
@@ -186,17 +190,18 @@ class RapidResponses:
         if regional:
             for council in regional:
                 mine = [w for w in warnings if council.covers(w[0], w[1])]
-                take, up = triage(council, mine, t)
+                take, up = triage(mine, response_capacity(council, t))
                 self.dispatch(council, [(w[0], w[1], "warning") for w in take], t)
                 answered += take
                 escalated += up
         else:
             escalated = warnings
-        take, _ = triage(national, escalated, t)
+        capacity = response_capacity(national, t)
+        take, _ = triage(escalated, capacity)
         self.dispatch(national, [(w[0], w[1], "warning") for w in take], t)
         answered += take
         # spare capacity goes to violence it has seen: late and imprecise
-        spare = response_capacity(national, t) - len(take)
+        spare = capacity - len(take)
         if spare > 0 and len(self.seen) == self.seen.maxlen:
             self.dispatch(national, self.observed_targets(spare), t)
         return len(answered)
