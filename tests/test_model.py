@@ -308,24 +308,6 @@ def test_substreams_are_independent_of_each_other():
         np.testing.assert_array_equal(draws[k], again[k].random(4))
 
 
-def test_violence_follows_the_design_formula():
-    model = make(seed=1)
-    model.run(10)
-    d = model.config.dynamics
-    tension, cohesion = model.layers["tension"].copy(), model.layers["cohesion"].copy()
-    state = model.rng_decisions.bit_generator.state
-    model._draw_violence()
-    model.rng_decisions.bit_generator.state = state
-    u = model.rng_decisions.random(model.shape)
-    p = 1 / (1 + np.exp(-(tension - d.violence_threshold) / d.violence_width))
-    p *= 1 - d.cohesion_shield * cohesion
-    p *= model.inhabited
-    np.testing.assert_array_equal(model.layers["violence"], u < p)
-
-
-# ------------------------------------------------------------------------- coupling
-
-
 def test_without_committees_the_council_answers_no_warnings():
     for seed in range(5):
         _, both = run_series([], seed)
@@ -398,18 +380,6 @@ def test_conditional_withdrawal_waits_for_the_autocratic_turn():
 
 
 # ----------------------------------------------------------- calibration and stylized facts
-
-
-def test_default_calibration_is_neither_saturated_nor_dead():
-    shares, tensions = [], []
-    for seed in range(3):
-        model = I4PModel(load_scenario(None, overrides=NO_I4P), seed=seed, communities=False)
-        model.run()
-        df = model.series()
-        shares.append(df["violence_share"].mean())
-        tensions.append(df["mean_tension"].mean())
-    assert 0.02 <= np.mean(shares) <= 0.10
-    assert 0.1 < np.mean(tensions) < 0.6
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ STRUCTURAL = {
     "council.domestic_budget",
     "council.cost",
 }
-SECTIONS = ("landscape", "dynamics", "lpc", "council")
+SECTIONS = ("landscape", "dynamics", "community", "state", "lpc", "council")
 
 
 def _schema_default(path: str):

@@ -519,12 +519,24 @@ def _schema_fields() -> dict[str, object]:
 
     out: dict[str, object] = {"extends": "(none)"}
     for name, info in S.Scenario.model_fields.items():
-        if name not in ("grid", "landscape", "dynamics", "lpc", "council", "donors", "shocks"):
+        if name not in (
+            "grid",
+            "landscape",
+            "dynamics",
+            "community",
+            "state",
+            "lpc",
+            "council",
+            "donors",
+            "shocks",
+        ):
             out[name] = default(info)
     sections = {
         "grid": S.GridConfig,
         "landscape": S.LandscapeConfig,
         "dynamics": S.DynamicsConfig,
+        "community": S.CommunityConfig,
+        "state": S.StateConfig,
         "lpc": S.LPCConfig,
         "council": S.CouncilConfig,
         "donors[]": S.DonorConfig,

@@ -28,7 +28,7 @@ PARAM_INPUTS: dict[str, tuple[str, float, float, float]] = {
 }
 #: Scenario fields offered as sliders: dotted path -> (label, min, max, step).
 PARAM_SLIDERS: dict[str, tuple[str, float, float, float]] = {
-    "dynamics.violence_threshold": ("Violence threshold", 0.0, 1.0, 0.01),
+    "community.threshold": ("Mobilisation threshold", 0.0, 1.0, 0.01),
     "dynamics.contagion": ("Contagion", 0.0, 0.5, 0.01),
     "landscape.grievance_mean": ("Mean grievance", 0.0, 1.0, 0.01),
 }

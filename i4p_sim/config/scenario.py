@@ -54,14 +54,40 @@ class DynamicsConfig(_Section):
     memory_weight: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
     memory_gain: Unit = 0.3
     memory_decay: Unit = 0.02
-    violence_threshold: Unit = 0.55
-    violence_width: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
-    cohesion_shield: Unit = 0.6
     violence_release: Unit = 0.5
     cohesion_erosion: Unit = 0.08
     cohesion_recovery: Unit = 0.01
     grievance_recovery: Unit = 0.02
     cluster_every: Annotated[int, Field(ge=1)] = 1
+
+
+class CommunityConfig(_Section):
+    """Communities decide to mobilise (docs/ODD.md 7.4; Epstein 2002)."""
+
+    threshold: Unit = 0.2
+    decision_noise: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
+    arrest_constant: Annotated[float, Field(ge=0.0, le=20.0)] = 2.3
+    social_sanction: Unit = 0.3
+    exhaustion_cost: Unit = 0.3
+    exhaustion_recovery: Unit = 0.02
+
+
+class StateConfig(_Section):
+    """The state's security actor (docs/ODD.md 7.5): present with or without the I4P.
+
+    ``crackdowns`` is per month per 1,000 inhabited cells (carried remainder).
+    """
+
+    presence: Annotated[float, Field(ge=0.0, le=10.0)] = 0.2
+    legitimacy: Unit = 0.6
+    exclusion: Unit = 0.3
+    crackdowns: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.2
+    crackdown_presence: Annotated[float, Field(ge=0.0, le=10.0)] = 0.5
+    crackdown_duration: Annotated[int, Field(ge=1, le=120)] = 3
+    crackdown_radius: Annotated[int, Field(ge=0, le=64)] = 2
+    repression_cost: Unit = 0.002
+    backlash: Unit = 0.03
+    legitimacy_recovery: Unit = 0.01
 
 
 class LPCConfig(_Section):
@@ -226,6 +252,8 @@ class Scenario(_Section):
     grid: GridConfig = Field(default_factory=GridConfig)
     landscape: LandscapeConfig = Field(default_factory=LandscapeConfig)
     dynamics: DynamicsConfig = Field(default_factory=DynamicsConfig)
+    community: CommunityConfig = Field(default_factory=CommunityConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
     lpc: LPCConfig = Field(default_factory=LPCConfig)
     council: CouncilConfig = Field(default_factory=CouncilConfig)
     donors: list[DonorConfig] = Field(default_factory=default_donors)

@@ -241,6 +241,19 @@ class CommitteeTier:
         out.reshape(-1)[self.cover] = self.mediation_damping_cells()
         return out
 
+    def sanction_cells(self, group: np.ndarray) -> np.ndarray:
+        """Social sanction at the covered cells (``cover``), docs/ODD.md 7.4.
+
+        The sum over the committees whose catchment holds the cell of effectiveness times
+        the legitimacy the cell's group grants the committee (``group_legitimacy``).
+        """
+        weights = self.effectiveness()[self.owner] * self.group_legitimacy(group)
+        return np.bincount(self.cover_inverse, weights=weights, minlength=self.cover.size)
+
+    def group_legitimacy(self, group: np.ndarray) -> np.ndarray:
+        """Per catchment entry: the legitimacy the entry cell's group grants its committee."""
+        return self.legitimacy[self.owner]
+
     def dialogue_cells(self, civic_space: float) -> np.ndarray:
         """Per-step cohesion gain rate from dialogue at the covered cells, capped at 1."""
         rate = self.cfg.dialogue * self.effectiveness() * civic_space

@@ -38,14 +38,67 @@ NEED_FLOOR = 1e-3
 
 
 class Community(FixedAgent):
-    """A local community: one per inhabited cell; its attributes view the layers."""
+    """A local community: one per inhabited cell; its attributes view the layers.
+
+    :meth:`decide` is the readable specification of the mobilisation rule (docs/ODD.md
+    7.4); the model applies its vectorised form, :func:`i4p_sim.core.decisions.decide`,
+    to every community at once, and a test runs both through a Mesa ``AgentSet``.
+    """
 
     def __init__(self, model: Model, cell) -> None:
         super().__init__(model)
         self.cell = cell
+        self.next_violence = False
+        self.next_exhaustion = 0.0
 
     def _at(self, layer: str) -> float:
         return self.model.layers[layer][self.cell.coordinate].item()
+
+    def decide(self) -> None:
+        """Decide whether to mobilise this month; store it (synchronous update: see commit).
+
+        Epstein 2002: grievance = hardship (the propagated tension) x (1 - the legitimacy
+        my group grants the state); expected sanction = arrest probability from the
+        state's presence and my committee's social sanction, times my risk aversion;
+        mobilising costs exhaustion, which recovers slowly.
+        """
+        model, rc = self.model, self.cell.coordinate
+        p = model.decision_params
+        legitimacy = model.state.legitimacy[self.group]
+        grievance = self.tension * (1.0 - legitimacy)
+        # the state's presence is shared among those mobilised nearby last month (C/A)
+        near = self.mobilised_near()
+        shared_presence = self.presence / (1.0 + 8 * near)
+        deterrence = shared_presence + p.social_sanction * self.attachment * model.sanction[rc]
+        net_risk = self.risk_aversion * -np.expm1(-p.arrest_constant * deterrence)
+        margin = grievance - net_risk - self.exhaustion
+        self.next_violence = bool(margin > p.threshold + model.noise[rc])
+        exhaustion = self.exhaustion * (1.0 - p.exhaustion_recovery)
+        self.next_exhaustion = exhaustion + p.exhaustion_cost if self.next_violence else exhaustion
+
+    def mobilised_near(self) -> float:
+        """Mean of the Moore neighbours' mobilisation last month (on the grid; as ODD 7.1's M)."""
+        violence = self.model.layers["violence"]
+        h, w = violence.shape
+        r, c = self.cell.coordinate
+        values = []
+        for dr in (-1, 0, 1):
+            for dc in (-1, 0, 1):
+                if dr == dc == 0:
+                    continue
+                rr, cc = r + dr, c + dc
+                if self.model.torus:
+                    rr, cc = rr % h, cc % w
+                elif not (0 <= rr < h and 0 <= cc < w):
+                    continue
+                values.append(float(violence[rr, cc]))
+        return sum(values) / len(values) if values else float(violence[r, c])
+
+    def commit(self) -> None:
+        """Write the decision taken by :meth:`decide` into the layers."""
+        rc = self.cell.coordinate
+        self.model.layers["violence"][rc] = self.next_violence
+        self.model.layers["exhaustion"][rc] = self.next_exhaustion
 
     population = property(lambda self: self._at("population"))
     group = property(lambda self: int(self._at("group")))
@@ -54,6 +107,10 @@ class Community(FixedAgent):
     cohesion = property(lambda self: self._at("cohesion"))
     violence = property(lambda self: bool(self._at("violence")))
     memory = property(lambda self: self._at("memory"))
+    exhaustion = property(lambda self: self._at("exhaustion"))
+    presence = property(lambda self: self._at("presence"))
+    risk_aversion = property(lambda self: self._at("risk_aversion"))
+    attachment = property(lambda self: self._at("attachment"))
 
 
 # ------------------------------------------------------------- local peace committees

@@ -8,8 +8,10 @@
    (``core.committees``, 7.9);
 4. councils recover mandate, train committees, triage warnings (regional, then national),
    dispatch rapid responses (``responses``, 7.11) and may broker a national agreement;
+   the state's security force cracks down on last step's violence (``state``, 7.5);
 5. the tension field propagates (``core.field.propagate``, 7.1) with every source and sink;
-6. violence is drawn (7.4); cohesion, memory and grievance update (``core.social``, 7.6-7.8);
+6. communities decide whether to mobilise (``core.decisions``, 7.4); cohesion, memory and
+   grievance update (``core.social``, 7.6-7.8);
 7. the DataCollector records the step's measures (4.9).
 
 Runs go through :class:`i4p_sim.sim.simulation.Simulation`, which builds this model.
@@ -17,27 +19,24 @@ Runs go through :class:`i4p_sim.sim.simulation.Simulation`, which builds this mo
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from typing import Any
 
 import mesa
 import numpy as np
 from mesa.datacollection import DataCollector
 from mesa.discrete_space import OrthogonalMooreGrid
-from scipy import ndimage
 
 from i4p_sim.config.loading import load_scenario
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.core import landscape
 from i4p_sim.core.committees import CommitteeTier
-from i4p_sim.core.field import propagate
+from i4p_sim.core.decisions import DecisionParams, decide
+from i4p_sim.core.field import neighbour_mean, propagate
 from i4p_sim.core.siting import need_based_sites
 from i4p_sim.core.social import (
     relax_grievance,
     update_cohesion,
     update_memory,
-    violence_exposure,
 )
 from i4p_sim.core.streams import streams as keyed_streams
 from i4p_sim.sim.agents import (
@@ -49,28 +48,24 @@ from i4p_sim.sim.agents import (
     committee_budget,
     disburse,
 )
+from i4p_sim.sim.measures import MEASURES, gc_paused, measure, reporter
 from i4p_sim.sim.responses import RapidResponses
 from i4p_sim.sim.shocks import ShockSchedule
+from i4p_sim.sim.state import SecurityForce
 
-LAYERS = ("population", "group", "grievance", "tension", "cohesion", "violence", "memory")
-#: The per-step measures the DataCollector records (docs/ODD.md 4.9): the one list.
-MEASURES = (
-    "mean_tension",
-    "max_tension",
-    "violence_share",
-    "violent_events",
-    "affected_population",
-    "largest_cluster",
-    "mean_cohesion",
-    "lpcs_active",
-    "lpc_capacity",
-    "council_mandate",
-    "funding_disbursed",
-    "funding_returned",
-    "warnings_sent",
-    "warnings_answered",
+LAYERS = (
+    "population",
+    "group",
+    "grievance",
+    "tension",
+    "cohesion",
+    "violence",
+    "memory",
+    "exhaustion",
+    "presence",
+    "risk_aversion",
+    "attachment",
 )
-_EIGHT = np.ones((3, 3), dtype=bool)
 #: Guards the budget-decline share against a zero initial committee budget (ODD 7.9).
 _TINY_BUDGET = 1e-12
 
@@ -117,20 +112,37 @@ class I4PModel(mesa.Model):
         g = scenario.grid
         self.shape = (g.height, g.width)  # grid geometry, read by shocks and analyses
         self.torus = g.torus
-        with _gc_paused():  # ~10 objects per cell, all long-lived: no collection needed
+        with gc_paused():  # ~10 objects per cell, all long-lived: no collection needed
             self.grid = OrthogonalMooreGrid(self.shape, torus=g.torus, random=self.random)
         self._build_layers()
         self._build_landscape()
+        self._build_traits()
         self.civic_space = 1.0
         self.shocks = ShockSchedule(scenario.shocks, scenario.seed)
         self.shock_drive = np.zeros(self.shape)
         self._buffers()
         if communities:
-            with _gc_paused():
+            with gc_paused():
                 self._build_communities()
         self._build_committees()
         self._build_councils()
         self.donors = [ExternalDonor(self, d, self.n_inhabited / 1000.0) for d in scenario.donors]
+        self.state = SecurityForce(
+            self,
+            scenario.state,
+            self.layers["group"],
+            scenario.landscape.groups,
+            self.inhabited,
+            presence=self.layers["presence"],
+        )
+        c = scenario.community
+        self.decision_params = DecisionParams(
+            c.threshold,
+            c.arrest_constant,
+            c.social_sanction,
+            c.exhaustion_cost,
+            c.exhaustion_recovery,
+        )
         self._initial_lpc_budget = self._lpc_budget()
         self._last_lpc_budget = self._initial_lpc_budget
         self.responses = RapidResponses(
@@ -139,7 +151,7 @@ class I4PModel(mesa.Model):
         self.measures: dict[str, float] = dict.fromkeys(MEASURES, 0.0)
         self._cluster = 0
         self.datacollector = DataCollector(
-            model_reporters={name: _reporter(name) for name in MEASURES}
+            model_reporters={name: reporter(name) for name in MEASURES}
         )
 
     # ------------------------------------------------------------------ construction
@@ -175,12 +187,22 @@ class I4PModel(mesa.Model):
         fmax = self.friction.max()
         self.friction_norm = self.friction / fmax if fmax > 0 else self.friction.copy()
 
+    def _build_traits(self) -> None:
+        """Persistent traits of the communities, from the traits stream (docs/ODD.md 5.1)."""
+        rng = self.streams["traits"]
+        L = self.layers
+        L["risk_aversion"][...] = rng.random(self.shape) * self.inhabited  # Epstein's R
+        L["attachment"][...] = rng.random(self.shape) * self.inhabited  # to its committee
+
     def _buffers(self) -> None:
         shape = self.shape
         self.drive = np.zeros(shape)
         self.damping = np.zeros(shape)
-        self.probability = np.zeros(shape)
-        self.draws = np.zeros(shape)
+        self.draws = np.zeros(shape)  # this step's standard normal draws (decisions stream)
+        self.noise = np.zeros(shape)  # decision_noise * draws
+        self.sanction = np.zeros(shape)  # the committees' social sanction (7.4)
+        self.near = np.zeros(shape)  # neighbours' mean mobilisation last step (7.4)
+        self._work = (np.empty(shape), np.empty(shape), np.empty(shape))
         # scratch space reused every step, so that a step allocates no grid-sized array
         self._scratch = np.empty(shape)
         self._violence_f = np.zeros(shape)  # this step's violence as float64
@@ -259,13 +281,16 @@ class I4PModel(mesa.Model):
         warnings = self._committees_act(t)
         # 4. councils: mandate, training, rapid responses, national agreement
         answered = self._councils_act(warnings, t)
+        # the state's security force acts on last step's violence, with or without an I4P
+        self.state.act(self.layers["violence"], t, self.layers["grievance"])
+        self.state.update_presence(t)
         # 5. tension: responses land, then the field propagates with every source and sink
         self.responses.land(t, tension)
         self._assemble_drive(shock_drive)
         self._assemble_damping(t)
         self._propagate_tension()
-        # 6. violence; councils will see it late; cohesion, memory and grievance follow
-        self._draw_violence()
+        # 6. communities decide; councils will see it late; the social layers follow
+        self._decide()
         self.responses.record_violence(self.layers["violence"])
         self._update_social_layers()
         # 7. observation
@@ -371,29 +396,43 @@ class I4PModel(mesa.Model):
             out=tension,
         )
 
-    def _draw_violence(self) -> None:
-        """Violence: one uniform per cell against the sigmoid of tension (docs/ODD.md 7.4)."""
-        d, L = self.config.dynamics, self.layers
-        p = self.probability
-        np.subtract(L["tension"], d.violence_threshold, out=p)
-        p /= -d.violence_width
-        np.exp(p, out=p)
-        p += 1.0
-        np.reciprocal(p, out=p)
-        shield = self._scratch
-        np.multiply(L["cohesion"], d.cohesion_shield, out=shield)
-        np.subtract(1.0, shield, out=shield)
-        p *= shield
-        p *= self.inhabited
-        self.rng_decisions.random(out=self.draws)
-        np.less(self.draws, p, out=L["violence"])
+    def _decide(self) -> None:
+        """Communities decide whether to mobilise (docs/ODD.md 7.4), all at once.
+
+        One (H, W) standard normal draw from the decisions stream every step, whatever the
+        state; the committees' social sanction at the cells they cover.
+        """
+        L, tier = self.layers, self.committees
+        self.rng_decisions.standard_normal(out=self.draws)
+        np.multiply(self.draws, self.config.community.decision_noise, out=self.noise)
+        if tier.n:
+            self.sanction.reshape(-1)[tier.cover] = tier.sanction_cells(L["group"])
+        decide(
+            tension=L["tension"],
+            group=L["group"],
+            state_legitimacy=self.state.legitimacy,
+            presence=L["presence"],
+            near=self.near,
+            sanction=self.sanction,
+            attachment=L["attachment"],
+            risk_aversion=L["risk_aversion"],
+            exhaustion=L["exhaustion"],
+            noise=self.noise,
+            inhabited=self.inhabited,
+            params=self.decision_params,
+            violence=L["violence"],
+            work=self._work,
+        )
 
     def _update_social_layers(self) -> None:
         """Cohesion (docs/ODD.md 7.6), memory (7.7) and grievance (7.8), in that order."""
         d, L, tier = self.config.dynamics, self.layers, self.committees
         v = self._violence_f
         np.copyto(v, L["violence"])
-        exposure = violence_exposure(v, self.torus, out=self._exposure)
+        # the neighbours' mean mobilisation: next step's ``near`` (7.4) and half of exposure
+        neighbour_mean(v, torus=self.torus, out=self.near)
+        exposure = np.add(self.near, v, out=self._exposure)
+        exposure *= 0.5  # violence_exposure (7.6), sharing its neighbour mean
         update_cohesion(
             L["cohesion"],
             exposure,
@@ -417,37 +456,7 @@ class I4PModel(mesa.Model):
         relax_grievance(L["grievance"], self.base_grievance, d.grievance_recovery, self._scratch)
 
     def _measure(self, t: int, disbursed: float, returned: float, sent: int, answered: int) -> None:
-        L, m = self.layers, self.measures
-        v = L["violence"]
-        tension = L["tension"]
-        events = int(np.count_nonzero(v))
-        inhabited = max(self.n_inhabited, 1)
-        m["mean_tension"] = float(tension.mean())
-        m["max_tension"] = float(tension.max())
-        m["violence_share"] = events / inhabited
-        m["violent_events"] = events
-        m["affected_population"] = float(L["population"][v].sum())
-        if t % self.config.dynamics.cluster_every == 0:
-            if events:
-                count = ndimage.label(v, structure=_EIGHT, output=self._labels)
-                sizes = np.bincount(self._labels.reshape(-1))
-                self._cluster = int(sizes[1:].max()) if count else 0
-            else:
-                self._cluster = 0
-        m["largest_cluster"] = self._cluster
-        if self.n_inhabited:  # the inhabited cells in C order, as boolean indexing gives
-            cohesion = np.take(L["cohesion"].reshape(-1), self._inhabited_idx, out=self._gathered)
-            m["mean_cohesion"] = float(cohesion.mean())
-        else:
-            m["mean_cohesion"] = 0.0
-        tier = self.committees
-        m["lpcs_active"] = int(tier.active.sum())
-        m["lpc_capacity"] = float(tier.capacity.mean()) if tier.n else 0.0
-        m["council_mandate"] = self.national.effective_mandate(t) if self.national else 0.0
-        m["funding_disbursed"] = disbursed
-        m["funding_returned"] = returned
-        m["warnings_sent"] = sent
-        m["warnings_answered"] = answered
+        measure(self, t, disbursed, returned, sent, answered)
 
     # ----------------------------------------------------------------------- helpers
 
@@ -464,26 +473,4 @@ class I4PModel(mesa.Model):
         return df
 
 
-@contextlib.contextmanager
-def _gc_paused():
-    """Pause Python's cyclic garbage collector while building many long-lived objects.
-
-    Building a grid of a million cells (and as many Community agents) otherwise triggers
-    repeated full collections that traverse every object built so far, for nothing:
-    none of them is garbage. The collector's previous state is restored afterwards.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _reporter(name: str):
-    def report(model: I4PModel):
-        return model.measures[name]
-
-    report.__name__ = name
-    return report
+__all__ = ["LAYERS", "MEASURES", "I4PModel", "substreams"]
