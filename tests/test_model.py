@@ -318,23 +318,20 @@ def test_without_committees_the_council_answers_no_warnings():
 
 
 @pytest.mark.slow
-def test_council_prevents_more_violence_per_response_with_committees():
-    """Share of the violence its responses prevent, per response, with and without warnings.
-
-    Paired per seed: with committees the council prevents (lpc only - both) / (lpc only) of
-    the violence, per response; without them (none - council only) / none. A share is the
-    fair unit: committees already remove most violence, so absolute amounts differ.
-    """
+def test_warnings_send_responses_to_hotter_places_than_the_councils_late_view():
+    """Information (docs/ODD.md 7.11, 7.12): with committees' warnings the council's
+    responses land on targets of higher tension percentile than without (paired seeds).
+    A mechanism, not an outcome: whether it lowers violence is an output."""
     diffs = []
     for seed in SEEDS:
-        none = run_series(NO_I4P, seed)[1]["violence_share"].sum()
-        council_model, council = run_series(["lpc.enabled=false"], seed)
-        lpc = run_series(["council.enabled=false"], seed)[1]["violence_share"].sum()
-        both_model, both = run_series([], seed)
-        blind = (none - council["violence_share"].sum()) / none / council_model.responses.n_landed
-        seeing = (lpc - both["violence_share"].sum()) / lpc / both_model.responses.n_landed
-        diffs.append(seeing - blind)
-    assert_positive(np.array(diffs), min_share=0.8)
+        with_lpc = make([], seed, communities=False).run()
+        without = make(["lpc.enabled=false"], seed, communities=False).run()
+        a = [r.target_percentile for r in with_lpc.responses.landed]
+        b = [r.target_percentile for r in without.responses.landed]
+        if a and b:
+            diffs.append(np.mean(a) - np.mean(b))
+    assert len(diffs) >= 16
+    assert_positive(np.array(diffs), min_share=0.6)
 
 
 # --------------------------------------------------------------------- shock effects
@@ -344,9 +341,7 @@ def test_council_prevents_more_violence_per_response_with_committees():
 @pytest.mark.parametrize(
     "kind,params",
     [
-        ("funding_withdrawal", {}),
         ("political_upheaval", {}),
-        ("election", {}),
         ("autocratic_turn", {}),
         ("border_spillover", {}),
         ("economic_shock", {}),
@@ -354,6 +349,10 @@ def test_council_prevents_more_violence_per_response_with_committees():
     ],
 )
 def test_every_shock_raises_violence_against_a_paired_calm_run(kind, params):
+    """Shocks that add drive or grievance or remove mediation raise violence (a mechanism).
+
+    Withdrawals are not here: whether losing the I4P's funding raises violence is a
+    headline output, not a rule; the election is tested by its pulse below."""
     if kind == "trigger_incident":
         # a local shock: look where it struck
         def metric(s):
@@ -362,6 +361,14 @@ def test_every_shock_raises_violence_against_a_paired_calm_run(kind, params):
         metric = post
     diffs = paired(metric, [], [shock(kind, **params)])
     assert_positive(diffs, min_share=0.6 if kind == "trigger_incident" else 0.8)
+
+
+def test_election_pulse_raises_tension_before_the_vote_only():
+    calm = make([], communities=False).run(70)
+    vote = make([shock("election", at=60)], communities=False).run(70)
+    a, b = calm.series()["mean_tension"], vote.series()["mean_tension"]
+    np.testing.assert_array_equal(a[:54], b[:54])
+    assert (b[54:60].to_numpy() > a[54:60].to_numpy()).all()
 
 
 def test_conditional_withdrawal_waits_for_the_autocratic_turn():
@@ -382,25 +389,34 @@ def test_conditional_withdrawal_waits_for_the_autocratic_turn():
 # ----------------------------------------------------------- calibration and stylized facts
 
 
-@pytest.mark.slow
-def test_both_tiers_lower_cumulative_violence():
-    diffs = paired(lambda s: s["violence_share"].sum(), [], NO_I4P)
-    assert_positive(diffs, min_share=1.0)
+PLACEBO = [
+    "lpc.mediation=0",
+    "lpc.dialogue=0",
+    "community.social_sanction=0",
+    "council.response_strength=0",
+    "council.agreement_strength=0",
+]
 
 
-@pytest.mark.slow
-def test_abrupt_withdrawal_raises_post_shock_violence():
-    assert_positive(paired(post, [], [shock("funding_withdrawal")]), min_share=0.9)
+def test_placebo_i4p_funded_with_zero_efficacy_changes_nothing():
+    """A null check (DESIGN 1.1): committees and councils funded and at work, every channel
+    of effect at zero efficacy: the run is the no-I4P run, step for step."""
+    _, placebo = run_series(PLACEBO)
+    _, none = run_series(NO_I4P)
+    assert placebo["funding_disbursed"].sum() > 0 and placebo["warnings_sent"].sum() > 0
+    np.testing.assert_array_equal(placebo["violence_share"], none["violence_share"])
+    np.testing.assert_array_equal(placebo["mean_tension"], none["mean_tension"])
 
 
-@pytest.mark.slow
-def test_phased_withdrawal_does_less_harm_than_abrupt_of_the_same_total():
-    diffs = paired(
-        post,
-        [shock("funding_withdrawal", mode="phased", ramp=24)],
-        [shock("funding_withdrawal", mode="abrupt")],
-    )
-    assert_positive(diffs, min_share=0.9)
+@pytest.mark.parametrize("channel", PLACEBO[:4])
+def test_each_i4p_channel_can_be_switched_off_alone(channel):
+    """Each channel of effect, alone at zero, changes a run with violence (a live channel).
+
+    (Agreements act only in the months after one is brokered: the placebo covers them.)"""
+    hot = ["community.threshold=0.05"]
+    _, full = run_series(hot)
+    _, off = run_series([*hot, channel])
+    assert not np.array_equal(full["mean_tension"], off["mean_tension"]), channel
 
 
 @pytest.mark.slow

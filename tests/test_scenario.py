@@ -324,7 +324,7 @@ FILE_CASES = [
         "shock_key_of_another_kind",
         {"s.toml": b'[[shocks]]\nkind = "election"\nat = 3\nramp = 4\n'},
         "s.toml",
-        ["shocks.0.ramp", "unknown key", "allowed:", "pre_steps", "severe_spike"],
+        ["shocks.0.ramp", "unknown key", "allowed:", "pre_steps", "pulse"],
     ),
     (
         "unknown_donor_in_withdrawal",

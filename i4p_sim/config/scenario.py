@@ -186,8 +186,6 @@ class Election(_Shock):
     kind: Literal["election"]
     pre_steps: Annotated[int, Field(ge=0, le=60)] = 6
     pulse: Unit = 0.02
-    severe_probability: Unit = 0.2
-    severe_spike: Unit = 0.25
 
 
 class AutocraticTurn(_Shock):

@@ -166,16 +166,9 @@ class I4PModel(mesa.Model):
             self.layers[name] = layer.data
 
     def _build_landscape(self) -> None:
-        rng = self.streams["landscape"]
-        ls, shape, torus = self.config.landscape, self.shape, self.torus
-        L = self.layers
-        L["population"][...] = landscape.population(
-            rng, shape, ls.inhabited_share, ls.population_mean, torus
-        )
-        L["group"][...] = landscape.identity_groups(rng, shape, ls.groups, ls.patch_scale, torus)
-        L["grievance"][...] = landscape.grievance(
-            rng, shape, ls.grievance_mean, ls.grievance_sd, ls.grievance_scale, torus
-        )
+        """Population, groups and grievance (docs/ODD.md 5.1), then what derives from them."""
+        self._generate_landscape()
+        ls, torus, L = self.config.landscape, self.torus, self.layers
         self.inhabited = L["population"] > 0
         self.n_inhabited = int(self.inhabited.sum())
         L["cohesion"][...] = ls.cohesion_mean * self.inhabited
@@ -186,6 +179,19 @@ class I4PModel(mesa.Model):
         )
         fmax = self.friction.max()
         self.friction_norm = self.friction / fmax if fmax > 0 else self.friction.copy()
+
+    def _generate_landscape(self) -> None:
+        """The three generated fields, from the landscape stream, in this order (5.1)."""
+        rng = self.streams["landscape"]
+        ls, shape, torus = self.config.landscape, self.shape, self.torus
+        L = self.layers
+        L["population"][...] = landscape.population(
+            rng, shape, ls.inhabited_share, ls.population_mean, torus
+        )
+        L["group"][...] = landscape.identity_groups(rng, shape, ls.groups, ls.patch_scale, torus)
+        L["grievance"][...] = landscape.grievance(
+            rng, shape, ls.grievance_mean, ls.grievance_sd, ls.grievance_scale, torus
+        )
 
     def _build_traits(self) -> None:
         """Persistent traits of the communities, from the traits stream (docs/ODD.md 5.1)."""
@@ -221,6 +227,16 @@ class I4PModel(mesa.Model):
     def _build_committees(self) -> None:
         """Site the committees (docs/ODD.md 5.2) and build their tier and agents."""
         cfg = self.config.lpc
+        chosen = self._site_committees()
+        w = self.shape[1]
+        positions = np.stack([chosen // w, chosen % w], axis=1).astype(np.int64)
+        self.committees = CommitteeTier(cfg, positions, self.shape, self.torus)
+        for i, (r, c) in enumerate(self.committees.positions.tolist()):
+            LocalPeaceCommittee(self, self.grid[(r, c)], i)
+
+    def _site_committees(self) -> np.ndarray:
+        """Flat indices of the committees' cells (docs/ODD.md 5.2), placement stream."""
+        cfg = self.config.lpc
         rng = self.streams["placement"]
         # a density: committees per 1,000 inhabited cells, rounded half to even (ODD 5.2)
         n = int(np.rint(cfg.density * self.n_inhabited / 1000.0)) if cfg.enabled else 0
@@ -234,11 +250,7 @@ class I4PModel(mesa.Model):
             chosen = rng.choice(candidates, size=n, replace=False)
         else:
             chosen = np.zeros(0, dtype=np.int64)
-        w = self.shape[1]
-        positions = np.stack([chosen // w, chosen % w], axis=1).astype(np.int64)
-        self.committees = CommitteeTier(cfg, positions, self.shape, self.torus)
-        for i, (r, c) in enumerate(self.committees.positions.tolist()):
-            LocalPeaceCommittee(self, self.grid[(r, c)], i)
+        return chosen
 
     def _build_councils(self) -> None:
         """The national council, regional councils (docs/ODD.md 5.3), who answers to whom."""

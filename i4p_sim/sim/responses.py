@@ -190,10 +190,12 @@ class RapidResponses:
         if regional:
             for council in regional:
                 mine = [w for w in warnings if council.covers(w[0], w[1])]
-                take, up = triage(mine, response_capacity(council, t))
+                capacity = response_capacity(council, t)
+                take, up = triage(mine, capacity)
                 self.dispatch(council, [(w[0], w[1], "warning") for w in take], t)
                 answered += take
                 escalated += up
+                self._observe(council, capacity - len(take), t)
         else:
             escalated = warnings
         capacity = response_capacity(national, t)
@@ -201,10 +203,14 @@ class RapidResponses:
         self.dispatch(national, [(w[0], w[1], "warning") for w in take], t)
         answered += take
         # spare capacity goes to violence it has seen: late and imprecise
-        spare = capacity - len(take)
-        if spare > 0 and len(self.seen) == self.seen.maxlen:
-            self.dispatch(national, self.observed_targets(spare), t)
+        self._observe(national, capacity - len(take), t)
         return len(answered)
+
+    def _observe(self, council: NationalCouncil, spare: int, t: int) -> None:
+        """Send ``spare`` responses to violence ``council`` saw in its bounds (ODD 7.11)."""
+        if spare > 0 and len(self.seen) == self.seen.maxlen:
+            bounds = council.bounds if council.parent is not None else None
+            self.dispatch(council, self.observed_targets(spare, bounds), t)
 
     def dispatch(
         self, council: NationalCouncil, targets: list[tuple[int, int, str]], t: int
@@ -218,13 +224,24 @@ class RapidResponses:
             )
             council.responses_sent += 1
 
-    def observed_targets(self, k: int) -> list[tuple[int, int, str]]:
-        """The k worst areas of violence the council saw ``observation_delay`` steps ago."""
+    def observed_targets(
+        self, k: int, bounds: tuple[int, int, int, int] | None = None
+    ) -> list[tuple[int, int, str]]:
+        """The k worst areas of violence the council saw ``observation_delay`` steps ago.
+
+        ``bounds`` (row0, row1, col0, col1) restricts the targets to a regional council's
+        region (the displaced target may fall just outside it, as any observation error).
+        """
         if not self.seen[0].any():
             return []
         seen = self._seen_f
         np.copyto(seen, self.seen[0])
         density = ndimage.uniform_filter(seen, size=3, mode="constant", output=self._density)
+        if bounds is not None:
+            r0, r1, c0, c1 = bounds
+            inside = np.zeros(self.shape, dtype=bool)
+            inside[r0:r1, c0:c1] = True
+            density = np.where(inside, density, 0.0)
         # the k densest cells with density > 0, ties by cell index: the first k of a stable
         # argsort of -density restricted to > 0, without sorting the whole grid
         flat = density.reshape(-1)

@@ -37,10 +37,6 @@ from i4p_sim.core.streams import shock_key, shock_stream
 if TYPE_CHECKING:
     from i4p_sim.sim.agents import ExternalDonor, NationalCouncil
 
-#: An election's severe spike: this share of it lands everywhere ...
-SEVERE_EVERYWHERE = 0.5
-#: ... and up to this share more in proportion to group-boundary friction (ODD 7.13).
-SEVERE_AT_BOUNDARIES = 0.5
 #: An economic shock raises grievance by ``magnitude * (ECONOMIC_FLOOR + pattern)``, with
 #: ``pattern`` in [0, 1]: every cell gets at least this share of the magnitude (ODD 7.13).
 ECONOMIC_FLOOR = 0.5
@@ -197,11 +193,9 @@ def _election(
     drive: np.ndarray,
     rng: np.random.Generator,
 ) -> None:
-    """A campaign pulse before the vote; on the day, a severe spike with some probability."""
+    """A campaign pulse before the vote; whether the vote turns violent is decided (7.4)."""
     if s.at - s.pre_steps <= step < s.at:
         drive += s.pulse
-    if step == s.at and rng.random() < s.severe_probability:
-        drive += s.severe_spike * (SEVERE_EVERYWHERE + SEVERE_AT_BOUNDARIES * model.friction_norm)
 
 
 def _autocratic_turn(

@@ -89,6 +89,11 @@ class SecurityForce(Agent):
         self.presence[...] = cfg.presence
         self.until = np.zeros(self.shape, dtype=np.int64)  # crackdown in force while t < until
         self.rate = cfg.crackdowns * int(inhabited.sum()) / 1000.0
+        # inhabited cells of each group / 1,000: a crackdown costs a group legitimacy in
+        # proportion to the share of the group it hits, so the national cost of a density
+        # of crackdowns does not grow with the country's size (docs/ODD.md 7.4b)
+        members = np.bincount(group[inhabited], minlength=groups) / 1000.0
+        self._per_member = np.where(members > 0, 1.0 / np.maximum(members, 1e-300), 0.0)
         self.carried = 0.0
         self.crackdowns = 0  # this step's
         self._density = np.empty(self.shape)
@@ -99,8 +104,8 @@ class SecurityForce(Agent):
         """One crackdown on the window around (row, col) (docs/ODD.md 7.5).
 
         Deterrence rises there until ``t + crackdown_duration``; each group loses
-        ``repression_cost`` times its share of the window's inhabited cells of the
-        legitimacy it grants the state; grievance rises by ``backlash`` in the window
+        ``repression_cost`` times its share of the window's inhabited cells, per 1,000 of
+        the group's inhabited cells, of the legitimacy it grants the state; grievance rises by ``backlash`` in the window
         (the ``grievance`` layer, in place, clipped to [0, 1]).
         """
         cfg = self.cfg
@@ -110,7 +115,8 @@ class SecurityForce(Agent):
         n = people.sum()
         if n:
             share = np.bincount(self.group[window][people], minlength=self.groups) / n
-            self.legitimacy = np.clip(self.legitimacy - cfg.repression_cost * share, 0.0, 1.0)
+            hit = share * self._per_member  # share of the window per 1,000 group members
+            self.legitimacy = np.clip(self.legitimacy - cfg.repression_cost * hit, 0.0, 1.0)
         g = grievance[window]
         g += cfg.backlash * people
         np.clip(g, 0.0, 1.0, out=g)
