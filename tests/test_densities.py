@@ -34,7 +34,7 @@ def test_carried_remainder_gives_the_exact_dose_over_time(n) -> None:
     m = model(n)
     council = m.national
     council.donor_funds = council.uncovered_cost()  # fully funded
-    rate = 0.814 * m.n_inhabited / 1000
+    rate = 0.814 * m.n_inhabited / 1000 * council.mandate  # capacity scales with mandate
     sent = sum(response_capacity(council, t) for t in range(500))
     assert abs(sent - 500 * rate) < 1.0
     crack = m.state

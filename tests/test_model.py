@@ -74,12 +74,11 @@ def field(value, shape=(9, 9)):
     return np.full(shape, float(value))
 
 
-def update(t: CommitteeTier, tension=0.1, violence=0.0, cohesion=0.5, decline=0.0, mandate=np.nan):
+def update(t: CommitteeTier, tension=0.1, violence=0.0, cohesion=0.5, mandate=np.nan):
     t.update(
         tension=field(tension, t.shape),
         violence=field(violence, t.shape),
         cohesion=field(cohesion, t.shape),
-        budget_decline=decline,
         council_mandate=np.full(t.n, mandate),
         civic_space=1.0,
     )
@@ -93,7 +92,7 @@ def test_capacity_follows_funding_and_ownership():
         update(unfunded)
     assert funded.capacity[0] > 0.95
     # without funding capacity decays towards what local ownership sustains
-    assert abs(unfunded.capacity[0] - unfunded.ownership[0]) < 0.05
+    assert abs(unfunded.capacity[0] - unfunded.ownership[0]) < 0.1
     assert unfunded.capacity[0] < 0.5
 
 
@@ -114,7 +113,7 @@ def test_dormant_below_floor_and_reactivates_above_threshold():
 
 
 def test_ownership_grows_in_calm_cohesive_catchments_and_shrinks_under_violence():
-    calm, violent = tier(ownership=0.3), tier(ownership=0.3)
+    calm, violent = tier(ownership=0.3, legitimacy=0.9), tier(ownership=0.3, legitimacy=0.9)
     for _ in range(24):
         calm.funding[:] = calm.cfg.cost
         violent.funding[:] = violent.cfg.cost
@@ -123,14 +122,64 @@ def test_ownership_grows_in_calm_cohesive_catchments_and_shrinks_under_violence(
     assert calm.ownership[0] > 0.3 > violent.ownership[0]
 
 
-def test_gradual_handover_builds_more_ownership_than_abrupt_exit():
-    abrupt, phased = tier(ownership=0.2), tier(ownership=0.2)
-    ramp = 24
-    for step in range(ramp):
-        # same total decline of the budget, at once or spread out
-        update(abrupt, decline=1.0 if step == 0 else 0.0)
-        update(phased, decline=1.0 / ramp)
-    assert phased.ownership[0] > abrupt.ownership[0] + 0.05
+def test_communities_contribute_when_donors_cut_at_a_limited_rate():
+    """Ownership grows with the funding gap (contribution_rate x gap x trust), no handover."""
+    funded, cut = tier(ownership=0.2), tier(ownership=0.2)
+    for _ in range(24):
+        funded.funding[:] = funded.cfg.cost
+        update(funded, tension=0.5, cohesion=0.0)
+        update(cut, tension=0.5, cohesion=0.0)
+    gain = cut.ownership[0] - funded.ownership[0]
+    assert 0 < gain <= 24 * cut.cfg.contribution_rate
+    none = tier(ownership=0.2, contribution_rate=0.0)
+    for _ in range(24):
+        update(none, tension=0.5, cohesion=0.0)
+    assert none.ownership[0] <= 0.2
+
+
+def test_dilution_below_minimum_viable_resources_capacity_decays_to_zero():
+    fixed = dict(ownership=0.0, min_resources=0.3, contribution_rate=0.0, ownership_growth=0.0)
+    thin, viable = tier(**fixed), tier(**fixed)
+    for _ in range(60):
+        thin.funding[:] = 0.25 * thin.cfg.cost  # funded share below the floor
+        viable.funding[:] = 0.35 * viable.cfg.cost
+        update(thin, tension=1.0)
+        update(viable, tension=1.0)
+    assert thin.capacity[0] < 0.05 and not thin.active[0]
+    assert viable.capacity[0] > 0.3 and viable.active[0]
+
+
+def test_mediation_turns_into_a_drive_below_the_partisan_threshold_per_group():
+    """Per-cell sign map: the home group trusts the committee, the other group may not."""
+    group = np.zeros((9, 9), dtype=np.int64)
+    group[:, 5:] = 1
+    inclusive = tier(radius=3, capacity=1.0, legitimacy=0.6, inclusiveness=0.9)
+    partisan = tier(radius=3, capacity=1.0, legitimacy=0.6, inclusiveness=0.2)
+    for t in (inclusive, partisan):
+        t.set_groups(group)
+    # home cells: L = 0.6 >= 0.3, damping m (0.6 - 0.3) / 0.7
+    assert inclusive.mediation_sign_map()[4, 4] == 1 == partisan.mediation_sign_map()[4, 4]
+    d = partisan.mediation_damping_map()
+    assert d[4, 4] == pytest.approx(0.35 * 0.3 / 0.7)
+    # out-group cells: inclusive L = 0.54 calms; partisan L = 0.12 < 0.3 drives
+    assert inclusive.mediation_sign_map()[4, 6] == 1
+    assert partisan.mediation_sign_map()[4, 6] == -1 and d[4, 6] == 0.0
+    drive = np.zeros(81)
+    drive[partisan.cover] = partisan.mediation_drive_cells()
+    assert drive.reshape(9, 9)[4, 6] == pytest.approx(0.35 * (0.3 - 0.12) / 0.3)
+    assert drive.reshape(9, 9)[4, 4] == 0.0 and partisan.mediation_sign_map()[0, 0] == 0
+
+
+def test_surveillance_costs_legitimacy_with_the_reported_group():
+    group = np.zeros((9, 9), dtype=np.int64)
+    group[:, 6:] = 1
+    t = tier(watch_radius=3, legitimacy=1.0, surveillance_cost=0.5, warning_threshold=0.2)
+    t.set_groups(group)
+    before = t.group_legitimacy().copy()
+    t.surveil([(4, 7, 0.5, 0)], group, capture=1.0)
+    after = t.group_legitimacy()
+    assert (after[t.entry_home] == before[t.entry_home]).all()
+    np.testing.assert_allclose(after[~t.entry_home], 0.5 * before[~t.entry_home])
 
 
 def test_low_council_mandate_coopts_committee_legitimacy():
@@ -156,7 +205,7 @@ def test_mediation_and_dialogue_act_only_in_the_catchment():
 
 
 def test_warnings_point_at_the_hotspot_in_the_watch_area():
-    t = tier(watch_radius=3, warning_threshold=0.35)
+    t = tier(watch_radius=3, warning_threshold=0.35, legitimacy=1.0)
     tension = field(0.1)
     assert t.warnings(tension) == []
     tension[6, 5] = 0.5
@@ -196,7 +245,9 @@ class _Stub:
 
 def test_council_capacity_training_suspension_and_agreements():
     model = _Stub().model
-    cfg = CouncilConfig(response_density=0.5, cost=10.0, domestic_budget=10.0, agreement_cooldown=5)
+    cfg = CouncilConfig(
+        response_density=0.5, cost=10.0, domestic_budget=10.0, agreement_cooldown=5, mandate=1.0
+    )
     # 3,000 inhabited cells: 1.5 responses a month, carried over: 1, 2, 1, 2, ...
     council = NationalCouncil(model, cfg, name="national", bounds=(0, 9, 0, 9), cells=3000)
     warnings = [(1, 1, 0.4, 0), (2, 2, 0.9, 1), (3, 3, 0.6, 2)]
@@ -236,7 +287,7 @@ def test_donor_policies_and_split():
 
 def test_regional_councils_escalate_what_they_cannot_handle():
     # one regional response a month in each ~230-cell region, one national (~920 cells)
-    model = make(["council.regions=[2, 2]", "council.regional_density=4.4"])
+    model = make(["council.regions=[2, 2]", "council.regional_density=4.4", "council.mandate=1"])
     model.config.council.response_density = 1.09
     assert len(model.councils) == 5 and model.national.level == "national"
     model.national.donor_funds = model.national.uncovered_cost()  # fully funded
@@ -310,7 +361,7 @@ def test_substreams_are_independent_of_each_other():
 
 def test_without_committees_the_council_answers_no_warnings():
     for seed in range(5):
-        _, both = run_series([], seed)
+        _, both = run_series(["lpc.legitimacy=0.95"], seed)  # trusted: they hear of risks
         _, council_only = run_series(["lpc.enabled=false"], seed)
         assert both["warnings_answered"].sum() > 0
         assert council_only["warnings_sent"].sum() == 0

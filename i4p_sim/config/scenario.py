@@ -100,18 +100,21 @@ class LPCConfig(_Section):
     watch_radius: Annotated[int, Field(ge=0, le=128)] = 6
     placement: Literal["need", "random"] = "need"
     capacity: Unit = 0.7
-    ownership: Unit = 0.2
-    legitimacy: Unit = 0.8
+    ownership: Unit = 0.1
+    legitimacy: Unit = 0.6
     cost: Annotated[float, Field(gt=0.0)] = 1.0
     capacity_rate: Unit = 0.1
     floor: Unit = 0.15
     reactivation: Unit = 0.3
     mediation: Unit = 0.35
     dialogue: Unit = 0.03
-    warning_threshold: Unit = 0.3
+    warning_threshold: Unit = 0.2
     ownership_growth: Unit = 0.005
-    handover: Unit = 0.05
-    absorption: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
+    contribution_rate: Unit = 0.01
+    min_resources: Unit = 0.3
+    inclusiveness: Unit = 0.7
+    partisan_threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3
+    surveillance_cost: Unit = 0.05
     ownership_loss: Unit = 0.2
     legitimacy_recovery: Unit = 0.02
     cooptation: Unit = 0.02
@@ -194,6 +197,9 @@ class AutocraticTurn(_Shock):
     legitimacy_drop: Unit = 0.3
     civic_space: Unit = 0.5
     grievance_rise: Unit = 0.08
+    #: share of the council's responses that become crackdowns and of the committees'
+    #: warnings that become surveillance after the turn (docs/ODD.md 7.13)
+    capture: Unit = 0.0
 
 
 class BorderSpillover(_Shock):

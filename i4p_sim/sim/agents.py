@@ -200,9 +200,13 @@ class NationalCouncil(Agent):
         return max(0.0, self.cfg.cost - self.cfg.domestic_budget) * self.scale
 
     def response_rate(self) -> float:
-        """Expected rapid responses per step: density x inhabited/1,000 x funded share."""
+        """Rapid responses per step: density x inhabited/1,000 x funded share x mandate.
+
+        Capacity scales with the mandate: a council whose independence is lost can mobilise
+        fewer missions (docs/ODD.md 7.11).
+        """
         density = self.cfg.response_density if self.parent is None else self.cfg.regional_density
-        return density * self.scale * self.funded_share()
+        return density * self.scale * self.funded_share() * self.mandate
 
     def effective_mandate(self, step: int) -> float:
         return 0.0 if self.suspended(step) else self.mandate

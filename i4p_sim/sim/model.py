@@ -45,7 +45,6 @@ from i4p_sim.sim.agents import (
     LocalPeaceCommittee,
     NationalCouncil,
     build_councils,
-    committee_budget,
     disburse,
 )
 from i4p_sim.sim.measures import MEASURES, gc_paused, measure, reporter
@@ -66,8 +65,6 @@ LAYERS = (
     "risk_aversion",
     "attachment",
 )
-#: Guards the budget-decline share against a zero initial committee budget (ODD 7.9).
-_TINY_BUDGET = 1e-12
 
 
 def substreams(seed: int) -> dict[str, np.random.Generator]:
@@ -118,6 +115,7 @@ class I4PModel(mesa.Model):
         self._build_landscape()
         self._build_traits()
         self.civic_space = 1.0
+        self.capture = 0.0  # share of the I4P captured by an autocratic turn (7.13)
         self.shocks = ShockSchedule(scenario.shocks, scenario.seed)
         self.shock_drive = np.zeros(self.shape)
         self._buffers()
@@ -143,10 +141,12 @@ class I4PModel(mesa.Model):
             c.exhaustion_cost,
             c.exhaustion_recovery,
         )
-        self._initial_lpc_budget = self._lpc_budget()
-        self._last_lpc_budget = self._initial_lpc_budget
         self.responses = RapidResponses(
             scenario.council, self.shape, self.torus, self.inhabited, self.streams["council"]
+        )
+        # a captured council's responses become the state's crackdowns (7.13)
+        self.responses.crackdown = lambda row, col, t: self.state.crack_down(
+            row, col, t, self.layers["grievance"]
         )
         self.measures: dict[str, float] = dict.fromkeys(MEASURES, 0.0)
         self._cluster = 0
@@ -231,6 +231,7 @@ class I4PModel(mesa.Model):
         w = self.shape[1]
         positions = np.stack([chosen // w, chosen % w], axis=1).astype(np.int64)
         self.committees = CommitteeTier(cfg, positions, self.shape, self.torus)
+        self.committees.set_groups(self.layers["group"])
         for i, (r, c) in enumerate(self.committees.positions.tolist()):
             LocalPeaceCommittee(self, self.grid[(r, c)], i)
 
@@ -260,10 +261,12 @@ class I4PModel(mesa.Model):
         self.national: NationalCouncil | None = self.councils[0] if self.councils else None
         self.regional = [c for c in self.councils if c.parent is not None]
 
-    def _lpc_budget(self) -> float:
-        return committee_budget(self.donors, self.committees.n > 0, self.national is not None)
-
     # ----------------------------------------------- what shocks change (shocks.ShockTarget)
+
+    def capture_i4p(self, share: float) -> None:
+        """An autocratic turn captures the I4P: responses -> crackdowns, warnings -> surveillance."""
+        self.capture = max(self.capture, share)
+        self.responses.capture = self.capture
 
     def close_civic_space(self, share: float) -> None:
         """Civic space shrinks by ``share`` of what is left (an autocratic turn, ODD 7.13)."""
@@ -317,22 +320,19 @@ class I4PModel(mesa.Model):
             if tier.n
             else np.zeros(0)
         )
-        budget = self._lpc_budget()
-        decline = max(0.0, self._last_lpc_budget - budget) / max(
-            self._initial_lpc_budget, _TINY_BUDGET
-        )
-        self._last_lpc_budget = budget
         tier.update(
             tension=L["tension"],
             violence=L["violence"],
             cohesion=L["cohesion"],
-            budget_decline=decline,
             council_mandate=mandates,
             civic_space=self.civic_space,
         )
         if not tier.n:
             return []
-        return tier.warnings(self.responses.risk_map(L["tension"], tier))
+        warnings = tier.warnings(self.responses.risk_map(L["tension"], tier))
+        if self.capture > 0:  # captured warnings become surveillance (7.13)
+            tier.surveil(warnings, L["group"], self.capture)
+        return warnings
 
     def _councils_act(self, warnings: list, t: int) -> int:
         """Councils act in turn (docs/ODD.md 7.11); return the number of warnings answered."""
@@ -361,6 +361,10 @@ class I4PModel(mesa.Model):
         drive += scratch
         drive *= self.inhabited
         drive += shock_drive
+        tier = self.committees
+        if tier.n:  # partisan mediation drives where a group distrusts the committee (7.9)
+            flat = drive.reshape(-1)
+            flat[tier.cover] += tier.mediation_drive_cells() * L["tension"].reshape(-1)[tier.cover]
 
     def _friction_term(self) -> np.ndarray:
         """``friction_strength * friction``: constant over a run, so computed once."""

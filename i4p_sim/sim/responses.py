@@ -118,6 +118,9 @@ class RapidResponses:
         self._gathered = np.empty(self._inhabited_idx.size)
         self._gathered_mask = np.empty(self._inhabited_idx.size, dtype=bool)
         self.max_targets = max_targets(cfg, int(inhabited.sum()))
+        self.capture = 0.0  # share of responses that become crackdowns (7.13)
+        self._captured = 0.0  # its carried remainder
+        self.crackdown = None  # (row, col, t) -> None: the state's crackdown, set by the model
         self._errors = np.zeros((2, self.max_targets), dtype=np.int64)
 
     def draw_errors(self) -> None:
@@ -218,6 +221,14 @@ class RapidResponses:
         """Queue one response per (row, col, source) target, landing after the delay."""
         cfg = council.cfg
         for row, col, source in targets:
+            if self.capture > 0 and self.crackdown is not None:
+                # capture: a share of the responses become crackdowns (carried remainder)
+                self._captured += self.capture
+                if self._captured >= 1.0:
+                    self._captured -= 1.0
+                    self.crackdown(row, col, t)
+                    council.responses_sent += 1
+                    continue
             lands = t + cfg.response_delay
             self.queue.append(
                 Response(lands, lands + cfg.response_duration, row, col, source, council.name)

@@ -56,6 +56,8 @@ class ShockTarget(Protocol):
 
     def close_civic_space(self, share: float) -> None: ...
 
+    def capture_i4p(self, share: float) -> None: ...
+
     def raise_grievance(self, rise: Any, *, permanent: bool = False) -> None: ...
 
 
@@ -214,6 +216,8 @@ def _autocratic_turn(
     model.committees.lose_legitimacy(s.legitimacy_drop)
     model.close_civic_space(s.civic_space)
     model.raise_grievance(s.grievance_rise, permanent=True)
+    if s.capture > 0:
+        model.capture_i4p(s.capture)
 
 
 def _border_spillover(
