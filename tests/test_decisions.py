@@ -26,7 +26,7 @@ PARAMS = DecisionParams(
 )
 
 
-def hot_model(torus: bool, seed: int = 1) -> I4PModel:
+def hot_model(torus: bool, seed: int = 1, *extra: str) -> I4PModel:
     """A small grid with violence, crackdowns and committees (low threshold, wide noise)."""
     sc = load_scenario(
         None,
@@ -38,6 +38,7 @@ def hot_model(torus: bool, seed: int = 1) -> I4PModel:
             "community.threshold=0.02",
             "community.decision_noise=0.1",
             "state.crackdowns=20",
+            *extra,
         ],
     )
     return I4PModel(sc, seed=seed)
@@ -229,3 +230,34 @@ def test_at_the_defaults_violence_comes_in_episodes_and_most_region_months_are_c
         terminations.append(off)
     assert np.mean(active) < 0.5, active
     assert np.mean(onsets) >= 1 and np.mean(terminations) >= 1, (onsets, terminations)
+
+
+@pytest.mark.parametrize("torus", [False, True])
+def test_per_agent_committee_rules_equal_the_vectorised_tier(torus) -> None:
+    """LocalPeaceCommittee.mediation_at / sanction_at over an AgentSet = the tier's fields."""
+    from i4p_sim.sim.agents import LocalPeaceCommittee
+
+    m = hot_model(torus, 1, "landscape.patch_scale=1")
+    assert len(np.unique(m.layers["group"])) == 2
+    m.config.lpc.inclusiveness = 0.3  # some out-group cells below the partisan threshold
+    m.committees.trust_other[:] = 0.3
+    m.run(6)
+    tier = m.committees
+    # (at 60 committees per 1,000 cells the default budgets dilute them all into dormancy)
+    tier.capacity[:] = np.linspace(0.2, 0.9, tier.n)
+    tier.active[:] = True
+    tier.active[0] = False
+    agents = m.agents_by_type[LocalPeaceCommittee]
+    assert len(agents) == tier.n > 1
+    w = m.shape[1]
+    keep, drive, sanction = [], [], []
+    for cell in tier.cover.tolist():
+        row, col = divmod(cell, w)
+        values = [a.mediation_at(row, col) for a in agents]
+        keep.append(np.prod([1.0 - d for d, _ in values]))
+        drive.append(sum(r for _, r in values))
+        sanction.append(sum(a.sanction_at(row, col) for a in agents))
+    np.testing.assert_allclose(1.0 - np.array(keep), tier.mediation_damping_cells(), atol=1e-12)
+    np.testing.assert_allclose(drive, tier.mediation_drive_cells(), atol=1e-12)
+    np.testing.assert_allclose(sanction, tier.sanction_cells(), atol=1e-12)
+    assert tier.mediation_drive_cells().max() > 0 and tier.mediation_damping_cells().max() > 0

@@ -21,7 +21,7 @@ import numpy as np
 from mesa import Agent, Model
 from mesa.discrete_space import FixedAgent
 
-from i4p_sim.core.committees import CommitteeTier
+from i4p_sim.core.committees import MAX_MEDIATION, CommitteeTier
 
 if TYPE_CHECKING:
     from i4p_sim.config.scenario import CouncilConfig, DonorConfig
@@ -132,6 +132,52 @@ class LocalPeaceCommittee(FixedAgent):
     legitimacy = property(lambda self: self._get("legitimacy"))
     active = property(lambda self: bool(self._get("active")))
     funding = property(lambda self: self._get("funding"))
+
+    # the readable per-agent form of the tier's rules (docs/ODD.md 7.9); a test checks that
+    # combining them over an AgentSet gives the vectorised tier's fields
+
+    def legitimacy_with(self, group: int) -> float:
+        """The legitimacy ``group`` grants this committee (home group or the others)."""
+        tier = self.model.committees
+        home = int(tier.home[self.index])
+        trust = tier.trust_home if group == home else tier.trust_other
+        return self.legitimacy * trust[self.index].item()
+
+    def covers(self, row: int, col: int) -> bool:
+        """Whether (row, col) lies in the catchment disk (wrapped on a torus)."""
+        tier = self.model.committees
+        h, w = tier.shape
+        r0, c0 = self.cell.coordinate
+        radius = tier.cfg.radius
+        shifts = (-1, 0, 1) if tier.torus else (0,)
+        return any(
+            (row - r0 + a * h) ** 2 + (col - c0 + b * w) ** 2 <= radius**2 + 1e-9
+            for a in shifts
+            for b in shifts
+        )
+
+    def mediation_at(self, row: int, col: int) -> tuple[float, float]:
+        """(damping, drive rate) this committee exerts at a cell (0, 0 outside its catchment).
+
+        Damping if the cell's group grants it at least the partisan threshold, scaled by
+        how far above; a drive (insider-partial mediation) below it.
+        """
+        if not self.covers(row, col):
+            return 0.0, 0.0
+        cfg = self.model.committees.cfg
+        trust = self.legitimacy_with(int(self.model.layers["group"][row, col]))
+        pt = cfg.partisan_threshold
+        s = (trust - pt) / (1.0 - pt) if trust >= pt else (trust - pt) / pt
+        capability = self.capacity * self.active
+        damping = min(max(cfg.mediation * capability * max(s, 0.0), 0.0), MAX_MEDIATION)
+        return damping, cfg.mediation * capability * max(-s, 0.0)
+
+    def sanction_at(self, row: int, col: int) -> float:
+        """The social sanction it carries at a cell: capability x the group's legitimacy."""
+        if not self.covers(row, col):
+            return 0.0
+        group = int(self.model.layers["group"][row, col])
+        return self.capacity * self.active * self.legitimacy_with(group)
 
 
 # ----------------------------------------------------------------------------- councils
