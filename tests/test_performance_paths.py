@@ -281,3 +281,30 @@ def test_warm_up_compiles_once():
     field.warm_up("numpy")
     with pytest.raises(ValueError):
         field.warm_up("fortran")
+
+
+def test_dense_response_union_equals_the_window_loop():
+    from i4p_sim.sim import responses as R
+
+    sc = small(n=40, seed=3)
+    m = I4PModel(sc, communities=False)
+    rng = np.random.default_rng(1)
+    for n in (3, 30, 80):
+        m.responses.queue.clear()
+        for _ in range(n):
+            r, c = (int(x) for x in rng.integers(0, 40, 2))
+            m.responses.queue.append(R.Response(0, 5, r, c, "warning", "national"))
+        loop_keep, dense_keep = np.full(m.shape, 0.9), np.full(m.shape, 0.9)
+        old = R.DENSE_WINDOWS
+        try:
+            R.DENSE_WINDOWS = 10**9
+            m.responses._windows = []
+            m.responses.damping.fill(0.0)
+            m.responses.damp(loop_keep, 1)
+            loop_rd = m.responses.damping.copy()
+            R.DENSE_WINDOWS = -1
+            m.responses.damp(dense_keep, 1)
+        finally:
+            R.DENSE_WINDOWS = old
+        assert loop_keep.tobytes() == dense_keep.tobytes()
+        assert np.array_equal(loop_rd, m.responses.damping)

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 #: Landed responses kept for diagnostics (ODD 7.12); older ones are only counted.
 LANDED_KEPT = 1000
+#: Above this many response windows in force, their union is found with one 2-D
+#: difference array instead of a loop over windows (same cells, same product).
+DENSE_WINDOWS = 24
 
 Warning = tuple[int, int, float, int]  # row, col, severity, committee
 
@@ -296,15 +299,20 @@ class RapidResponses:
         the full-grid product of docs/ODD.md 7.3.
         """
         rd = self.damping
+        strength = self.cfg.response_strength
+        windows = [self.window(r) for r in self.queue if r.lands <= t < r.ends]
+        if len(windows) > DENSE_WINDOWS or len(self._windows) > DENSE_WINDOWS:
+            # every response has the same strength: the factor is 1 - strength on the
+            # union of the windows, found with a 2-D difference array
+            union = self._union(windows)
+            np.multiply(union, strength, out=rd)
+            np.multiply(keep, 1.0 - strength, out=keep, where=union)
+            self._windows = windows
+            return
         for window in self._windows:  # last step's footprints: back to zero
             rd[window] = 0.0
-        windows = []
-        strength = self.cfg.response_strength
-        for resp in self.queue:
-            if resp.lands <= t < resp.ends:
-                window = self.window(resp)
-                np.maximum(rd[window], strength, out=rd[window])
-                windows.append(window)
+        for window in windows:
+            np.maximum(rd[window], strength, out=rd[window])
         self._windows = windows
         if windows:
             done = self._window_mask
@@ -314,6 +322,22 @@ class RapidResponses:
                 done[window] = True
             for window in windows:
                 done[window] = False
+
+    def _union(self, windows: list[tuple[slice, slice]]) -> np.ndarray:
+        """Boolean (H, W) union of rectangular windows (a 2-D difference array)."""
+        h, w = self.shape
+        diff = np.zeros((h + 1, w + 1), dtype=np.int32)
+        if windows:
+            r0 = np.array([win[0].start for win in windows])
+            r1 = np.array([win[0].stop for win in windows])
+            c0 = np.array([win[1].start for win in windows])
+            c1 = np.array([win[1].stop for win in windows])
+            np.add.at(diff, (r0, c0), 1)
+            np.add.at(diff, (r0, c1), -1)
+            np.add.at(diff, (r1, c0), -1)
+            np.add.at(diff, (r1, c1), 1)
+        counts = np.cumsum(np.cumsum(diff, axis=0), axis=1)
+        return counts[:h, :w] > 0
 
     # ----------------------------------------------- process step 6: what councils see
 
