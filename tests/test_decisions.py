@@ -261,3 +261,31 @@ def test_per_agent_committee_rules_equal_the_vectorised_tier(torus) -> None:
     np.testing.assert_allclose(drive, tier.mediation_drive_cells(), atol=1e-12)
     np.testing.assert_allclose(sanction, tier.sanction_cells(), atol=1e-12)
     assert tier.mediation_drive_cells().max() > 0 and tier.mediation_damping_cells().max() > 0
+
+
+@pytest.mark.parametrize("torus", [False, True])
+def test_per_agent_committee_update_equals_the_vectorised_tier(torus) -> None:
+    from i4p_sim.sim.agents import LocalPeaceCommittee
+
+    m = hot_model(torus, 2, "landscape.patch_scale=1", "lpc.density=30", "donors.0.budget=60")
+    tier = m.committees
+    agents = list(m.agents_by_type[LocalPeaceCommittee])
+    for step in range(8):
+        m.step()
+        tier.funding[:] = np.linspace(0.0, 1.2, tier.n) * tier.cfg.cost
+        tier.training[:] = 0.01 * step
+        mandates = np.where(np.arange(tier.n) % 2, np.nan, 0.6)
+        want = [a.updated(mandates[a.index], 0.8) for a in agents]  # all read ...
+        L = m.layers
+        tier.update(  # ... then all write
+            tension=L["tension"],
+            violence=L["violence"],
+            cohesion=L["cohesion"],
+            council_mandate=mandates,
+            civic_space=0.8,
+        )
+        for key in ("capacity", "ownership", "legitimacy"):
+            got = getattr(tier, key)
+            np.testing.assert_allclose(got, [w[key] for w in want], rtol=0, atol=1e-12)
+        assert tier.active.tolist() == [w["active"] for w in want]
+    assert tier.capacity[0] < tier.capacity[-1]  # the unfunded one is being diluted

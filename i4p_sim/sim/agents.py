@@ -172,6 +172,55 @@ class LocalPeaceCommittee(FixedAgent):
         damping = min(max(cfg.mediation * capability * max(s, 0.0), 0.0), MAX_MEDIATION)
         return damping, cfg.mediation * capability * max(-s, 0.0)
 
+    def updated(self, council_mandate: float, civic_space: float) -> dict[str, float]:
+        """Its capacity, ownership, legitimacy and activity after this month's update (7.9).
+
+        Reads last month's layers over its catchment; returns the new values (the tier
+        writes them for all committees at once: synchronous update). ``council_mandate`` is
+        its council's effective mandate (NaN without a council tier).
+        """
+        m, tier = self.model, self.model.committees
+        cfg = tier.cfg
+        h, w = tier.shape
+        cells = [(r, c) for r in range(h) for c in range(w) if self.covers(r, c)]
+        layers = m.layers
+
+        def mean(values) -> float:
+            return sum(values) / len(values)
+
+        calm = 1.0 - mean([layers["tension"][rc].item() for rc in cells])
+        violent = mean([float(layers["violence"][rc]) for rc in cells])
+        cohesive = mean([layers["cohesion"][rc].item() for rc in cells])
+        trust = mean([self.legitimacy_with(int(layers["group"][rc])) for rc in cells])
+        funded = min(1.0, self.funding / cfg.cost)
+        resources = min(1.0, funded + self.ownership)
+        target = resources if resources >= cfg.min_resources else 0.0  # dilution
+        training = tier.training[self.index].item()
+        cap = self.capacity + cfg.capacity_rate * (target - self.capacity) + training
+        own = self.ownership
+        record = cfg.ownership_growth * cap * cohesive * calm * trust
+        contributions = cfg.contribution_rate * (1.0 - funded) * trust
+        grow = (record + contributions) * (1.0 - own) * civic_space
+        shrink = (
+            cfg.ownership_loss * violent * own
+            + cfg.ownership_loss * 0.1 * (1.0 - self.legitimacy) * own
+        )
+        coopted = 0.0 if np.isnan(council_mandate) else 1.0 - council_mandate
+        legit_target = tier.legitimacy_target[self.index].item() * civic_space
+        legitimacy = (
+            self.legitimacy
+            + cfg.legitimacy_recovery * (legit_target - self.legitimacy)
+            - cfg.cooptation * coopted * self.legitimacy
+        )
+        capacity = min(max(cap, 0.0), 1.0)
+        threshold = cfg.floor if self.active else cfg.reactivation
+        return {
+            "capacity": capacity,
+            "ownership": min(max(own + grow - shrink, 0.0), 1.0),
+            "legitimacy": min(max(legitimacy, 0.0), 1.0),
+            "active": capacity >= threshold,
+        }
+
     def sanction_at(self, row: int, col: int) -> float:
         """The social sanction it carries at a cell: capability x the group's legitimacy."""
         if not self.covers(row, col):
