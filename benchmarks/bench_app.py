@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     scenario = load_scenario(overrides=[f"grid.width={size}", f"grid.height={size}"])
     app = create_app(scenario)
     print(f"browser app frame benchmark: {size} x {size} grid, {n} frames per view")
-    print(f"  (default scenario: {scenario.lpc.count} LPCs, {len(scenario.donors)} donors)")
+    print(
+        f"  (default scenario: {scenario.lpc.density:g} LPCs per 1,000 inhabited cells, {len(scenario.donors)} donors)"
+    )
 
     client = DashClient(app)
     t0 = time.perf_counter()

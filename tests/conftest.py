@@ -27,16 +27,11 @@ DATA = Path(__file__).resolve().parent / "data"
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
 
 # 32 x 32 is a quarter of the default region: committees, donor budgets and the council's
-# rapid-response capacity are scaled by the same quarter, so densities stay as in defaults.
+# rapid-response capacity are densities (per 1,000 inhabited cells), so they stay as in
+# the defaults by themselves.
 SMALL = [
     "grid.width=32",
     "grid.height=32",
-    "lpc.count=10",
-    "donors.0.budget=7.5",
-    "donors.1.budget=5.0",
-    "council.rapid_responses=1",
-    "council.cost=3.0",
-    "council.domestic_budget=1.0",
     "steps=120",
 ]
 SEEDS = range(20)

@@ -136,12 +136,13 @@ class MesaTensionReference:
 
 
 def mediation_damping(tier) -> np.ndarray:
-    """(H, W) damping from all catchments: 1 - prod over committees of (1 - m c L)."""
+    """(H, W) damping from all catchments: 1 - prod over entries of (1 - m c max(s, 0))."""
     h, w = tier.shape
     if tier.n == 0:
         return np.zeros(tier.shape)
-    d = np.clip(tier.cfg.mediation * tier.effectiveness(), 0.0, MAX_MEDIATION)
-    log_keep = np.bincount(tier.flat, weights=np.log1p(-d)[tier.owner], minlength=h * w)
+    s = np.maximum(tier.mediation_sign(), 0.0)
+    d = np.clip(tier.cfg.mediation * tier.capability()[tier.owner] * s, 0.0, MAX_MEDIATION)
+    log_keep = np.bincount(tier.flat, weights=np.log1p(-d), minlength=h * w)
     return (-np.expm1(log_keep)).reshape(tier.shape)
 
 
@@ -150,6 +151,7 @@ def dialogue_field(tier, civic_space: float) -> np.ndarray:
     h, w = tier.shape
     if tier.n == 0:
         return np.zeros(tier.shape)
-    rate = tier.cfg.dialogue * tier.effectiveness() * civic_space
-    field_ = np.bincount(tier.flat, weights=rate[tier.owner], minlength=h * w)
+    rate = tier.cfg.dialogue * tier.capability()[tier.owner] * tier.group_legitimacy()
+    rate *= civic_space
+    field_ = np.bincount(tier.flat, weights=rate, minlength=h * w)
     return np.minimum(field_, 1.0).reshape(tier.shape)

@@ -46,7 +46,7 @@ from i4p_sim.sim.simulation import Simulation
 
 from conftest import run_cli
 
-SMALL = ["grid.width=20", "grid.height=16", "lpc.count=6"]
+SMALL = ["grid.width=20", "grid.height=16", "lpc.density=20"]
 
 
 @pytest.fixture
@@ -172,7 +172,7 @@ def form_for(scenario, **params):
     base = {
         "grid.width": scenario.grid.width,
         "grid.height": scenario.grid.height,
-        "lpc.count": scenario.lpc.count,
+        "lpc.density": scenario.lpc.density,
         "donor.undp.budget": 30.0,
     }
     base.update(params)
@@ -180,8 +180,8 @@ def form_for(scenario, **params):
 
 
 def test_parameters_validated_like_scenario_files(scenario):
-    new = scenario_from_form(scenario, form_for(scenario, **{"lpc.count": 3}))
-    assert new.lpc.count == 3
+    new = scenario_from_form(scenario, form_for(scenario, **{"lpc.density": 3}))
+    assert new.lpc.density == 3
     new = scenario_from_form(scenario, form_for(scenario, **{"donor.undp.budget": 5}))
     assert {d.name: d.budget for d in new.donors}["undp"] == 5
     off = form_for(scenario)
@@ -189,7 +189,7 @@ def test_parameters_validated_like_scenario_files(scenario):
     assert scenario_from_form(scenario, off).lpc.enabled is False
     cases = {
         "grid.width": (0, "controls: grid.width: got 0; must be >= 1"),
-        "lpc.count": (None, "controls: lpc.count: empty or not a number"),
+        "lpc.density": (None, "controls: lpc.density: empty or not a number"),
         "donor.undp.budget": (-1, "must be >= 0"),
         "grid.height": (MAX_SIDE + 1, "at most"),
     }

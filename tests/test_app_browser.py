@@ -51,7 +51,7 @@ def server() -> Iterator[str]:
     from i4p_sim.app.server import bind
 
     logging.getLogger("waitress").setLevel(logging.ERROR)  # no line per request
-    scenario = load_scenario(overrides=["grid.width=24", "grid.height=24", "lpc.count=8"])
+    scenario = load_scenario(overrides=["grid.width=24", "grid.height=24", "lpc.density=14"])
     app = create_app(scenario)
     sock = bind("127.0.0.1", 0)
     httpd = create_server(app.server, sockets=[sock], threads=4, ident="i4p")

@@ -38,8 +38,11 @@ DESIGN_MEASURES = (
     "lpc_capacity",
     "council_mandate",
     "funding_disbursed",
+    "funding_returned",  # model version 2: money a tier cannot use is returned, recorded
     "warnings_sent",
     "warnings_answered",
+    "crackdowns",  # model version 2: the state's security actor
+    "state_legitimacy",
 )
 DESIGN_SUMMARY_KEYS = (
     "cumulative_violence",

@@ -70,8 +70,7 @@ def test_lhs_sample_points_in_ranges():
     exp = load_experiment(REPO / "experiments" / "landscape_lhs.toml")
     pts = pd.DataFrame(exp.points)
     assert len(pts) == 32
-    assert pts["lpc.count"].between(10, 80).all()
-    assert pts["lpc.count"].map(lambda v: isinstance(v, int)).all()
+    assert pts["lpc.density"].between(2.7, 21.7).all()
     assert pts["lpc.ownership"].between(0, 0.6).all()
     # Latin hypercube: each of n strata of a range holds exactly one point
     strata = np.floor((pts["lpc.ownership"] - 0.0) / 0.6 * 32).astype(int)
@@ -80,7 +79,7 @@ def test_lhs_sample_points_in_ranges():
 
 def test_axes_grid_and_sobol(tmp_path):
     grid = write(
-        tmp_path, TINY + '\n[axes]\n"lpc.count" = [5, 10]\ndynamics.contagion = [0.1, 0.2, 0.3]\n'
+        tmp_path, TINY + '\n[axes]\n"lpc.radius" = [5, 10]\ndynamics.contagion = [0.1, 0.2, 0.3]\n'
     )
     exp = load_experiment(grid)
     assert len(exp.points) == 6
@@ -129,7 +128,7 @@ def test_overrides_replicates_steps(tmp_path):
         (TINY.replace('baseline = "baseline"', 'baseline = "nope"'), "baseline"),
         (TINY.replace("reference_step = 10", "reference_step = 99"), "reference_step"),
         (TINY.replace("baseline.toml", "missing.toml"), "scenarios.0"),
-        (TINY + '\n[axes]\n"lpc.count" = []\n', "axes.lpc.count"),
+        (TINY + '\n[axes]\n"lpc.radius" = []\n', "axes.lpc.radius"),
         (TINY + '\n[axes]\n"lpc.ownership" = [2.0]\n', "axes/sample: lpc.ownership"),
         (
             TINY + '\n[sample]\nn = 4\n[sample.ranges]\n"lpc.ownership" = [0.5, 0.1]\n',
@@ -312,7 +311,7 @@ def test_each_scenario_point_is_validated_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(experiment, "validate_scenario", counting)
     path = write(
-        tmp_path, TINY + '\n[axes]\n"lpc.count" = [5, 10]\ndynamics.contagion = [0.1, 0.2, 0.3]\n'
+        tmp_path, TINY + '\n[axes]\n"lpc.radius" = [5, 10]\ndynamics.contagion = [0.1, 0.2, 0.3]\n'
     )
     exp = load_experiment(path)
     # 4 scenarios once each, then each of the 4 x 6 (scenario, point) pairs once
@@ -323,7 +322,7 @@ def test_each_scenario_point_is_validated_once(tmp_path, monkeypatch):
     assert not hasattr(specs[0], "scenario_dict")
     spec = next(s for s in specs if s.point == 5 and s.replicate == 2)
     assert spec.scenario.seed == spec.seed
-    assert spec.scenario.lpc.count == 10 and spec.scenario.dynamics.contagion == 0.3
+    assert spec.scenario.lpc.radius == 10 and spec.scenario.dynamics.contagion == 0.3
     assert spec.scenario.reference_step == exp.reference_step
 
 
@@ -331,8 +330,8 @@ def test_apply_point_takes_and_returns_a_scenario(tmp_path):
     exp = load_experiment(write(tmp_path, TINY))
     base = exp.scenarios["baseline"]
     assert apply_point(base, {}, "x") is base
-    moved = apply_point(base, {"lpc.count": 7}, "x")
-    assert isinstance(moved, Scenario) and moved.lpc.count == 7 and base.lpc.count != 7
+    moved = apply_point(base, {"lpc.radius": 7}, "x")
+    assert isinstance(moved, Scenario) and moved.lpc.radius == 7 and base.lpc.radius != 7
     with pytest.raises(ConfigError) as info:
         apply_point(base, {"lpc.ownership": 2.0}, "x")
     assert info.value.field == "axes/sample: lpc.ownership"
@@ -345,7 +344,7 @@ def test_run_ids_unchanged_by_the_split(tmp_path):
 
     from i4p_sim._version import __version__
 
-    exp = load_experiment(write(tmp_path, TINY + '\n[axes]\n"lpc.count" = [5, 10]\n'))
+    exp = load_experiment(write(tmp_path, TINY + '\n[axes]\n"lpc.radius" = [5, 10]\n'))
     for spec in iter_runs(exp):
         data = spec.scenario.to_dict()
         ident = {
@@ -403,5 +402,5 @@ def test_runs_table_columns_come_from_one_schema(reference_sweep, tmp_path):
     empty = Store(tmp_path / "empty").assemble()
     assert list(empty.columns) == list(RUNS_SCHEMA) == runs_columns()
     assert tuple(c for c in RUNS_SCHEMA if c in SUMMARY_KEYS) == SUMMARY_KEYS
-    params = runs_columns(["lpc.count"])
-    assert params.index("lpc.count") == params.index("seed") + 1
+    params = runs_columns(["lpc.radius"])
+    assert params.index("lpc.radius") == params.index("seed") + 1

@@ -255,7 +255,7 @@ def experiments(draw) -> dict[str, Any]:
         "set": draw(st.sampled_from([["grid.width=6", "grid.height=6"], [], ["grid.width=x"]])),
     }
     if draw(st.booleans()):
-        axes_paths = ["dynamics.decay", "lpc.count", "grid.torus", "nope.x"]
+        axes_paths = ["dynamics.decay", "lpc.density", "grid.torus", "nope.x"]
         exp["axes"] = {
             p: draw(st.one_of(st.lists(junk, max_size=3), junk))
             for p in draw(st.lists(st.sampled_from(axes_paths), max_size=2, unique=True))
@@ -290,7 +290,7 @@ set_paths = st.sampled_from(
         "grid.torus",
         "steps",
         "seed",
-        "lpc.count",
+        "lpc.density",
         "lpc.cost",
         "dynamics.decay",
         "donors.0.budget",
@@ -330,7 +330,7 @@ def test_set_values_are_validated_strictly(path, value):
         assert one
         return
     count("--set", True)
-    assume(sc.grid.width * sc.grid.height <= 400 and sc.lpc.count <= 50)
+    assume(sc.grid.width * sc.grid.height <= 400 and sc.lpc.density <= 200)
     if all(math.isfinite(d.budget) and d.budget < VALID_FLOAT_CAP for d in sc.donors) and (
         sc.landscape.population_mean < VALID_FLOAT_CAP
     ):
@@ -344,7 +344,7 @@ def test_set_values_are_validated_strictly(path, value):
 def fuzz_app():
     from i4p_sim.app import create_app
 
-    return create_app(load_scenario(overrides=["grid.width=10", "grid.height=8", "lpc.count=3"]))
+    return create_app(load_scenario(overrides=["grid.width=10", "grid.height=8", "lpc.density=14"]))
 
 
 payload_values = st.one_of(

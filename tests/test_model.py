@@ -74,12 +74,11 @@ def field(value, shape=(9, 9)):
     return np.full(shape, float(value))
 
 
-def update(t: CommitteeTier, tension=0.1, violence=0.0, cohesion=0.5, decline=0.0, mandate=np.nan):
+def update(t: CommitteeTier, tension=0.1, violence=0.0, cohesion=0.5, mandate=np.nan):
     t.update(
         tension=field(tension, t.shape),
         violence=field(violence, t.shape),
         cohesion=field(cohesion, t.shape),
-        budget_decline=decline,
         council_mandate=np.full(t.n, mandate),
         civic_space=1.0,
     )
@@ -93,7 +92,7 @@ def test_capacity_follows_funding_and_ownership():
         update(unfunded)
     assert funded.capacity[0] > 0.95
     # without funding capacity decays towards what local ownership sustains
-    assert abs(unfunded.capacity[0] - unfunded.ownership[0]) < 0.05
+    assert abs(unfunded.capacity[0] - unfunded.ownership[0]) < 0.1
     assert unfunded.capacity[0] < 0.5
 
 
@@ -114,7 +113,7 @@ def test_dormant_below_floor_and_reactivates_above_threshold():
 
 
 def test_ownership_grows_in_calm_cohesive_catchments_and_shrinks_under_violence():
-    calm, violent = tier(ownership=0.3), tier(ownership=0.3)
+    calm, violent = tier(ownership=0.3, legitimacy=0.9), tier(ownership=0.3, legitimacy=0.9)
     for _ in range(24):
         calm.funding[:] = calm.cfg.cost
         violent.funding[:] = violent.cfg.cost
@@ -123,14 +122,64 @@ def test_ownership_grows_in_calm_cohesive_catchments_and_shrinks_under_violence(
     assert calm.ownership[0] > 0.3 > violent.ownership[0]
 
 
-def test_gradual_handover_builds_more_ownership_than_abrupt_exit():
-    abrupt, phased = tier(ownership=0.2), tier(ownership=0.2)
-    ramp = 24
-    for step in range(ramp):
-        # same total decline of the budget, at once or spread out
-        update(abrupt, decline=1.0 if step == 0 else 0.0)
-        update(phased, decline=1.0 / ramp)
-    assert phased.ownership[0] > abrupt.ownership[0] + 0.05
+def test_communities_contribute_when_donors_cut_at_a_limited_rate():
+    """Ownership grows with the funding gap (contribution_rate x gap x trust), no handover."""
+    funded, cut = tier(ownership=0.2), tier(ownership=0.2)
+    for _ in range(24):
+        funded.funding[:] = funded.cfg.cost
+        update(funded, tension=0.5, cohesion=0.0)
+        update(cut, tension=0.5, cohesion=0.0)
+    gain = cut.ownership[0] - funded.ownership[0]
+    assert 0 < gain <= 24 * cut.cfg.contribution_rate
+    none = tier(ownership=0.2, contribution_rate=0.0)
+    for _ in range(24):
+        update(none, tension=0.5, cohesion=0.0)
+    assert none.ownership[0] <= 0.2
+
+
+def test_dilution_below_minimum_viable_resources_capacity_decays_to_zero():
+    fixed = dict(ownership=0.0, min_resources=0.3, contribution_rate=0.0, ownership_growth=0.0)
+    thin, viable = tier(**fixed), tier(**fixed)
+    for _ in range(60):
+        thin.funding[:] = 0.25 * thin.cfg.cost  # funded share below the floor
+        viable.funding[:] = 0.35 * viable.cfg.cost
+        update(thin, tension=1.0)
+        update(viable, tension=1.0)
+    assert thin.capacity[0] < 0.05 and not thin.active[0]
+    assert viable.capacity[0] > 0.3 and viable.active[0]
+
+
+def test_mediation_turns_into_a_drive_below_the_partisan_threshold_per_group():
+    """Per-cell sign map: the home group trusts the committee, the other group may not."""
+    group = np.zeros((9, 9), dtype=np.int64)
+    group[:, 5:] = 1
+    inclusive = tier(radius=3, capacity=1.0, legitimacy=0.6, inclusiveness=0.9)
+    partisan = tier(radius=3, capacity=1.0, legitimacy=0.6, inclusiveness=0.2)
+    for t in (inclusive, partisan):
+        t.set_groups(group)
+    # home cells: L = 0.6 >= 0.3, damping m (0.6 - 0.3) / 0.7
+    assert inclusive.mediation_sign_map()[4, 4] == 1 == partisan.mediation_sign_map()[4, 4]
+    d = partisan.mediation_damping_map()
+    assert d[4, 4] == pytest.approx(0.35 * 0.3 / 0.7)
+    # out-group cells: inclusive L = 0.54 calms; partisan L = 0.12 < 0.3 drives
+    assert inclusive.mediation_sign_map()[4, 6] == 1
+    assert partisan.mediation_sign_map()[4, 6] == -1 and d[4, 6] == 0.0
+    drive = np.zeros(81)
+    drive[partisan.cover] = partisan.mediation_drive_cells()
+    assert drive.reshape(9, 9)[4, 6] == pytest.approx(0.35 * (0.3 - 0.12) / 0.3)
+    assert drive.reshape(9, 9)[4, 4] == 0.0 and partisan.mediation_sign_map()[0, 0] == 0
+
+
+def test_surveillance_costs_legitimacy_with_the_reported_group():
+    group = np.zeros((9, 9), dtype=np.int64)
+    group[:, 6:] = 1
+    t = tier(watch_radius=3, legitimacy=1.0, surveillance_cost=0.5, warning_threshold=0.2)
+    t.set_groups(group)
+    before = t.group_legitimacy().copy()
+    t.surveil([(4, 7, 0.5, 0)], group, capture=1.0)
+    after = t.group_legitimacy()
+    assert (after[t.entry_home] == before[t.entry_home]).all()
+    np.testing.assert_allclose(after[~t.entry_home], 0.5 * before[~t.entry_home])
 
 
 def test_low_council_mandate_coopts_committee_legitimacy():
@@ -156,7 +205,7 @@ def test_mediation_and_dialogue_act_only_in_the_catchment():
 
 
 def test_warnings_point_at_the_hotspot_in_the_watch_area():
-    t = tier(watch_radius=3, warning_threshold=0.35)
+    t = tier(watch_radius=3, warning_threshold=0.35, legitimacy=1.0)
     tension = field(0.1)
     assert t.warnings(tension) == []
     tension[6, 5] = 0.5
@@ -196,13 +245,17 @@ class _Stub:
 
 def test_council_capacity_training_suspension_and_agreements():
     model = _Stub().model
-    cfg = CouncilConfig(rapid_responses=2, cost=10.0, domestic_budget=10.0, agreement_cooldown=5)
-    council = NationalCouncil(model, cfg, name="national", bounds=(0, 9, 0, 9))
+    cfg = CouncilConfig(
+        response_density=0.5, cost=10.0, domestic_budget=10.0, agreement_cooldown=5, mandate=1.0
+    )
+    # 3,000 inhabited cells: 1.5 responses a month, carried over: 1, 2, 1, 2, ...
+    council = NationalCouncil(model, cfg, name="national", bounds=(0, 9, 0, 9), cells=3000)
     warnings = [(1, 1, 0.4, 0), (2, 2, 0.9, 1), (3, 3, 0.6, 2)]
-    take, up = triage(council, warnings, step=0)
+    take, up = triage(warnings, 2)
     assert [w[2] for w in take] == [0.9, 0.6] and [w[2] for w in up] == [0.4]
+    assert [response_capacity(council, t) for t in range(4)] == [1, 2, 1, 2]
     council.suspend(5)
-    assert response_capacity(council, 4) == 0 and response_capacity(council, 5) == 2
+    assert response_capacity(council, 4) == 0 and response_capacity(council, 5) == 1
     t = CommitteeTier(LPCConfig(capacity=0.5), np.array([[1, 1], [8, 8]]), (12, 12), False)
     regional = NationalCouncil(model, cfg, name="r", bounds=(0, 6, 0, 6), parent=council)
     regional.train(t, step=10)
@@ -233,9 +286,11 @@ def test_donor_policies_and_split():
 
 
 def test_regional_councils_escalate_what_they_cannot_handle():
-    model = make(["council.regions=[2, 2]", "council.regional_responses=1"])
+    # one regional response a month in each ~230-cell region, one national (~920 cells)
+    model = make(["council.regions=[2, 2]", "council.regional_density=4.4", "council.mandate=1"])
+    model.config.council.response_density = 1.09
     assert len(model.councils) == 5 and model.national.level == "national"
-    model.national.donor_funds = model.national.cfg.cost  # fully funded
+    model.national.donor_funds = model.national.uncovered_cost()  # fully funded
     warnings = [(1, 1, 0.9, 0), (2, 2, 0.8, 1), (3, 3, 0.7, 2)]  # all in region 0-0
     model._councils_act(warnings, t=0)
     by_council = [r.council for r in model.responses.queue if r.source == "warning"]
@@ -304,27 +359,9 @@ def test_substreams_are_independent_of_each_other():
         np.testing.assert_array_equal(draws[k], again[k].random(4))
 
 
-def test_violence_follows_the_design_formula():
-    model = make(seed=1)
-    model.run(10)
-    d = model.config.dynamics
-    tension, cohesion = model.layers["tension"].copy(), model.layers["cohesion"].copy()
-    state = model.rng_violence.bit_generator.state
-    model._draw_violence()
-    model.rng_violence.bit_generator.state = state
-    u = model.rng_violence.random(model.shape)
-    p = 1 / (1 + np.exp(-(tension - d.violence_threshold) / d.violence_width))
-    p *= 1 - d.cohesion_shield * cohesion
-    p *= model.inhabited
-    np.testing.assert_array_equal(model.layers["violence"], u < p)
-
-
-# ------------------------------------------------------------------------- coupling
-
-
 def test_without_committees_the_council_answers_no_warnings():
     for seed in range(5):
-        _, both = run_series([], seed)
+        _, both = run_series(["lpc.legitimacy=0.95"], seed)  # trusted: they hear of risks
         _, council_only = run_series(["lpc.enabled=false"], seed)
         assert both["warnings_answered"].sum() > 0
         assert council_only["warnings_sent"].sum() == 0
@@ -332,23 +369,20 @@ def test_without_committees_the_council_answers_no_warnings():
 
 
 @pytest.mark.slow
-def test_council_prevents_more_violence_per_response_with_committees():
-    """Share of the violence its responses prevent, per response, with and without warnings.
-
-    Paired per seed: with committees the council prevents (lpc only - both) / (lpc only) of
-    the violence, per response; without them (none - council only) / none. A share is the
-    fair unit: committees already remove most violence, so absolute amounts differ.
-    """
+def test_warnings_send_responses_to_hotter_places_than_the_councils_late_view():
+    """Information (docs/ODD.md 7.11, 7.12): with committees' warnings the council's
+    responses land on targets of higher tension percentile than without (paired seeds).
+    A mechanism, not an outcome: whether it lowers violence is an output."""
     diffs = []
     for seed in SEEDS:
-        none = run_series(NO_I4P, seed)[1]["violence_share"].sum()
-        council_model, council = run_series(["lpc.enabled=false"], seed)
-        lpc = run_series(["council.enabled=false"], seed)[1]["violence_share"].sum()
-        both_model, both = run_series([], seed)
-        blind = (none - council["violence_share"].sum()) / none / council_model.responses.n_landed
-        seeing = (lpc - both["violence_share"].sum()) / lpc / both_model.responses.n_landed
-        diffs.append(seeing - blind)
-    assert_positive(np.array(diffs), min_share=0.8)
+        with_lpc = make([], seed, communities=False).run()
+        without = make(["lpc.enabled=false"], seed, communities=False).run()
+        a = [r.target_percentile for r in with_lpc.responses.landed]
+        b = [r.target_percentile for r in without.responses.landed]
+        if a and b:
+            diffs.append(np.mean(a) - np.mean(b))
+    assert len(diffs) >= 16
+    assert_positive(np.array(diffs), min_share=0.6)
 
 
 # --------------------------------------------------------------------- shock effects
@@ -358,9 +392,7 @@ def test_council_prevents_more_violence_per_response_with_committees():
 @pytest.mark.parametrize(
     "kind,params",
     [
-        ("funding_withdrawal", {}),
         ("political_upheaval", {}),
-        ("election", {}),
         ("autocratic_turn", {}),
         ("border_spillover", {}),
         ("economic_shock", {}),
@@ -368,6 +400,10 @@ def test_council_prevents_more_violence_per_response_with_committees():
     ],
 )
 def test_every_shock_raises_violence_against_a_paired_calm_run(kind, params):
+    """Shocks that add drive or grievance or remove mediation raise violence (a mechanism).
+
+    Withdrawals are not here: whether losing the I4P's funding raises violence is a
+    headline output, not a rule; the election is tested by its pulse below."""
     if kind == "trigger_incident":
         # a local shock: look where it struck
         def metric(s):
@@ -376,6 +412,14 @@ def test_every_shock_raises_violence_against_a_paired_calm_run(kind, params):
         metric = post
     diffs = paired(metric, [], [shock(kind, **params)])
     assert_positive(diffs, min_share=0.6 if kind == "trigger_incident" else 0.8)
+
+
+def test_election_pulse_raises_tension_before_the_vote_only():
+    calm = make([], communities=False).run(70)
+    vote = make([shock("election", at=60)], communities=False).run(70)
+    a, b = calm.series()["mean_tension"], vote.series()["mean_tension"]
+    np.testing.assert_array_equal(a[:54], b[:54])
+    assert (b[54:60].to_numpy() > a[54:60].to_numpy()).all()
 
 
 def test_conditional_withdrawal_waits_for_the_autocratic_turn():
@@ -396,37 +440,34 @@ def test_conditional_withdrawal_waits_for_the_autocratic_turn():
 # ----------------------------------------------------------- calibration and stylized facts
 
 
-def test_default_calibration_is_neither_saturated_nor_dead():
-    shares, tensions = [], []
-    for seed in range(3):
-        model = I4PModel(load_scenario(None, overrides=NO_I4P), seed=seed, communities=False)
-        model.run()
-        df = model.series()
-        shares.append(df["violence_share"].mean())
-        tensions.append(df["mean_tension"].mean())
-    assert 0.02 <= np.mean(shares) <= 0.10
-    assert 0.1 < np.mean(tensions) < 0.6
+PLACEBO = [
+    "lpc.mediation=0",
+    "lpc.dialogue=0",
+    "community.social_sanction=0",
+    "council.response_strength=0",
+    "council.agreement_strength=0",
+]
 
 
-@pytest.mark.slow
-def test_both_tiers_lower_cumulative_violence():
-    diffs = paired(lambda s: s["violence_share"].sum(), [], NO_I4P)
-    assert_positive(diffs, min_share=1.0)
+def test_placebo_i4p_funded_with_zero_efficacy_changes_nothing():
+    """A null check (DESIGN 1.1): committees and councils funded and at work, every channel
+    of effect at zero efficacy: the run is the no-I4P run, step for step."""
+    _, placebo = run_series(PLACEBO)
+    _, none = run_series(NO_I4P)
+    assert placebo["funding_disbursed"].sum() > 0 and placebo["warnings_sent"].sum() > 0
+    np.testing.assert_array_equal(placebo["violence_share"], none["violence_share"])
+    np.testing.assert_array_equal(placebo["mean_tension"], none["mean_tension"])
 
 
-@pytest.mark.slow
-def test_abrupt_withdrawal_raises_post_shock_violence():
-    assert_positive(paired(post, [], [shock("funding_withdrawal")]), min_share=0.9)
+@pytest.mark.parametrize("channel", PLACEBO[:4])
+def test_each_i4p_channel_can_be_switched_off_alone(channel):
+    """Each channel of effect, alone at zero, changes a run with violence (a live channel).
 
-
-@pytest.mark.slow
-def test_phased_withdrawal_does_less_harm_than_abrupt_of_the_same_total():
-    diffs = paired(
-        post,
-        [shock("funding_withdrawal", mode="phased", ramp=24)],
-        [shock("funding_withdrawal", mode="abrupt")],
-    )
-    assert_positive(diffs, min_share=0.9)
+    (Agreements act only in the months after one is brokered: the placebo covers them.)"""
+    hot = ["community.threshold=0.05"]
+    _, full = run_series(hot)
+    _, off = run_series([*hot, channel])
+    assert not np.array_equal(full["mean_tension"], off["mean_tension"]), channel
 
 
 @pytest.mark.slow

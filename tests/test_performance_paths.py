@@ -196,7 +196,10 @@ def test_response_percentile_equals_sorted_search():
 def test_step_allocates_no_grid_sized_arrays():
     tracemalloc = pytest.importorskip("tracemalloc")
     n = 128
-    m = I4PModel(small(n=n), communities=False)
+    # 40 committees, as in v1 (committee work scales with their number, not the grid's)
+    sc = small(n=n)
+    sc = sc.model_copy(update={"lpc": sc.lpc.model_copy(update={"density": 2.713})})
+    m = I4PModel(sc, communities=False)
     m.run(5)
     tracemalloc.start()
     m.run(5)
@@ -278,3 +281,30 @@ def test_warm_up_compiles_once():
     field.warm_up("numpy")
     with pytest.raises(ValueError):
         field.warm_up("fortran")
+
+
+def test_dense_response_union_equals_the_window_loop():
+    from i4p_sim.sim import responses as R
+
+    sc = small(n=40, seed=3)
+    m = I4PModel(sc, communities=False)
+    rng = np.random.default_rng(1)
+    for n in (3, 30, 80):
+        m.responses.queue.clear()
+        for _ in range(n):
+            r, c = (int(x) for x in rng.integers(0, 40, 2))
+            m.responses.queue.append(R.Response(0, 5, r, c, "warning", "national"))
+        loop_keep, dense_keep = np.full(m.shape, 0.9), np.full(m.shape, 0.9)
+        old = R.DENSE_WINDOWS
+        try:
+            R.DENSE_WINDOWS = 10**9
+            m.responses._windows = []
+            m.responses.damping.fill(0.0)
+            m.responses.damp(loop_keep, 1)
+            loop_rd = m.responses.damping.copy()
+            R.DENSE_WINDOWS = -1
+            m.responses.damp(dense_keep, 1)
+        finally:
+            R.DENSE_WINDOWS = old
+        assert loop_keep.tobytes() == dense_keep.tobytes()
+        assert np.array_equal(loop_rd, m.responses.damping)

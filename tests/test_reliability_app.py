@@ -24,7 +24,7 @@ from i4p_sim.config.loading import load_scenario
 
 from conftest import ROOT, run_cli
 
-SMALL = ["grid.width=12", "grid.height=10", "lpc.count=4"]
+SMALL = ["grid.width=12", "grid.height=10", "lpc.density=14"]
 
 
 @pytest.fixture(scope="module")
@@ -269,7 +269,7 @@ def test_viz_serves_with_waitress_quietly_and_warns_beyond_loopback(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     scen = tmp_path / "s.toml"
-    scen.write_text("[grid]\nwidth = 12\nheight = 10\n[lpc]\ncount = 4\n")
+    scen.write_text("[grid]\nwidth = 12\nheight = 10\n[lpc]\ndensity = 14.0\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "i4p_sim", "viz", str(scen), "--port", str(port)],
         cwd=ROOT,

@@ -89,7 +89,7 @@ def test_steps_over_the_cap():
 
 @pytest.mark.parametrize(
     "assignment",
-    ["grid.width=true", "grid.torus=yes", "grid.torus=1", "lpc.count=2.0", "seed=false"],
+    ["grid.width=true", "grid.torus=yes", "grid.torus=1", "grid.height=2.0", "seed=false"],
 )
 def test_no_loose_coercion(assignment):
     with pytest.raises(ConfigError):

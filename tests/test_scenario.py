@@ -48,7 +48,7 @@ def test_extends_deep_merges_tables_and_replaces_arrays(tmp_path: Path) -> None:
     (tmp_path / "base.toml").write_text(
         'description = "base"\nseed = 7\n'
         "[grid]\nwidth = 20\nheight = 10\n"
-        "[lpc]\ncount = 12\nradius = 2\n"
+        "[lpc]\ndensity = 12.0\nradius = 2\n"
         '[[donors]]\nname = "a"\nbudget = 5.0\n'
         '[[donors]]\nname = "b"\nbudget = 6.0\n'
         '[[shocks]]\nkind = "election"\nat = 5\n'
@@ -57,7 +57,7 @@ def test_extends_deep_merges_tables_and_replaces_arrays(tmp_path: Path) -> None:
     (tmp_path / "child.toml").write_text(
         'extends = "base.toml"\nseed = 8\n'
         "[grid]\nwidth = 30\n"
-        "[lpc]\ncount = 3\n"
+        "[lpc]\ndensity = 3.0\n"
         '[[donors]]\nname = "c"\nbudget = 1.0\npolicy = "need"\n'
         '[[shocks]]\nkind = "economic_shock"\nat = 4\n'
     )
@@ -66,7 +66,7 @@ def test_extends_deep_merges_tables_and_replaces_arrays(tmp_path: Path) -> None:
     assert sc.description == "base"  # inherited
     assert sc.seed == 8  # overridden
     assert (sc.grid.width, sc.grid.height) == (30, 10)  # tables merge key by key
-    assert (sc.lpc.count, sc.lpc.radius) == (3, 2)
+    assert (sc.lpc.density, sc.lpc.radius) == (3.0, 2)
     assert [d.name for d in sc.donors] == ["c"]  # arrays replace
     assert [(s.kind, s.at) for s in sc.shocks] == [("economic_shock", 4)]
 
@@ -169,7 +169,7 @@ def test_schedule_donor_multiplier_totals_match() -> None:
 def _budgets(name: str, steps: int = 200) -> np.ndarray:
     sc = load_scenario(
         ROOT / "scenarios" / f"{name}.toml",
-        overrides=["grid.width=10", "grid.height=10", "lpc.count=4", f"steps={steps}"],
+        overrides=["grid.width=10", "grid.height=10", "lpc.density=50", f"steps={steps}"],
     )
     model = I4PModel(sc, communities=False)
     out = []
@@ -183,9 +183,12 @@ def test_phased_and_abrupt_models_pay_the_same_donor_budget() -> None:
     abrupt, phased = _budgets("withdrawal_abrupt"), _budgets("withdrawal_phased")
     base = _budgets("baseline")
     assert abrupt.sum() == pytest.approx(phased.sum(), rel=1e-12)
-    assert abrupt.sum() == pytest.approx(50.0 * 120)  # two donors, 30 + 20 per step
-    assert base.sum() == pytest.approx(50.0 * 200)
-    assert phased[110] < abrupt[110] == 50.0  # phased starts earlier ...
+    # two donors, 8.139 + 5.426 per 1,000 inhabited cells per step
+    full = base[0]
+    assert full == pytest.approx(13.565 * 90 / 1000)  # 90 inhabited cells of 10 x 10
+    assert abrupt.sum() == pytest.approx(full * 120)
+    assert base.sum() == pytest.approx(full * 200)
+    assert phased[110] < abrupt[110] == full  # phased starts earlier ...
     assert phased[125] > abrupt[125] == 0.0  # ... and ends later
 
 
@@ -233,14 +236,14 @@ def test_set_overrides_apply() -> None:
     assert sc.grid.width == 40 and sc.grid.height == 64
     assert sc.lpc.enabled is False
     assert sc.shocks[0].at == 60 and sc.shocks[0].mode == "abrupt"
-    assert sc.donors[1].budget == 3.0 and sc.donors[0].budget == 30.0
+    assert sc.donors[1].budget == 3.0 and sc.donors[0].budget == 8.139
 
 
 def test_set_works_on_default_donors(tmp_path: Path) -> None:
     empty = tmp_path / "e.toml"
     empty.write_text("")
     sc = load_scenario(empty, overrides=["donors.1.budget=3"])
-    assert [d.budget for d in sc.donors] == [30.0, 3.0]
+    assert [d.budget for d in sc.donors] == [8.139, 3.0]
 
 
 @pytest.mark.parametrize(
@@ -280,7 +283,7 @@ FILE_CASES = [
         "s.toml",
         ["grid.width", "'wide'", "integer"],
     ),
-    ("negative_count", {"s.toml": b"[lpc]\ncount = -1\n"}, "s.toml", ["lpc.count", ">= 0"]),
+    ("negative_density", {"s.toml": b"[lpc]\ndensity = -1\n"}, "s.toml", ["lpc.density", ">= 0"]),
     (
         "share_above_one",
         {"s.toml": b'[[donors]]\nname = "a"\nlpc_share = 1.5\n'},
@@ -321,7 +324,7 @@ FILE_CASES = [
         "shock_key_of_another_kind",
         {"s.toml": b'[[shocks]]\nkind = "election"\nat = 3\nramp = 4\n'},
         "s.toml",
-        ["shocks.0.ramp", "unknown key", "allowed:", "pre_steps", "severe_spike"],
+        ["shocks.0.ramp", "unknown key", "allowed:", "pre_steps", "pulse"],
     ),
     (
         "unknown_donor_in_withdrawal",
@@ -428,7 +431,7 @@ ARG_CASES = [
         "set_unknown_key",
         [BASELINE, "--set", "lpc.share=0.3"],
         "--set",
-        ["lpc.share", "unknown key", "allowed:", "count"],
+        ["lpc.share", "unknown key", "allowed:", "density"],
     ),
     ("set_index_out_of_range", [ABRUPT, "--set", "shocks.5.at=1"], "--set", ["shocks.5", "0..0"]),
     ("set_no_shocks", [BASELINE, "--set", "shocks.5.at=1"], "--set", ["shocks", "no shocks"]),
@@ -516,12 +519,24 @@ def _schema_fields() -> dict[str, object]:
 
     out: dict[str, object] = {"extends": "(none)"}
     for name, info in S.Scenario.model_fields.items():
-        if name not in ("grid", "landscape", "dynamics", "lpc", "council", "donors", "shocks"):
+        if name not in (
+            "grid",
+            "landscape",
+            "dynamics",
+            "community",
+            "state",
+            "lpc",
+            "council",
+            "donors",
+            "shocks",
+        ):
             out[name] = default(info)
     sections = {
         "grid": S.GridConfig,
         "landscape": S.LandscapeConfig,
         "dynamics": S.DynamicsConfig,
+        "community": S.CommunityConfig,
+        "state": S.StateConfig,
         "lpc": S.LPCConfig,
         "council": S.CouncilConfig,
         "donors[]": S.DonorConfig,

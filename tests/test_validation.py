@@ -293,9 +293,9 @@ def test_validation_experiments_load():
     big = load_experiment(REPO / "experiments" / "validation" / "event_sizes.toml")
     dens = big.scenarios["i4p_default_density"]
     assert dens.grid.width == dens.grid.height == 256
-    # default densities: 40 committees per 64 x 64 -> 640 per 256 x 256
-    assert dens.lpc.count == 640
-    assert [d.budget for d in dens.donors] == [480.0, 320.0]
+    # densities per 1,000 inhabited cells: the defaults, whatever the grid
+    assert dens.lpc.density == 10.85
+    assert [d.budget for d in dens.donors] == [8.139, 5.426]
     sens = load_experiment(REPO / "experiments" / "sensitivity.toml")
     assert sens.config.sample is not None and sens.config.sample.n & (sens.config.sample.n - 1) == 0
 
@@ -462,7 +462,7 @@ def test_event_sizes_verdict_on_known_samples():
     }  # fmt: skip
     res = event_sizes.analyse(exp, outs, event_boot=20)
     assert [c.verdict.status for c in res.claims] == ["agrees", "disagrees"]
-    assert "640 committees" in res.blocks[0].parts[0]
+    assert "10.85 committees" in res.blocks[0].parts[0]
 
 
 def _block_run(violent_years: np.ndarray, areas: int = 4) -> dict:
@@ -501,14 +501,6 @@ def test_elections_pairs_probe_and_share():
         ("no_council_election", "no_council_no_election"),
     ]
     assert pairs[0].shock.at == 120 and pairs[0].shock.pre_steps == 6
-    sc = exp.scenarios["election"]
-    sure = sc.model_copy(
-        update={"shocks": [sc.shocks[0].model_copy(update={"severe_probability": 1.0})]}
-    )
-    never = sc.model_copy(
-        update={"shocks": [sc.shocks[0].model_copy(update={"severe_probability": 0.0})]}
-    )
-    assert elections.severe_drawn(sure) and not elections.severe_drawn(never)
     # synthetic series: 8 of 40 elections (20%) triple the period's violence, with council
     reps = np.arange(40)
     frames = []
@@ -522,13 +514,14 @@ def test_elections_pairs_probe_and_share():
             frames.append(pd.DataFrame({"scenario": name, "replicate": rep, "point": 0,
                                         "step": np.arange(exp.steps), "violence_share": v}))  # fmt: skip
     series = pd.concat(frames, ignore_index=True)
-    severe = pd.Series(reps < 8, index=pd.Index(reps, name="replicate"))
+    severe = elections.turned_violent(exp, series)
+    assert severe.to_numpy().tolist() == (reps < 8).tolist()
     res = elections.analyse(exp, series, severe, n_resamples=300)
     with_council = _by_fact(res, "with national council")
     assert with_council.estimate[0].est == pytest.approx(0.2)
     assert with_council.verdict.status == "agrees"
     assert _by_fact(res, "without national council").verdict.status == "disagrees"
-    assert res.remedies["elections"][0].startswith("0% of the elections that drew no severe")
+    assert res.remedies["elections"][0].startswith("0% of the elections without excess")
 
 
 def test_sensitivity_claims_name_the_top_parameter():

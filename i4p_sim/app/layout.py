@@ -20,15 +20,15 @@ from .figures import LAYERS
 PARAM_INPUTS: dict[str, tuple[str, float, float, float]] = {
     "grid.width": ("Grid width", 1, 256, 1),
     "grid.height": ("Grid height", 1, 256, 1),
-    "lpc.count": ("LPCs", 0, 5000, 1),
+    "lpc.density": ("LPCs / 1,000 cells", 0, 1000, 0.01),
     "lpc.radius": ("LPC radius", 0, 64, 1),
-    "council.rapid_responses": ("Rapid responses / step", 0, 100, 1),
+    "council.response_density": ("Responses / step / 1,000 cells", 0, 1000, 0.01),
     "landscape.groups": ("Identity groups", 1, 16, 1),
     "landscape.patch_scale": ("Group patch scale", 0, 64, 0.5),
 }
 #: Scenario fields offered as sliders: dotted path -> (label, min, max, step).
 PARAM_SLIDERS: dict[str, tuple[str, float, float, float]] = {
-    "dynamics.violence_threshold": ("Violence threshold", 0.0, 1.0, 0.01),
+    "community.threshold": ("Mobilisation threshold", 0.0, 1.0, 0.01),
     "dynamics.contagion": ("Contagion", 0.0, 0.5, 0.01),
     "landscape.grievance_mean": ("Mean grievance", 0.0, 1.0, 0.01),
 }

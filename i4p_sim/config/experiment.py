@@ -154,7 +154,7 @@ class Experiment:
         return per_point * len(self.points)
 
     def reseed_at(self, name: str) -> int | None:
-        """The step at which the runs of ``name`` re-seed their violence stream (nulls)."""
+        """The step at which the runs of ``name`` re-seed their decisions stream (nulls)."""
         return self.reference_step if name in set(self.nulls.values()) else None
 
     def largest_cells(self) -> int:

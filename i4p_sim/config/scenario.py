@@ -65,9 +65,6 @@ class DynamicsConfig(_Section):
     memory_weight: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
     memory_gain: Unit = 0.3
     memory_decay: Unit = 0.02
-    violence_threshold: Unit = 0.55
-    violence_width: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
-    cohesion_shield: Unit = 0.6
     violence_release: Unit = 0.5
     cohesion_erosion: Unit = 0.08
     cohesion_recovery: Unit = 0.01
@@ -75,27 +72,60 @@ class DynamicsConfig(_Section):
     cluster_every: Annotated[int, Field(ge=1)] = 1
 
 
+class CommunityConfig(_Section):
+    """Communities decide to mobilise (docs/ODD.md 7.4; Epstein 2002)."""
+
+    threshold: Unit = 0.2
+    decision_noise: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
+    arrest_constant: Annotated[float, Field(ge=0.0, le=20.0)] = 2.3
+    social_sanction: Unit = 0.3
+    exhaustion_cost: Unit = 0.3
+    exhaustion_recovery: Unit = 0.02
+
+
+class StateConfig(_Section):
+    """The state's security actor (docs/ODD.md 7.5): present with or without the I4P.
+
+    ``crackdowns`` is per month per 1,000 inhabited cells (carried remainder).
+    """
+
+    presence: Annotated[float, Field(ge=0.0, le=10.0)] = 0.2
+    legitimacy: Unit = 0.6
+    exclusion: Unit = 0.3
+    crackdowns: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.2
+    crackdown_presence: Annotated[float, Field(ge=0.0, le=10.0)] = 0.5
+    crackdown_duration: Annotated[int, Field(ge=1, le=120)] = 3
+    crackdown_radius: Annotated[int, Field(ge=0, le=64)] = 2
+    repression_cost: Unit = 0.002
+    backlash: Unit = 0.03
+    legitimacy_recovery: Unit = 0.01
+
+
 class LPCConfig(_Section):
     """Local peace committees: the grassroots tier."""
 
     enabled: bool = True
-    count: Annotated[int, Field(ge=0, le=1_000_000)] = 40
+    #: committees per 1,000 inhabited cells (count at build: round half to even)
+    density: Annotated[float, Field(ge=0.0, le=1000.0)] = 10.85
     radius: Annotated[int, Field(ge=0, le=64)] = 3
     watch_radius: Annotated[int, Field(ge=0, le=128)] = 6
     placement: Literal["need", "random"] = "need"
     capacity: Unit = 0.7
-    ownership: Unit = 0.2
-    legitimacy: Unit = 0.8
+    ownership: Unit = 0.1
+    legitimacy: Unit = 0.6
     cost: Annotated[float, Field(gt=0.0)] = 1.0
     capacity_rate: Unit = 0.1
     floor: Unit = 0.15
     reactivation: Unit = 0.3
     mediation: Unit = 0.35
     dialogue: Unit = 0.03
-    warning_threshold: Unit = 0.3
+    warning_threshold: Unit = 0.2
     ownership_growth: Unit = 0.005
-    handover: Unit = 0.05
-    absorption: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
+    contribution_rate: Unit = 0.01
+    min_resources: Unit = 0.3
+    inclusiveness: Unit = 0.7
+    partisan_threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3
+    surveillance_cost: Unit = 0.05
     ownership_loss: Unit = 0.2
     legitimacy_recovery: Unit = 0.02
     cooptation: Unit = 0.02
@@ -114,10 +144,11 @@ class CouncilConfig(_Section):
         Field(strict=False),
     ] = (1, 1)
     mandate: Unit = 0.8
-    domestic_budget: NonNeg = 4.0
-    cost: Annotated[float, Field(gt=0.0)] = 12.0
-    rapid_responses: Annotated[int, Field(ge=0, le=10_000)] = 3
-    regional_responses: Annotated[int, Field(ge=0, le=10_000)] = 1
+    #: per month per 1,000 inhabited cells (as are ``cost`` and the response densities)
+    domestic_budget: NonNeg = 1.085
+    cost: Annotated[float, Field(gt=0.0)] = 3.256
+    response_density: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.814
+    regional_density: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.271
     response_delay: Annotated[int, Field(ge=0, le=120)] = 1
     response_duration: Annotated[int, Field(ge=1, le=120)] = 4
     response_strength: Unit = 0.6
@@ -134,18 +165,21 @@ class CouncilConfig(_Section):
 
 
 class DonorConfig(_Section):
-    """An external donor (UNDP, bilateral) with a per-step budget and an allocation policy."""
+    """An external donor (UNDP, bilateral) with a budget and an allocation policy.
+
+    ``budget`` is per month per 1,000 inhabited cells (a density: docs/ODD.md 5.4).
+    """
 
     name: Annotated[str, Field(min_length=1, max_length=64)]
-    budget: NonNeg = 20.0
+    budget: NonNeg = 5.426
     policy: Literal["uniform", "need", "performance"] = "uniform"
     lpc_share: Unit = 0.7
 
 
 def default_donors() -> list[DonorConfig]:
     return [
-        DonorConfig(name="undp", budget=30.0, policy="need", lpc_share=0.7),
-        DonorConfig(name="bilateral", budget=20.0, policy="performance", lpc_share=0.7),
+        DonorConfig(name="undp", budget=8.139, policy="need", lpc_share=0.7),
+        DonorConfig(name="bilateral", budget=5.426, policy="performance", lpc_share=0.7),
     ]
 
 
@@ -173,8 +207,6 @@ class Election(_Shock):
     kind: Literal["election"]
     pre_steps: Annotated[int, Field(ge=0, le=60)] = 6
     pulse: Unit = 0.02
-    severe_probability: Unit = 0.2
-    severe_spike: Unit = 0.25
 
 
 class AutocraticTurn(_Shock):
@@ -183,6 +215,9 @@ class AutocraticTurn(_Shock):
     legitimacy_drop: Unit = 0.3
     civic_space: Unit = 0.5
     grievance_rise: Unit = 0.08
+    #: share of the council's responses that become crackdowns and of the committees'
+    #: warnings that become surveillance after the turn (docs/ODD.md 7.13)
+    capture: Unit = 0.0
 
 
 class BorderSpillover(_Shock):
@@ -239,6 +274,8 @@ class Scenario(_Section):
     grid: GridConfig = Field(default_factory=GridConfig)
     landscape: LandscapeConfig = Field(default_factory=LandscapeConfig)
     dynamics: DynamicsConfig = Field(default_factory=DynamicsConfig)
+    community: CommunityConfig = Field(default_factory=CommunityConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
     lpc: LPCConfig = Field(default_factory=LPCConfig)
     council: CouncilConfig = Field(default_factory=CouncilConfig)
     donors: list[DonorConfig] = Field(default_factory=default_donors)

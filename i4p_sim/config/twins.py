@@ -19,7 +19,7 @@ __all__ = ["NULL_RESEED_KEY", "NULL_SUFFIX", "TWIN_SUFFIX", "resolve_twins"]
 #: Name suffix of an implicit twin and of a twin's null-perturbed runs.
 TWIN_SUFFIX = "~twin"
 NULL_SUFFIX = "~null"
-#: Key of the re-seeded violence stream of the null-perturbed runs.
+#: Key of the re-seeded decisions stream of the null-perturbed runs.
 NULL_RESEED_KEY = 1
 
 

@@ -34,9 +34,12 @@ class CommitteeParams(Protocol):
     watch_radius: int
     cost: float
     capacity_rate: float
-    absorption: float
     ownership_growth: float
-    handover: float
+    contribution_rate: float
+    min_resources: float
+    inclusiveness: float
+    partisan_threshold: float
+    surveillance_cost: float
     ownership_loss: float
     legitimacy_recovery: float
     cooptation: float
@@ -122,6 +125,13 @@ class CommitteeTier:
         )
         self.watch = _segments(self.positions, self.cfg.watch_radius, self.shape, self.torus)
         self.cell_index = self.positions[:, 0] * self.shape[1] + self.positions[:, 1]
+        # composition (docs/ODD.md 7.9): the share of a committee's legitimacy its home
+        # group and the other groups grant it; surveillance lowers them (7.13)
+        self.trust_home = np.ones(n)
+        self.trust_other = np.full(n, self.cfg.inclusiveness)
+        self.entry_home = np.ones(self.flat.size, dtype=bool)  # set by set_groups
+        self.watch_home = np.ones(self.watch[0].size, dtype=bool)
+        self.home = np.zeros(n, dtype=np.int64)
         # the cells some catchment covers (sorted flat indices) and, for every catchment
         # entry, its position in ``cover``: the per-step fields are non-zero only there
         self.cover, self.cover_inverse = np.unique(self.flat, return_inverse=True)
@@ -129,6 +139,32 @@ class CommitteeTier:
     @property
     def n(self) -> int:
         return len(self.positions)
+
+    def set_groups(self, group: np.ndarray) -> None:
+        """Each committee's home group (its cell's) and which catchment cells share it."""
+        g = group.reshape(-1)
+        self.home = g[self.cell_index].astype(np.int64)
+        self.entry_home = g[self.flat] == self.home[self.owner]
+        self.watch_home = g[self.watch[0]] == self.home[self.watch[3]]
+
+    def group_legitimacy(self) -> np.ndarray:
+        """Per catchment entry: the legitimacy the cell's group grants its committee.
+
+        ``legitimacy_c * trust_home_c`` for the home group, ``legitimacy_c * trust_other_c``
+        (initially ``lpc.inclusiveness``) for the others (docs/ODD.md 7.9, composition).
+        """
+        trust = np.where(self.entry_home, self.trust_home[self.owner], self.trust_other[self.owner])
+        return self.legitimacy[self.owner] * trust
+
+    def mediation_sign(self) -> np.ndarray:
+        """Per catchment entry: ``(L - pt) / (1 - pt)`` if ``L >= pt`` else ``-(pt - L) / pt``.
+
+        ``L`` the legitimacy the entry cell's group grants the committee, ``pt`` the partisan
+        threshold: positive where mediation calms, negative where it drives (7.9).
+        """
+        pt = self.cfg.partisan_threshold
+        legit = self.group_legitimacy()
+        return np.where(legit >= pt, (legit - pt) / (1.0 - pt), (legit - pt) / pt)
 
     def catchment_mean(self, values: np.ndarray) -> np.ndarray:
         """Mean of a (H, W) field over each committee's catchment."""
@@ -141,10 +177,17 @@ class CommitteeTier:
         """Flat indices of every cell some committee watches (sorted, unique)."""
         return np.unique(self.watch[0])
 
-    def watched_hotspot(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Max of a field over each committee's watch area and the flat index holding it."""
+    def watched_hotspot(
+        self, values: np.ndarray, weights: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Max of a field over each committee's watch area and the flat index holding it.
+
+        ``weights`` (one per watch entry) multiply the field first (what the committee sees).
+        """
         flat, starts, _, owner = self.watch
         gathered = values.ravel()[flat]
+        if weights is not None:
+            gathered = gathered * weights
         peak = np.maximum.reduceat(gathered, starts)
         # the first cell in each segment that attains the segment's maximum
         pos = np.flatnonzero(gathered == peak[owner])[::-1]
@@ -152,9 +195,29 @@ class CommitteeTier:
         first[owner[pos]] = pos
         return peak, flat[first]
 
+    def capability(self) -> np.ndarray:
+        """Capacity of active committees (0 for dormant ones): what a committee can do.
+
+        Its legitimacy enters each channel once, per group (:meth:`group_legitimacy`).
+        """
+        return self.capacity * self.active
+
     def effectiveness(self) -> np.ndarray:
         """Capacity x legitimacy of active committees (0 for dormant ones)."""
         return self.capacity * self.legitimacy * self.active
+
+    def surveil(self, warnings: list, group: np.ndarray, capture: float) -> None:
+        """Captured warnings become surveillance (docs/ODD.md 7.13).
+
+        Each warning costs its committee ``surveillance_cost * capture`` (relative) of the
+        legitimacy the reported cell's group grants it.
+        """
+        loss = 1.0 - self.cfg.surveillance_cost * capture
+        for row, col, _, c in warnings:
+            if group[row, col] == self.home[c]:
+                self.trust_home[c] *= loss
+            else:
+                self.trust_other[c] *= loss
 
     def lose_legitimacy(self, drop: float) -> None:
         """Every committee loses ``drop`` legitimacy (clipped to [0, 1]): shocks, ODD 7.13."""
@@ -166,7 +229,6 @@ class CommitteeTier:
         tension: np.ndarray,
         violence: np.ndarray,
         cohesion: np.ndarray,
-        budget_decline: float,
         council_mandate: np.ndarray,
         civic_space: float,
     ) -> None:
@@ -176,9 +238,6 @@ class CommitteeTier:
         ----------
         tension, violence, cohesion : (H, W) arrays
             The state the committee sees in its catchment (last step's).
-        budget_decline : float
-            Drop of the donors' committee budget this step as a share of the original
-            budget (0 when steady or rising): gradual handover lets communities take over.
         council_mandate : (n,) array
             Mandate of the council covering each committee (NaN where there is none).
         civic_space : float
@@ -190,15 +249,19 @@ class CommitteeTier:
         calm = 1.0 - self.catchment_mean(tension)
         violent = self.catchment_mean(violence)
         cohesive = self.catchment_mean(cohesion)
+        trust = np.add.reduceat(self.group_legitimacy(), self.starts) / self.sizes
         funded = np.minimum(1.0, self.funding / cfg.cost)
-        support = self.ownership + (1.0 - self.ownership) * funded
-        cap = self.capacity + cfg.capacity_rate * (support - self.capacity) + self.training
-        absorbed = min(budget_decline, cfg.absorption) / cfg.absorption
+        # dilution: below the minimum viable resources capacity decays towards 0
+        resources = np.minimum(1.0, funded + self.ownership)
+        target = np.where(resources >= cfg.min_resources, resources, 0.0)
+        cap = self.capacity + cfg.capacity_rate * (target - self.capacity) + self.training
         own = self.ownership
+        # its own record (calm, cohesive, trusted) and community contributions, which rise
+        # with the funding gap at a limited rate: no handover term (docs/ODD.md 7.9)
         grow = (
             (
-                cfg.ownership_growth * cap * cohesive * calm
-                + cfg.handover * absorbed * cap * cohesive
+                cfg.ownership_growth * cap * cohesive * calm * trust
+                + cfg.contribution_rate * (1.0 - funded) * trust
             )
             * (1.0 - own)
             * civic_space
@@ -224,16 +287,37 @@ class CommitteeTier:
         self.training[:] = 0.0
 
     def mediation_damping_cells(self) -> np.ndarray:
-        """Mediation damping at the covered cells (``cover``): 1 - prod of (1 - m c L).
+        """Mediation damping at the covered cells (``cover``): 1 - prod of (1 - d_e).
 
-        Off the catchments the field is zero, so these values are all of it
-        (``tests/oracles.py`` keeps the full-grid reference it equals bit for bit).
+        ``d_e = mediation * e_c * max(s_e, 0)`` with ``s_e`` the :meth:`mediation_sign` of
+        the entry: scaled by the legitimacy the cell's group grants the committee, zero
+        below the partisan threshold (where :meth:`mediation_drive_cells` takes over).
+        Off the catchments the field is zero, so these values are all of it.
         """
-        d = np.clip(self.cfg.mediation * self.effectiveness(), 0.0, MAX_MEDIATION)
-        log_keep = np.bincount(
-            self.cover_inverse, weights=np.log1p(-d)[self.owner], minlength=self.cover.size
-        )
+        sign = self.mediation_sign()
+        d = self.cfg.mediation * self.capability()[self.owner] * np.maximum(sign, 0.0)
+        d = np.clip(d, 0.0, MAX_MEDIATION)
+        log_keep = np.bincount(self.cover_inverse, weights=np.log1p(-d), minlength=self.cover.size)
         return -np.expm1(log_keep)
+
+    def mediation_drive_cells(self) -> np.ndarray:
+        """Partisan mediation's drive rate at the covered cells: sum of ``m e_c max(-s_e, 0)``.
+
+        Below the partisan threshold an insider-partial committee raises the other group's
+        tension (Odendaal 2013): the model adds ``rate * tension`` to the drive, the mirror
+        of damping (which removes ``damping * tension``), 7.9.
+        """
+        sign = self.mediation_sign()
+        rate = self.cfg.mediation * self.capability()[self.owner] * np.maximum(-sign, 0.0)
+        return np.bincount(self.cover_inverse, weights=rate, minlength=self.cover.size)
+
+    def mediation_sign_map(self) -> np.ndarray:
+        """(H, W) int8: +1 where mediation calms on balance, -1 where it drives, 0 elsewhere."""
+        out = np.zeros(self.shape, dtype=np.int8)
+        if self.n:
+            net = self.mediation_damping_cells() - self.mediation_drive_cells()
+            out.reshape(-1)[self.cover] = np.sign(net).astype(np.int8)
+        return out
 
     def mediation_damping_map(self) -> np.ndarray:
         """(H, W) mediation damping: :meth:`mediation_damping_cells`, zero elsewhere."""
@@ -241,12 +325,20 @@ class CommitteeTier:
         out.reshape(-1)[self.cover] = self.mediation_damping_cells()
         return out
 
+    def sanction_cells(self, group: np.ndarray | None = None) -> np.ndarray:
+        """Social sanction at the covered cells (``cover``), docs/ODD.md 7.4.
+
+        The sum over the committees whose catchment holds the cell of effectiveness times
+        the legitimacy the cell's group grants the committee (``group_legitimacy``).
+        """
+        weights = self.capability()[self.owner] * self.group_legitimacy()
+        return np.bincount(self.cover_inverse, weights=weights, minlength=self.cover.size)
+
     def dialogue_cells(self, civic_space: float) -> np.ndarray:
         """Per-step cohesion gain rate from dialogue at the covered cells, capped at 1."""
-        rate = self.cfg.dialogue * self.effectiveness() * civic_space
-        field_ = np.bincount(
-            self.cover_inverse, weights=rate[self.owner], minlength=self.cover.size
-        )
+        rate = self.cfg.dialogue * self.capability()[self.owner] * self.group_legitimacy()
+        rate *= civic_space
+        field_ = np.bincount(self.cover_inverse, weights=rate, minlength=self.cover.size)
         return np.minimum(field_, 1.0)
 
     def warnings(self, risk: np.ndarray) -> list[tuple[int, int, float, int]]:
@@ -257,7 +349,11 @@ class CommitteeTier:
         """
         if self.n == 0:
             return []
-        peak, where = self.watched_hotspot(risk)
+        # information: people tell committees they trust, so the risk a committee sees at a
+        # hotspot is weighted by the legitimacy the hotspot's group grants it (7.9)
+        owner = self.watch[3]
+        trust = np.where(self.watch_home, self.trust_home[owner], self.trust_other[owner])
+        peak, where = self.watched_hotspot(risk, self.legitimacy[owner] * trust)
         send = self.active & (peak > self.cfg.warning_threshold)
         w = self.shape[1]
         # committees whose watch areas overlap report the same hotspot once

@@ -21,7 +21,7 @@ import numpy as np
 from mesa import Agent, Model
 from mesa.discrete_space import FixedAgent
 
-from i4p_sim.core.committees import CommitteeTier
+from i4p_sim.core.committees import MAX_MEDIATION, CommitteeTier
 
 if TYPE_CHECKING:
     from i4p_sim.config.scenario import CouncilConfig, DonorConfig
@@ -38,14 +38,67 @@ NEED_FLOOR = 1e-3
 
 
 class Community(FixedAgent):
-    """A local community: one per inhabited cell; its attributes view the layers."""
+    """A local community: one per inhabited cell; its attributes view the layers.
+
+    :meth:`decide` is the readable specification of the mobilisation rule (docs/ODD.md
+    7.4); the model applies its vectorised form, :func:`i4p_sim.core.decisions.decide`,
+    to every community at once, and a test runs both through a Mesa ``AgentSet``.
+    """
 
     def __init__(self, model: Model, cell) -> None:
         super().__init__(model)
         self.cell = cell
+        self.next_violence = False
+        self.next_exhaustion = 0.0
 
     def _at(self, layer: str) -> float:
         return self.model.layers[layer][self.cell.coordinate].item()
+
+    def decide(self) -> None:
+        """Decide whether to mobilise this month; store it (synchronous update: see commit).
+
+        Epstein 2002: grievance = hardship (the propagated tension) x (1 - the legitimacy
+        my group grants the state); expected sanction = arrest probability from the
+        state's presence and my committee's social sanction, times my risk aversion;
+        mobilising costs exhaustion, which recovers slowly.
+        """
+        model, rc = self.model, self.cell.coordinate
+        p = model.decision_params
+        legitimacy = model.state.legitimacy[self.group]
+        grievance = self.tension * (1.0 - legitimacy)
+        # the state's presence is shared among those mobilised nearby last month (C/A)
+        near = self.mobilised_near()
+        shared_presence = self.presence / (1.0 + 8 * near)
+        deterrence = shared_presence + p.social_sanction * self.attachment * model.sanction[rc]
+        net_risk = self.risk_aversion * -np.expm1(-p.arrest_constant * deterrence)
+        margin = grievance - net_risk - self.exhaustion
+        self.next_violence = bool(margin > p.threshold + model.noise[rc])
+        exhaustion = self.exhaustion * (1.0 - p.exhaustion_recovery)
+        self.next_exhaustion = exhaustion + p.exhaustion_cost if self.next_violence else exhaustion
+
+    def mobilised_near(self) -> float:
+        """Mean of the Moore neighbours' mobilisation last month (on the grid; as ODD 7.1's M)."""
+        violence = self.model.layers["violence"]
+        h, w = violence.shape
+        r, c = self.cell.coordinate
+        values = []
+        for dr in (-1, 0, 1):
+            for dc in (-1, 0, 1):
+                if dr == dc == 0:
+                    continue
+                rr, cc = r + dr, c + dc
+                if self.model.torus:
+                    rr, cc = rr % h, cc % w
+                elif not (0 <= rr < h and 0 <= cc < w):
+                    continue
+                values.append(float(violence[rr, cc]))
+        return sum(values) / len(values) if values else float(violence[r, c])
+
+    def commit(self) -> None:
+        """Write the decision taken by :meth:`decide` into the layers."""
+        rc = self.cell.coordinate
+        self.model.layers["violence"][rc] = self.next_violence
+        self.model.layers["exhaustion"][rc] = self.next_exhaustion
 
     population = property(lambda self: self._at("population"))
     group = property(lambda self: int(self._at("group")))
@@ -54,6 +107,10 @@ class Community(FixedAgent):
     cohesion = property(lambda self: self._at("cohesion"))
     violence = property(lambda self: bool(self._at("violence")))
     memory = property(lambda self: self._at("memory"))
+    exhaustion = property(lambda self: self._at("exhaustion"))
+    presence = property(lambda self: self._at("presence"))
+    risk_aversion = property(lambda self: self._at("risk_aversion"))
+    attachment = property(lambda self: self._at("attachment"))
 
 
 # ------------------------------------------------------------- local peace committees
@@ -76,6 +133,101 @@ class LocalPeaceCommittee(FixedAgent):
     active = property(lambda self: bool(self._get("active")))
     funding = property(lambda self: self._get("funding"))
 
+    # the readable per-agent form of the tier's rules (docs/ODD.md 7.9); a test checks that
+    # combining them over an AgentSet gives the vectorised tier's fields
+
+    def legitimacy_with(self, group: int) -> float:
+        """The legitimacy ``group`` grants this committee (home group or the others)."""
+        tier = self.model.committees
+        home = int(tier.home[self.index])
+        trust = tier.trust_home if group == home else tier.trust_other
+        return self.legitimacy * trust[self.index].item()
+
+    def covers(self, row: int, col: int) -> bool:
+        """Whether (row, col) lies in the catchment disk (wrapped on a torus)."""
+        tier = self.model.committees
+        h, w = tier.shape
+        r0, c0 = self.cell.coordinate
+        radius = tier.cfg.radius
+        shifts = (-1, 0, 1) if tier.torus else (0,)
+        return any(
+            (row - r0 + a * h) ** 2 + (col - c0 + b * w) ** 2 <= radius**2 + 1e-9
+            for a in shifts
+            for b in shifts
+        )
+
+    def mediation_at(self, row: int, col: int) -> tuple[float, float]:
+        """(damping, drive rate) this committee exerts at a cell (0, 0 outside its catchment).
+
+        Damping if the cell's group grants it at least the partisan threshold, scaled by
+        how far above; a drive (insider-partial mediation) below it.
+        """
+        if not self.covers(row, col):
+            return 0.0, 0.0
+        cfg = self.model.committees.cfg
+        trust = self.legitimacy_with(int(self.model.layers["group"][row, col]))
+        pt = cfg.partisan_threshold
+        s = (trust - pt) / (1.0 - pt) if trust >= pt else (trust - pt) / pt
+        capability = self.capacity * self.active
+        damping = min(max(cfg.mediation * capability * max(s, 0.0), 0.0), MAX_MEDIATION)
+        return damping, cfg.mediation * capability * max(-s, 0.0)
+
+    def updated(self, council_mandate: float, civic_space: float) -> dict[str, float]:
+        """Its capacity, ownership, legitimacy and activity after this month's update (7.9).
+
+        Reads last month's layers over its catchment; returns the new values (the tier
+        writes them for all committees at once: synchronous update). ``council_mandate`` is
+        its council's effective mandate (NaN without a council tier).
+        """
+        m, tier = self.model, self.model.committees
+        cfg = tier.cfg
+        h, w = tier.shape
+        cells = [(r, c) for r in range(h) for c in range(w) if self.covers(r, c)]
+        layers = m.layers
+
+        def mean(values) -> float:
+            return sum(values) / len(values)
+
+        calm = 1.0 - mean([layers["tension"][rc].item() for rc in cells])
+        violent = mean([float(layers["violence"][rc]) for rc in cells])
+        cohesive = mean([layers["cohesion"][rc].item() for rc in cells])
+        trust = mean([self.legitimacy_with(int(layers["group"][rc])) for rc in cells])
+        funded = min(1.0, self.funding / cfg.cost)
+        resources = min(1.0, funded + self.ownership)
+        target = resources if resources >= cfg.min_resources else 0.0  # dilution
+        training = tier.training[self.index].item()
+        cap = self.capacity + cfg.capacity_rate * (target - self.capacity) + training
+        own = self.ownership
+        record = cfg.ownership_growth * cap * cohesive * calm * trust
+        contributions = cfg.contribution_rate * (1.0 - funded) * trust
+        grow = (record + contributions) * (1.0 - own) * civic_space
+        shrink = (
+            cfg.ownership_loss * violent * own
+            + cfg.ownership_loss * 0.1 * (1.0 - self.legitimacy) * own
+        )
+        coopted = 0.0 if np.isnan(council_mandate) else 1.0 - council_mandate
+        legit_target = tier.legitimacy_target[self.index].item() * civic_space
+        legitimacy = (
+            self.legitimacy
+            + cfg.legitimacy_recovery * (legit_target - self.legitimacy)
+            - cfg.cooptation * coopted * self.legitimacy
+        )
+        capacity = min(max(cap, 0.0), 1.0)
+        threshold = cfg.floor if self.active else cfg.reactivation
+        return {
+            "capacity": capacity,
+            "ownership": min(max(own + grow - shrink, 0.0), 1.0),
+            "legitimacy": min(max(legitimacy, 0.0), 1.0),
+            "active": capacity >= threshold,
+        }
+
+    def sanction_at(self, row: int, col: int) -> float:
+        """The social sanction it carries at a cell: capability x the group's legitimacy."""
+        if not self.covers(row, col):
+            return 0.0
+        group = int(self.model.layers["group"][row, col])
+        return self.capacity * self.active * self.legitimacy_with(group)
+
 
 # ----------------------------------------------------------------------------- councils
 
@@ -97,12 +249,17 @@ class NationalCouncil(Agent):
         name: str,
         bounds: tuple[int, int, int, int],
         parent: NationalCouncil | None = None,
+        cells: int = 1000,
     ) -> None:
         super().__init__(model)
         self.cfg = cfg
         self.name = name
         self.bounds = bounds  # row0, row1, col0, col1 (half-open)
         self.parent = parent
+        #: inhabited cells in its jurisdiction / 1,000: what its densities are per (ODD 5.3)
+        self.scale = cells / 1000.0
+        self.carried = 0.0  # the carried remainder of its rapid-response capacity (7.11)
+        self.returned = 0.0  # donor money above its uncovered running cost, this step
         self.mandate = cfg.mandate
         self.mandate_target = cfg.mandate
         self.suspended_until = -1
@@ -130,7 +287,23 @@ class NationalCouncil(Agent):
         """
         if self.parent is not None:
             return self.parent.funded_share()
-        return min(1.0, (self.cfg.domestic_budget + self.donor_funds) / self.cfg.cost)
+        cost = self.cfg.cost * self.scale
+        if cost <= 0.0:  # no inhabited cell: nothing to run and nothing to fund
+            return 0.0
+        return min(1.0, (self.cfg.domestic_budget * self.scale + self.donor_funds) / cost)
+
+    def uncovered_cost(self) -> float:
+        """Running cost the domestic budget leaves to donors, per step (docs/ODD.md 7.10)."""
+        return max(0.0, self.cfg.cost - self.cfg.domestic_budget) * self.scale
+
+    def response_rate(self) -> float:
+        """Rapid responses per step: density x inhabited/1,000 x funded share x mandate.
+
+        Capacity scales with the mandate: a council whose independence is lost can mobilise
+        fewer missions (docs/ODD.md 7.11).
+        """
+        density = self.cfg.response_density if self.parent is None else self.cfg.regional_density
+        return density * self.scale * self.funded_share() * self.mandate
 
     def effective_mandate(self, step: int) -> float:
         return 0.0 if self.suspended(step) else self.mandate
@@ -181,7 +354,11 @@ class NationalCouncil(Agent):
 
 
 def build_councils(
-    model: Model, cfg: CouncilConfig, shape: tuple[int, int], positions: np.ndarray
+    model: Model,
+    cfg: CouncilConfig,
+    shape: tuple[int, int],
+    positions: np.ndarray,
+    inhabited: np.ndarray | None = None,
 ) -> tuple[list[NationalCouncil], np.ndarray]:
     """The councils of a run (docs/ODD.md 5.3) and the council each committee answers to.
 
@@ -194,7 +371,11 @@ def build_councils(
     if not cfg.enabled:
         return [], np.full(n, -1)
     h, w = shape
-    national = NationalCouncil(model, cfg, name="national", bounds=(0, h, 0, w))
+    if inhabited is None:
+        inhabited = np.ones(shape, dtype=bool)
+    national = NationalCouncil(
+        model, cfg, name="national", bounds=(0, h, 0, w), cells=int(inhabited.sum())
+    )
     councils = [national]
     nr, nc = cfg.regions
     if nr * nc > 1:
@@ -203,9 +384,15 @@ def build_councils(
         for i in range(nr):
             for j in range(nc):
                 bounds = (r_edges[i], r_edges[i + 1], c_edges[j], c_edges[j + 1])
+                r0, r1, c0, c1 = bounds
                 councils.append(
                     NationalCouncil(
-                        model, cfg, name=f"region-{i}-{j}", bounds=bounds, parent=national
+                        model,
+                        cfg,
+                        name=f"region-{i}-{j}",
+                        bounds=bounds,
+                        parent=national,
+                        cells=int(inhabited[r0:r1, c0:c1].sum()),
                     )
                 )
     council_of = np.zeros(n, dtype=np.int64)
@@ -220,14 +407,18 @@ def build_councils(
 
 
 class ExternalDonor(Agent):
-    """An external donor with a per-step budget and an allocation policy."""
+    """An external donor with a per-step budget and an allocation policy.
 
-    def __init__(self, model: Model, cfg: DonorConfig) -> None:
+    ``scale`` is the grid's inhabited cells / 1,000: the configured budget is a density
+    (per month per 1,000 inhabited cells), :attr:`base_budget` the run's monthly amount.
+    """
+
+    def __init__(self, model: Model, cfg: DonorConfig, scale: float = 1.0) -> None:
         super().__init__(model)
         self.cfg = cfg
         self.name = cfg.name
         self.policy = cfg.policy
-        self.base_budget = cfg.budget
+        self.base_budget = cfg.budget * scale
         self.multiplier = 1.0
 
     @property
@@ -282,13 +473,14 @@ def disburse(
     committees: CommitteeTier,
     national: NationalCouncil | None,
     tension: np.ndarray,
-) -> float:
-    """Donor funding of one step (docs/ODD.md 7.10); return the money disbursed.
+) -> tuple[float, float]:
+    """Donor funding of one step (docs/ODD.md 7.10); return (disbursed, returned).
 
     Each donor (budget multipliers already set by the withdrawal shocks) splits its budget
     and allocates the committee share by its policy (need = last step's catchment
-    tension). Committees absorb at most their running cost, the national council at most
-    its cost; what is above is not disbursed.
+    tension). A committee uses at most its running cost, the national council at most
+    the running cost its domestic budget leaves uncovered: money above that is not
+    silently dropped but **returned** to the donors and recorded (``funding_returned``).
     """
     tier = committees
     tier.funding[:] = 0.0
@@ -297,11 +489,14 @@ def disburse(
     council_money = 0.0
     for donor in donors:
         council_money += donor.give(tier, need, has_council)
-    # committees cannot absorb more than their running cost
+    offered = float(tier.funding.sum())
     np.minimum(tier.funding, tier.cfg.cost, out=tier.funding)
     disbursed = float(tier.funding.sum())
+    returned = offered - disbursed
     if national is not None:
-        council_money = min(council_money, national.cfg.cost)
-        national.donor_funds = council_money
-        disbursed += council_money
-    return disbursed
+        used = min(council_money, national.uncovered_cost())
+        national.donor_funds = used
+        national.returned = council_money - used
+        returned += council_money - used
+        disbursed += used
+    return disbursed, returned

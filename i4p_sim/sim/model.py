@@ -8,8 +8,10 @@
    (``core.committees``, 7.9);
 4. councils recover mandate, train committees, triage warnings (regional, then national),
    dispatch rapid responses (``responses``, 7.11) and may broker a national agreement;
+   the state's security force cracks down on last step's violence (``state``, 7.5);
 5. the tension field propagates (``core.field.propagate``, 7.1) with every source and sink;
-6. violence is drawn (7.4); cohesion, memory and grievance update (``core.social``, 7.6-7.8);
+6. communities decide whether to mobilise (``core.decisions``, 7.4); cohesion, memory and
+   grievance update (``core.social``, 7.6-7.8);
 7. the DataCollector records the step's measures (4.9).
 
 Runs go through :class:`i4p_sim.sim.simulation.Simulation`, which builds this model.
@@ -17,72 +19,60 @@ Runs go through :class:`i4p_sim.sim.simulation.Simulation`, which builds this mo
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from typing import Any
 
 import mesa
 import numpy as np
 from mesa.datacollection import DataCollector
 from mesa.discrete_space import OrthogonalMooreGrid
-from scipy import ndimage
 
 from i4p_sim.config.loading import load_scenario
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.core import landscape
 from i4p_sim.core.committees import CommitteeTier
-from i4p_sim.core.field import propagate
+from i4p_sim.core.decisions import DecisionParams, decide
+from i4p_sim.core.field import neighbour_mean, propagate
 from i4p_sim.core.siting import need_based_sites
 from i4p_sim.core.social import (
     relax_grievance,
     update_cohesion,
     update_memory,
-    violence_exposure,
 )
+from i4p_sim.core.streams import streams as keyed_streams
 from i4p_sim.sim.agents import (
     Community,
     ExternalDonor,
     LocalPeaceCommittee,
     NationalCouncil,
     build_councils,
-    committee_budget,
     disburse,
 )
+from i4p_sim.sim.measures import MEASURES, gc_paused, measure, reporter
 from i4p_sim.sim.responses import RapidResponses
 from i4p_sim.sim.shocks import ShockSchedule
+from i4p_sim.sim.state import SecurityForce
 
-LAYERS = ("population", "group", "grievance", "tension", "cohesion", "violence", "memory")
-#: The per-step measures the DataCollector records (docs/ODD.md 4.9): the one list.
-MEASURES = (
-    "mean_tension",
-    "max_tension",
-    "violence_share",
-    "violent_events",
-    "affected_population",
-    "largest_cluster",
-    "mean_cohesion",
-    "lpcs_active",
-    "lpc_capacity",
-    "council_mandate",
-    "funding_disbursed",
-    "warnings_sent",
-    "warnings_answered",
+LAYERS = (
+    "population",
+    "group",
+    "grievance",
+    "tension",
+    "cohesion",
+    "violence",
+    "memory",
+    "exhaustion",
+    "presence",
+    "risk_aversion",
+    "attachment",
 )
-STREAMS = ("landscape", "violence", "decisions", "shocks", "placement")
-#: First spawn-key entry of a re-seeded stream (:meth:`I4PModel.reseed_stream`); the
-#: substreams have spawn keys ``(0,)`` .. ``(len(STREAMS) - 1,)``, so none collides.
+#: First spawn-key entry of a re-seeded stream (:meth:`I4PModel.reseed_stream`), far from
+#: the named streams' ids and the shock streams' (core/streams.py), so none collides.
 RESEED_SPAWN_KEY = 0x5EED
-_EIGHT = np.ones((3, 3), dtype=bool)
-#: Guards the budget-decline share against a zero initial committee budget (ODD 7.9).
-_TINY_BUDGET = 1e-12
 
 
 def substreams(seed: int) -> dict[str, np.random.Generator]:
-    """Independent generators for each source of randomness, all from one seed."""
-    children = np.random.SeedSequence(seed).spawn(len(STREAMS))
-    return {
-        name: np.random.default_rng(child) for name, child in zip(STREAMS, children, strict=True)
-    }
+    """The run's keyed random streams (:func:`i4p_sim.core.streams.streams`, ODD 7.0)."""
+    return keyed_streams(seed)
 
 
 class I4PModel(mesa.Model):
@@ -116,36 +106,55 @@ class I4PModel(mesa.Model):
         # not ``self.scenario``: Mesa 3.5 reserves that name for its own Scenario object
         self.config = scenario
         super().__init__(rng=scenario.seed)
+        # the dynamics draw only from these keyed streams, never from Mesa's random / rng
         self.streams = substreams(scenario.seed)
-        self.rng_violence = self.streams["violence"]
         self.rng_decisions = self.streams["decisions"]
-        self.rng_shocks = self.streams["shocks"]
         g = scenario.grid
         self.shape = (g.height, g.width)  # grid geometry, read by shocks and analyses
         self.torus = g.torus
-        with _gc_paused():  # ~10 objects per cell, all long-lived: no collection needed
+        with gc_paused():  # ~10 objects per cell, all long-lived: no collection needed
             self.grid = OrthogonalMooreGrid(self.shape, torus=g.torus, random=self.random)
         self._build_layers()
         self._build_landscape()
+        self._build_traits()
         self.civic_space = 1.0
-        self.shocks = ShockSchedule(scenario.shocks)
+        self.capture = 0.0  # share of the I4P captured by an autocratic turn (7.13)
+        self.shocks = ShockSchedule(scenario.shocks, scenario.seed)
         self.shock_drive = np.zeros(self.shape)
         self._buffers()
         if communities:
-            with _gc_paused():
+            with gc_paused():
                 self._build_communities()
         self._build_committees()
         self._build_councils()
-        self.donors = [ExternalDonor(self, d) for d in scenario.donors]
-        self._initial_lpc_budget = self._lpc_budget()
-        self._last_lpc_budget = self._initial_lpc_budget
+        self.donors = [ExternalDonor(self, d, self.n_inhabited / 1000.0) for d in scenario.donors]
+        self.state = SecurityForce(
+            self,
+            scenario.state,
+            self.layers["group"],
+            scenario.landscape.groups,
+            self.inhabited,
+            presence=self.layers["presence"],
+        )
+        c = scenario.community
+        self.decision_params = DecisionParams(
+            c.threshold,
+            c.arrest_constant,
+            c.social_sanction,
+            c.exhaustion_cost,
+            c.exhaustion_recovery,
+        )
         self.responses = RapidResponses(
-            scenario.council, self.shape, self.torus, self.inhabited, self.rng_decisions
+            scenario.council, self.shape, self.torus, self.inhabited, self.streams["council"]
+        )
+        # a captured council's responses become the state's crackdowns (7.13)
+        self.responses.crackdown = lambda row, col, t: self.state.crack_down(
+            row, col, t, self.layers["grievance"]
         )
         self.measures: dict[str, float] = dict.fromkeys(MEASURES, 0.0)
         self._cluster = 0
         self.datacollector = DataCollector(
-            model_reporters={name: _reporter(name) for name in MEASURES}
+            model_reporters={name: reporter(name) for name in MEASURES}
         )
 
     # ------------------------------------------------------------------ construction
@@ -154,7 +163,7 @@ class I4PModel(mesa.Model):
         """Replace random stream ``name`` by a fresh generator keyed by ``(seed, key)``.
 
         The null perturbation of the paired resilience metrics (docs/ODD.md 4.9): a twin
-        whose violence stream is re-seeded at the shock month is a decorrelated unshocked
+        whose decisions stream is re-seeded at the shock month is a decorrelated unshocked
         pair. The new generator is ``SeedSequence(seed, spawn_key=(RESEED_SPAWN_KEY, key))``,
         so it shares nothing with any of the run's substreams. Nothing else changes.
         """
@@ -175,16 +184,9 @@ class I4PModel(mesa.Model):
             self.layers[name] = layer.data
 
     def _build_landscape(self) -> None:
-        rng = self.streams["landscape"]
-        ls, shape, torus = self.config.landscape, self.shape, self.torus
-        L = self.layers
-        L["population"][...] = landscape.population(
-            rng, shape, ls.inhabited_share, ls.population_mean, torus
-        )
-        L["group"][...] = landscape.identity_groups(rng, shape, ls.groups, ls.patch_scale, torus)
-        L["grievance"][...] = landscape.grievance(
-            rng, shape, ls.grievance_mean, ls.grievance_sd, ls.grievance_scale, torus
-        )
+        """Population, groups and grievance (docs/ODD.md 5.1), then what derives from them."""
+        self._generate_landscape()
+        ls, torus, L = self.config.landscape, self.torus, self.layers
         self.inhabited = L["population"] > 0
         self.n_inhabited = int(self.inhabited.sum())
         L["cohesion"][...] = ls.cohesion_mean * self.inhabited
@@ -196,12 +198,35 @@ class I4PModel(mesa.Model):
         fmax = self.friction.max()
         self.friction_norm = self.friction / fmax if fmax > 0 else self.friction.copy()
 
+    def _generate_landscape(self) -> None:
+        """The three generated fields, from the landscape stream, in this order (5.1)."""
+        rng = self.streams["landscape"]
+        ls, shape, torus = self.config.landscape, self.shape, self.torus
+        L = self.layers
+        L["population"][...] = landscape.population(
+            rng, shape, ls.inhabited_share, ls.population_mean, torus
+        )
+        L["group"][...] = landscape.identity_groups(rng, shape, ls.groups, ls.patch_scale, torus)
+        L["grievance"][...] = landscape.grievance(
+            rng, shape, ls.grievance_mean, ls.grievance_sd, ls.grievance_scale, torus
+        )
+
+    def _build_traits(self) -> None:
+        """Persistent traits of the communities, from the traits stream (docs/ODD.md 5.1)."""
+        rng = self.streams["traits"]
+        L = self.layers
+        L["risk_aversion"][...] = rng.random(self.shape) * self.inhabited  # Epstein's R
+        L["attachment"][...] = rng.random(self.shape) * self.inhabited  # to its committee
+
     def _buffers(self) -> None:
         shape = self.shape
         self.drive = np.zeros(shape)
         self.damping = np.zeros(shape)
-        self.probability = np.zeros(shape)
-        self.draws = np.zeros(shape)
+        self.draws = np.zeros(shape)  # this step's standard normal draws (decisions stream)
+        self.noise = np.zeros(shape)  # decision_noise * draws
+        self.sanction = np.zeros(shape)  # the committees' social sanction (7.4)
+        self.near = np.zeros(shape)  # neighbours' mean mobilisation last step (7.4)
+        self._work = (np.empty(shape), np.empty(shape), np.empty(shape))
         # scratch space reused every step, so that a step allocates no grid-sized array
         self._scratch = np.empty(shape)
         self._violence_f = np.zeros(shape)  # this step's violence as float64
@@ -220,8 +245,20 @@ class I4PModel(mesa.Model):
     def _build_committees(self) -> None:
         """Site the committees (docs/ODD.md 5.2) and build their tier and agents."""
         cfg = self.config.lpc
+        chosen = self._site_committees()
+        w = self.shape[1]
+        positions = np.stack([chosen // w, chosen % w], axis=1).astype(np.int64)
+        self.committees = CommitteeTier(cfg, positions, self.shape, self.torus)
+        self.committees.set_groups(self.layers["group"])
+        for i, (r, c) in enumerate(self.committees.positions.tolist()):
+            LocalPeaceCommittee(self, self.grid[(r, c)], i)
+
+    def _site_committees(self) -> np.ndarray:
+        """Flat indices of the committees' cells (docs/ODD.md 5.2), placement stream."""
+        cfg = self.config.lpc
         rng = self.streams["placement"]
-        n = cfg.count if cfg.enabled else 0
+        # a density: committees per 1,000 inhabited cells, rounded half to even (ODD 5.2)
+        n = int(np.rint(cfg.density * self.n_inhabited / 1000.0)) if cfg.enabled else 0
         candidates = np.flatnonzero(self.inhabited.ravel())
         n = min(n, candidates.size)
         if n and cfg.placement == "need":
@@ -232,24 +269,22 @@ class I4PModel(mesa.Model):
             chosen = rng.choice(candidates, size=n, replace=False)
         else:
             chosen = np.zeros(0, dtype=np.int64)
-        w = self.shape[1]
-        positions = np.stack([chosen // w, chosen % w], axis=1).astype(np.int64)
-        self.committees = CommitteeTier(cfg, positions, self.shape, self.torus)
-        for i, (r, c) in enumerate(self.committees.positions.tolist()):
-            LocalPeaceCommittee(self, self.grid[(r, c)], i)
+        return chosen
 
     def _build_councils(self) -> None:
         """The national council, regional councils (docs/ODD.md 5.3), who answers to whom."""
         self.councils, self.council_of = build_councils(
-            self, self.config.council, self.shape, self.committees.positions
+            self, self.config.council, self.shape, self.committees.positions, self.inhabited
         )
         self.national: NationalCouncil | None = self.councils[0] if self.councils else None
         self.regional = [c for c in self.councils if c.parent is not None]
 
-    def _lpc_budget(self) -> float:
-        return committee_budget(self.donors, self.committees.n > 0, self.national is not None)
-
     # ----------------------------------------------- what shocks change (shocks.ShockTarget)
+
+    def capture_i4p(self, share: float) -> None:
+        """An autocratic turn captures the I4P: responses -> crackdowns, warnings -> surveillance."""
+        self.capture = max(self.capture, share)
+        self.responses.capture = self.capture
 
     def close_civic_space(self, share: float) -> None:
         """Civic space shrinks by ``share`` of what is left (an autocratic turn, ODD 7.13)."""
@@ -274,22 +309,25 @@ class I4PModel(mesa.Model):
         # 1. shocks: donors' budget multipliers, one-off effects, this step's shock drive
         shock_drive = self.shocks.fire(self, t)
         # 2. donors fund committees and the national council
-        disbursed = disburse(self.donors, self.committees, self.national, tension)
+        disbursed, returned = disburse(self.donors, self.committees, self.national, tension)
         # 3. committees update, then send early warnings
         warnings = self._committees_act(t)
         # 4. councils: mandate, training, rapid responses, national agreement
         answered = self._councils_act(warnings, t)
+        # the state's security force acts on last step's violence, with or without an I4P
+        self.state.act(self.layers["violence"], t, self.layers["grievance"])
+        self.state.update_presence(t)
         # 5. tension: responses land, then the field propagates with every source and sink
         self.responses.land(t, tension)
         self._assemble_drive(shock_drive)
         self._assemble_damping(t)
         self._propagate_tension()
-        # 6. violence; councils will see it late; cohesion, memory and grievance follow
-        self._draw_violence()
+        # 6. communities decide; councils will see it late; the social layers follow
+        self._decide()
         self.responses.record_violence(self.layers["violence"])
         self._update_social_layers()
         # 7. observation
-        self._measure(t, disbursed, len(warnings), answered)
+        self._measure(t, disbursed, returned, len(warnings), answered)
         self.datacollector.collect(self)
 
     def _committees_act(self, t: int) -> list[tuple[int, int, float, int]]:
@@ -300,22 +338,19 @@ class I4PModel(mesa.Model):
             if tier.n
             else np.zeros(0)
         )
-        budget = self._lpc_budget()
-        decline = max(0.0, self._last_lpc_budget - budget) / max(
-            self._initial_lpc_budget, _TINY_BUDGET
-        )
-        self._last_lpc_budget = budget
         tier.update(
             tension=L["tension"],
             violence=L["violence"],
             cohesion=L["cohesion"],
-            budget_decline=decline,
             council_mandate=mandates,
             civic_space=self.civic_space,
         )
         if not tier.n:
             return []
-        return tier.warnings(self.responses.risk_map(L["tension"], tier))
+        warnings = tier.warnings(self.responses.risk_map(L["tension"], tier))
+        if self.capture > 0:  # captured warnings become surveillance (7.13)
+            tier.surveil(warnings, L["group"], self.capture)
+        return warnings
 
     def _councils_act(self, warnings: list, t: int) -> int:
         """Councils act in turn (docs/ODD.md 7.11); return the number of warnings answered."""
@@ -344,6 +379,10 @@ class I4PModel(mesa.Model):
         drive += scratch
         drive *= self.inhabited
         drive += shock_drive
+        tier = self.committees
+        if tier.n:  # partisan mediation drives where a group distrusts the committee (7.9)
+            flat = drive.reshape(-1)
+            flat[tier.cover] += tier.mediation_drive_cells() * L["tension"].reshape(-1)[tier.cover]
 
     def _friction_term(self) -> np.ndarray:
         """``friction_strength * friction``: constant over a run, so computed once."""
@@ -391,29 +430,43 @@ class I4PModel(mesa.Model):
             out=tension,
         )
 
-    def _draw_violence(self) -> None:
-        """Violence: one uniform per cell against the sigmoid of tension (docs/ODD.md 7.4)."""
-        d, L = self.config.dynamics, self.layers
-        p = self.probability
-        np.subtract(L["tension"], d.violence_threshold, out=p)
-        p /= -d.violence_width
-        np.exp(p, out=p)
-        p += 1.0
-        np.reciprocal(p, out=p)
-        shield = self._scratch
-        np.multiply(L["cohesion"], d.cohesion_shield, out=shield)
-        np.subtract(1.0, shield, out=shield)
-        p *= shield
-        p *= self.inhabited
-        self.rng_violence.random(out=self.draws)
-        np.less(self.draws, p, out=L["violence"])
+    def _decide(self) -> None:
+        """Communities decide whether to mobilise (docs/ODD.md 7.4), all at once.
+
+        One (H, W) standard normal draw from the decisions stream every step, whatever the
+        state; the committees' social sanction at the cells they cover.
+        """
+        L, tier = self.layers, self.committees
+        self.rng_decisions.standard_normal(out=self.draws)
+        np.multiply(self.draws, self.config.community.decision_noise, out=self.noise)
+        if tier.n:
+            self.sanction.reshape(-1)[tier.cover] = tier.sanction_cells(L["group"])
+        decide(
+            tension=L["tension"],
+            group=L["group"],
+            state_legitimacy=self.state.legitimacy,
+            presence=L["presence"],
+            near=self.near,
+            sanction=self.sanction,
+            attachment=L["attachment"],
+            risk_aversion=L["risk_aversion"],
+            exhaustion=L["exhaustion"],
+            noise=self.noise,
+            inhabited=self.inhabited,
+            params=self.decision_params,
+            violence=L["violence"],
+            work=self._work,
+        )
 
     def _update_social_layers(self) -> None:
         """Cohesion (docs/ODD.md 7.6), memory (7.7) and grievance (7.8), in that order."""
         d, L, tier = self.config.dynamics, self.layers, self.committees
         v = self._violence_f
         np.copyto(v, L["violence"])
-        exposure = violence_exposure(v, self.torus, out=self._exposure)
+        # the neighbours' mean mobilisation: next step's ``near`` (7.4) and half of exposure
+        neighbour_mean(v, torus=self.torus, out=self.near)
+        exposure = np.add(self.near, v, out=self._exposure)
+        exposure *= 0.5  # violence_exposure (7.6), sharing its neighbour mean
         update_cohesion(
             L["cohesion"],
             exposure,
@@ -436,37 +489,8 @@ class I4PModel(mesa.Model):
         )
         relax_grievance(L["grievance"], self.base_grievance, d.grievance_recovery, self._scratch)
 
-    def _measure(self, t: int, disbursed: float, sent: int, answered: int) -> None:
-        L, m = self.layers, self.measures
-        v = L["violence"]
-        tension = L["tension"]
-        events = int(np.count_nonzero(v))
-        inhabited = max(self.n_inhabited, 1)
-        m["mean_tension"] = float(tension.mean())
-        m["max_tension"] = float(tension.max())
-        m["violence_share"] = events / inhabited
-        m["violent_events"] = events
-        m["affected_population"] = float(L["population"][v].sum())
-        if t % self.config.dynamics.cluster_every == 0:
-            if events:
-                count = ndimage.label(v, structure=_EIGHT, output=self._labels)
-                sizes = np.bincount(self._labels.reshape(-1))
-                self._cluster = int(sizes[1:].max()) if count else 0
-            else:
-                self._cluster = 0
-        m["largest_cluster"] = self._cluster
-        if self.n_inhabited:  # the inhabited cells in C order, as boolean indexing gives
-            cohesion = np.take(L["cohesion"].reshape(-1), self._inhabited_idx, out=self._gathered)
-            m["mean_cohesion"] = float(cohesion.mean())
-        else:
-            m["mean_cohesion"] = 0.0
-        tier = self.committees
-        m["lpcs_active"] = int(tier.active.sum())
-        m["lpc_capacity"] = float(tier.capacity.mean()) if tier.n else 0.0
-        m["council_mandate"] = self.national.effective_mandate(t) if self.national else 0.0
-        m["funding_disbursed"] = disbursed
-        m["warnings_sent"] = sent
-        m["warnings_answered"] = answered
+    def _measure(self, t: int, disbursed: float, returned: float, sent: int, answered: int) -> None:
+        measure(self, t, disbursed, returned, sent, answered)
 
     # ----------------------------------------------------------------------- helpers
 
@@ -483,26 +507,4 @@ class I4PModel(mesa.Model):
         return df
 
 
-@contextlib.contextmanager
-def _gc_paused():
-    """Pause Python's cyclic garbage collector while building many long-lived objects.
-
-    Building a grid of a million cells (and as many Community agents) otherwise triggers
-    repeated full collections that traverse every object built so far, for nothing:
-    none of them is garbage. The collector's previous state is restored afterwards.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _reporter(name: str):
-    def report(model: I4PModel):
-        return model.measures[name]
-
-    report.__name__ = name
-    return report
+__all__ = ["LAYERS", "MEASURES", "I4PModel", "substreams"]

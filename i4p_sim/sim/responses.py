@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 #: Landed responses kept for diagnostics (ODD 7.12); older ones are only counted.
 LANDED_KEPT = 1000
+#: Above this many response windows in force, their union is found with one 2-D
+#: difference array instead of a loop over windows (same cells, same product).
+DENSE_WINDOWS = 24
 
 Warning = tuple[int, int, float, int]  # row, col, severity, committee
 
@@ -46,20 +49,29 @@ class Response:
 
 
 def response_capacity(council: NationalCouncil, step: int) -> int:
-    """Rapid responses ``council`` can dispatch at ``step`` (0 while suspended; ODD 7.11)."""
+    """Rapid responses ``council`` dispatches at ``step``: call once per council and step.
+
+    The carried-remainder rule (docs/ODD.md 7.11): ``acc += rate; n = floor(acc);
+    acc -= n``, with ``rate`` = :meth:`NationalCouncil.response_rate` (a density times the
+    jurisdiction's inhabited cells / 1,000 times the funded share), so that the dose is
+    exact over time on any grid. 0 while suspended (nothing accrues).
+    """
     if council.suspended(step):
         return 0
-    cfg = council.cfg
-    base = cfg.rapid_responses if council.parent is None else cfg.regional_responses
-    return int(np.floor(base * council.funded_share() + 0.5))
+    council.carried += council.response_rate()
+    n = int(np.floor(council.carried))
+    council.carried -= n
+    return n
 
 
-def triage(
-    council: NationalCouncil, warnings: Sequence[Warning], step: int
-) -> tuple[list[Warning], list[Warning]]:
-    """Split warnings (worst first; ties by row, column) into answered and passed up."""
+def max_targets(cfg: CouncilConfig, inhabited_cells: int) -> int:
+    """The most responses the national council can send in one step (fixed-shape draws)."""
+    return int(np.ceil(cfg.response_density * inhabited_cells / 1000.0)) + 1
+
+
+def triage(warnings: Sequence[Warning], k: int) -> tuple[list[Warning], list[Warning]]:
+    """Split warnings (worst first; ties by row, column) into the ``k`` answered and the rest."""
     ranked = sorted(warnings, key=lambda w: (-w[2], w[0], w[1]))
-    k = response_capacity(council, step)
     return ranked[:k], ranked[k:]
 
 
@@ -77,7 +89,8 @@ class RapidResponses:
     inhabited : (H, W) bool array
         Inhabited cells (for the landing percentile).
     rng : numpy.random.Generator
-        The decisions substream (observation error).
+        The council's keyed stream (observation error): every step draws the same
+        fixed-shape array of offsets (:meth:`draw_errors`), whatever the state.
     """
 
     def __init__(
@@ -107,6 +120,16 @@ class RapidResponses:
         self._inhabited_idx = np.flatnonzero(inhabited)
         self._gathered = np.empty(self._inhabited_idx.size)
         self._gathered_mask = np.empty(self._inhabited_idx.size, dtype=bool)
+        self.max_targets = max_targets(cfg, int(inhabited.sum()))
+        self.capture = 0.0  # share of responses that become crackdowns (7.13)
+        self._captured = 0.0  # its carried remainder
+        self.crackdown = None  # (row, col, t) -> None: the state's crackdown, set by the model
+        self._errors = np.zeros((2, self.max_targets), dtype=np.int64)
+
+    def draw_errors(self) -> None:
+        """This step's observation errors: one fixed-shape (2, max_targets) draw (ODD 7.0)."""
+        err = self.cfg.observation_error
+        self._errors = self.rng.integers(-err, err + 1, size=(2, self.max_targets))
 
     def window(self, resp: Response) -> tuple[slice, slice]:
         """A response's footprint: the square of radius ``response_radius`` around it."""
@@ -167,25 +190,33 @@ class RapidResponses:
         exceeds their capacity; the national council triages what reaches it, then sends
         spare capacity to violence it observed late (docs/ODD.md 7.11).
         """
+        self.draw_errors()
         escalated: list[Warning] = []
         answered: list[Warning] = []
         if regional:
             for council in regional:
                 mine = [w for w in warnings if council.covers(w[0], w[1])]
-                take, up = triage(council, mine, t)
+                capacity = response_capacity(council, t)
+                take, up = triage(mine, capacity)
                 self.dispatch(council, [(w[0], w[1], "warning") for w in take], t)
                 answered += take
                 escalated += up
+                self._observe(council, capacity - len(take), t)
         else:
             escalated = warnings
-        take, _ = triage(national, escalated, t)
+        capacity = response_capacity(national, t)
+        take, _ = triage(escalated, capacity)
         self.dispatch(national, [(w[0], w[1], "warning") for w in take], t)
         answered += take
         # spare capacity goes to violence it has seen: late and imprecise
-        spare = response_capacity(national, t) - len(take)
-        if spare > 0 and len(self.seen) == self.seen.maxlen:
-            self.dispatch(national, self.observed_targets(spare), t)
+        self._observe(national, capacity - len(take), t)
         return len(answered)
+
+    def _observe(self, council: NationalCouncil, spare: int, t: int) -> None:
+        """Send ``spare`` responses to violence ``council`` saw in its bounds (ODD 7.11)."""
+        if spare > 0 and len(self.seen) == self.seen.maxlen:
+            bounds = council.bounds if council.parent is not None else None
+            self.dispatch(council, self.observed_targets(spare, bounds), t)
 
     def dispatch(
         self, council: NationalCouncil, targets: list[tuple[int, int, str]], t: int
@@ -193,30 +224,51 @@ class RapidResponses:
         """Queue one response per (row, col, source) target, landing after the delay."""
         cfg = council.cfg
         for row, col, source in targets:
+            if self.capture > 0 and self.crackdown is not None:
+                # capture: a share of the responses become crackdowns (carried remainder)
+                self._captured += self.capture
+                if self._captured >= 1.0:
+                    self._captured -= 1.0
+                    self.crackdown(row, col, t)
+                    council.responses_sent += 1
+                    continue
             lands = t + cfg.response_delay
             self.queue.append(
                 Response(lands, lands + cfg.response_duration, row, col, source, council.name)
             )
             council.responses_sent += 1
 
-    def observed_targets(self, k: int) -> list[tuple[int, int, str]]:
-        """The k worst areas of violence the council saw ``observation_delay`` steps ago."""
+    def observed_targets(
+        self, k: int, bounds: tuple[int, int, int, int] | None = None
+    ) -> list[tuple[int, int, str]]:
+        """The k worst areas of violence the council saw ``observation_delay`` steps ago.
+
+        ``bounds`` (row0, row1, col0, col1) restricts the targets to a regional council's
+        region (the displaced target may fall just outside it, as any observation error).
+        """
         if not self.seen[0].any():
             return []
         seen = self._seen_f
         np.copyto(seen, self.seen[0])
         density = ndimage.uniform_filter(seen, size=3, mode="constant", output=self._density)
+        if bounds is not None:
+            r0, r1, c0, c1 = bounds
+            inside = np.zeros(self.shape, dtype=bool)
+            inside[r0:r1, c0:c1] = True
+            density = np.where(inside, density, 0.0)
         # the k densest cells with density > 0, ties by cell index: the first k of a stable
         # argsort of -density restricted to > 0, without sorting the whole grid
         flat = density.reshape(-1)
         candidates = np.flatnonzero(flat > 0)
         order = candidates[np.argsort(-flat[candidates], kind="stable")[:k]]
         h, w = self.shape
-        err = self.cfg.observation_error
         rows, cols = order // w, order % w
-        if err:
-            rows = np.clip(rows + self.rng.integers(-err, err + 1, rows.size), 0, h - 1)
-            cols = np.clip(cols + self.rng.integers(-err, err + 1, cols.size), 0, w - 1)
+        # this step's fixed-shape draw; targets beyond it (never at run time) are exact
+        errors = np.zeros((2, rows.size), dtype=np.int64)
+        n = min(rows.size, self._errors.shape[1])
+        errors[:, :n] = self._errors[:, :n]
+        rows = np.clip(rows + errors[0], 0, h - 1)
+        cols = np.clip(cols + errors[1], 0, w - 1)
         return [(int(r), int(c), "observed") for r, c in zip(rows, cols, strict=True)]
 
     # ------------------------------------------------ process step 5: landing, damping
@@ -247,15 +299,20 @@ class RapidResponses:
         the full-grid product of docs/ODD.md 7.3.
         """
         rd = self.damping
+        strength = self.cfg.response_strength
+        windows = [self.window(r) for r in self.queue if r.lands <= t < r.ends]
+        if len(windows) > DENSE_WINDOWS or len(self._windows) > DENSE_WINDOWS:
+            # every response has the same strength: the factor is 1 - strength on the
+            # union of the windows, found with a 2-D difference array
+            union = self._union(windows)
+            np.multiply(union, strength, out=rd)
+            np.multiply(keep, 1.0 - strength, out=keep, where=union)
+            self._windows = windows
+            return
         for window in self._windows:  # last step's footprints: back to zero
             rd[window] = 0.0
-        windows = []
-        strength = self.cfg.response_strength
-        for resp in self.queue:
-            if resp.lands <= t < resp.ends:
-                window = self.window(resp)
-                np.maximum(rd[window], strength, out=rd[window])
-                windows.append(window)
+        for window in windows:
+            np.maximum(rd[window], strength, out=rd[window])
         self._windows = windows
         if windows:
             done = self._window_mask
@@ -265,6 +322,22 @@ class RapidResponses:
                 done[window] = True
             for window in windows:
                 done[window] = False
+
+    def _union(self, windows: list[tuple[slice, slice]]) -> np.ndarray:
+        """Boolean (H, W) union of rectangular windows (a 2-D difference array)."""
+        h, w = self.shape
+        diff = np.zeros((h + 1, w + 1), dtype=np.int32)
+        if windows:
+            r0 = np.array([win[0].start for win in windows])
+            r1 = np.array([win[0].stop for win in windows])
+            c0 = np.array([win[1].start for win in windows])
+            c1 = np.array([win[1].stop for win in windows])
+            np.add.at(diff, (r0, c0), 1)
+            np.add.at(diff, (r0, c1), -1)
+            np.add.at(diff, (r1, c0), -1)
+            np.add.at(diff, (r1, c1), 1)
+        counts = np.cumsum(np.cumsum(diff, axis=0), axis=1)
+        return counts[:h, :w] > 0
 
     # ----------------------------------------------- process step 6: what councils see
 

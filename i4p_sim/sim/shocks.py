@@ -5,8 +5,9 @@ browser injects one). Each step :meth:`ShockSchedule.fire` calls every scheduled
 handler — one per kind, in :data:`HANDLERS`, keyed by the schema's kinds
 (:data:`~i4p_sim.config.scenario.SHOCK_CLASSES`) — which sets the donors' budget
 multipliers, adds this step's shock drive and applies the one-off effects due now. Random
-parts (an economic shock's map, an election's severe tail, a trigger's location) draw from
-the run's shocks substream only, so they leave the violence draws of paired runs untouched.
+parts (an economic shock's map, a trigger's location) draw from the shock's own keyed
+stream (:func:`i4p_sim.core.streams.shock_stream`, keyed by a hash of the shock's kind,
+step and parameters), so adding a shock shifts no other stream's draws.
 
 Handlers change the model only through a narrow surface (:class:`ShockTarget`): council
 and committee methods, ``close_civic_space`` and ``raise_grievance``.
@@ -31,14 +32,11 @@ from i4p_sim.config.scenario import (
 )
 from i4p_sim.core.committees import CommitteeTier
 from i4p_sim.core.landscape import edge_distance, smooth_field, square_window
+from i4p_sim.core.streams import shock_key, shock_stream
 
 if TYPE_CHECKING:
     from i4p_sim.sim.agents import ExternalDonor, NationalCouncil
 
-#: An election's severe spike: this share of it lands everywhere ...
-SEVERE_EVERYWHERE = 0.5
-#: ... and up to this share more in proportion to group-boundary friction (ODD 7.13).
-SEVERE_AT_BOUNDARIES = 0.5
 #: An economic shock raises grievance by ``magnitude * (ECONOMIC_FLOOR + pattern)``, with
 #: ``pattern`` in [0, 1]: every cell gets at least this share of the magnitude (ODD 7.13).
 ECONOMIC_FLOOR = 0.5
@@ -51,13 +49,14 @@ class ShockTarget(Protocol):
     torus: bool
     inhabited: np.ndarray
     friction_norm: np.ndarray
-    rng_shocks: np.random.Generator
     shock_drive: np.ndarray
     councils: Sequence[NationalCouncil]
     committees: CommitteeTier
     donors: Sequence[ExternalDonor]
 
     def close_civic_space(self, share: float) -> None: ...
+
+    def capture_i4p(self, share: float) -> None: ...
 
     def raise_grievance(self, rise: Any, *, permanent: bool = False) -> None: ...
 
@@ -85,12 +84,26 @@ class ShockSchedule:
     ----------
     shocks : list
         Validated shock configs (``Scenario.shocks``).
+    seed : int
+        The run's seed: each shock's stream is keyed by it and the shock's id.
     """
 
-    def __init__(self, shocks: list) -> None:
-        self.shocks = list(shocks)
+    def __init__(self, shocks: list, seed: int = 0) -> None:
+        self.seed = seed
+        self.shocks: list = []
+        self.rngs: list[np.random.Generator] = []
         self.fired: list[tuple[int, str]] = []
+        for shock in shocks:
+            self._append(shock)
         self._resolve()
+
+    def _append(self, shock) -> None:
+        """Schedule ``shock`` with its own stream, keyed by its id (not its position)."""
+        params = shock.model_dump(mode="json", exclude={"kind", "at"})
+        dump = shock.model_dump(mode="json")
+        same = sum(s.model_dump(mode="json") == dump for s in self.shocks)
+        self.shocks.append(shock)
+        self.rngs.append(shock_stream(self.seed, shock_key(shock.kind, shock.at, params, same)))
 
     def _resolve(self) -> None:
         turns = sorted(s.at for s in self.shocks if isinstance(s, AutocraticTurn))
@@ -104,7 +117,7 @@ class ShockSchedule:
 
     def add(self, shock) -> None:
         """Schedule one more shock (the browser's 'inject now')."""
-        self.shocks.append(shock)
+        self._append(shock)
         self._resolve()
 
     def donor_multiplier(self, donor: str, step: int) -> float:
@@ -129,20 +142,25 @@ class ShockSchedule:
         drive[...] = 0.0
         for donor in model.donors:
             donor.multiplier = 1.0
-        for s, at in zip(self.shocks, self.effective_at, strict=True):
+        for s, at, rng in zip(self.shocks, self.effective_at, self.rngs, strict=True):
             if step == at:
                 self.fired.append((step, s.kind))
-            HANDLERS[s.kind](model, s, at, step, drive)
+            HANDLERS[s.kind](model, s, at, step, drive, rng)
         drive *= model.inhabited
         return drive
 
 
-# One handler per kind: (model, shock, effective step, step, drive) -> None.
-Handler = Callable[[ShockTarget, Any, "int | None", int, np.ndarray], None]
+# One handler per kind: (model, shock, effective step, step, drive, its stream) -> None.
+Handler = Callable[[ShockTarget, Any, "int | None", int, np.ndarray, np.random.Generator], None]
 
 
 def _withdrawal(
-    model: ShockTarget, s: FundingWithdrawal, at: int | None, step: int, drive: np.ndarray
+    model: ShockTarget,
+    s: FundingWithdrawal,
+    at: int | None,
+    step: int,
+    drive: np.ndarray,
+    rng: np.random.Generator,
 ) -> None:
     """Multiply the budget multiplier of each donor it names by :func:`withdrawal_multiplier`."""
     for donor in model.donors:
@@ -151,7 +169,12 @@ def _withdrawal(
 
 
 def _upheaval(
-    model: ShockTarget, s: PoliticalUpheaval, at: int | None, step: int, drive: np.ndarray
+    model: ShockTarget,
+    s: PoliticalUpheaval,
+    at: int | None,
+    step: int,
+    drive: np.ndarray,
+    rng: np.random.Generator,
 ) -> None:
     """Suspends councils, costs committees legitimacy (less under a strong mandate), spikes."""
     if step != at:
@@ -165,17 +188,25 @@ def _upheaval(
 
 
 def _election(
-    model: ShockTarget, s: Election, at: int | None, step: int, drive: np.ndarray
+    model: ShockTarget,
+    s: Election,
+    at: int | None,
+    step: int,
+    drive: np.ndarray,
+    rng: np.random.Generator,
 ) -> None:
-    """A campaign pulse before the vote; on the day, a severe spike with some probability."""
+    """A campaign pulse before the vote; whether the vote turns violent is decided (7.4)."""
     if s.at - s.pre_steps <= step < s.at:
         drive += s.pulse
-    if step == s.at and model.rng_shocks.random() < s.severe_probability:
-        drive += s.severe_spike * (SEVERE_EVERYWHERE + SEVERE_AT_BOUNDARIES * model.friction_norm)
 
 
 def _autocratic_turn(
-    model: ShockTarget, s: AutocraticTurn, at: int | None, step: int, drive: np.ndarray
+    model: ShockTarget,
+    s: AutocraticTurn,
+    at: int | None,
+    step: int,
+    drive: np.ndarray,
+    rng: np.random.Generator,
 ) -> None:
     """Councils lose mandate, committees legitimacy; civic space closes; grievance rises."""
     if step != at:
@@ -185,10 +216,17 @@ def _autocratic_turn(
     model.committees.lose_legitimacy(s.legitimacy_drop)
     model.close_civic_space(s.civic_space)
     model.raise_grievance(s.grievance_rise, permanent=True)
+    if s.capture > 0:
+        model.capture_i4p(s.capture)
 
 
 def _border_spillover(
-    model: ShockTarget, s: BorderSpillover, at: int | None, step: int, drive: np.ndarray
+    model: ShockTarget,
+    s: BorderSpillover,
+    at: int | None,
+    step: int,
+    drive: np.ndarray,
+    rng: np.random.Generator,
 ) -> None:
     """Tension flows in from one edge for ``duration`` steps, decaying with depth."""
     if s.at <= step < s.at + s.duration:
@@ -196,19 +234,29 @@ def _border_spillover(
 
 
 def _economic_shock(
-    model: ShockTarget, s: EconomicShock, at: int | None, step: int, drive: np.ndarray
+    model: ShockTarget,
+    s: EconomicShock,
+    at: int | None,
+    step: int,
+    drive: np.ndarray,
+    rng: np.random.Generator,
 ) -> None:
     """Grievance rises by a smooth random pattern (transiently: it relaxes back)."""
     if step != at:
         return
-    pattern = smooth_field(model.rng_shocks, model.shape, s.scale, model.torus)
+    pattern = smooth_field(rng, model.shape, s.scale, model.torus)
     span = pattern.max() - pattern.min()
     pattern = (pattern - pattern.min()) / span if span > 0 else np.ones(model.shape)
     model.raise_grievance(s.magnitude * (ECONOMIC_FLOOR + pattern))
 
 
 def _trigger_incident(
-    model: ShockTarget, s: TriggerIncident, at: int | None, step: int, drive: np.ndarray
+    model: ShockTarget,
+    s: TriggerIncident,
+    at: int | None,
+    step: int,
+    drive: np.ndarray,
+    rng: np.random.Generator,
 ) -> None:
     """A tension spike on a square around a cell (random inhabited cell if not given)."""
     if step != at:
@@ -216,7 +264,7 @@ def _trigger_incident(
     w = model.shape[1]
     if s.row is None or s.col is None:
         cells = np.flatnonzero(model.inhabited.ravel())
-        pick = int(cells[model.rng_shocks.integers(cells.size)]) if cells.size else 0
+        pick = int(cells[rng.integers(cells.size)]) if cells.size else 0
         row = s.row if s.row is not None else pick // w
         col = s.col if s.col is not None else pick % w
     else:

@@ -75,7 +75,7 @@ class Simulation:
         snapshot_layers: Iterable[str] = SNAPSHOT_LAYERS,
         reseed_at: int | None = None,
         reseed_key: int = 1,
-        reseed_name: str = "violence",
+        reseed_name: str = "decisions",
     ) -> None:
         if not isinstance(scenario, Scenario):
             raise TypeError(f"Simulation needs a validated Scenario, not {type(scenario)!r}")

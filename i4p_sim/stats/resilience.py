@@ -16,7 +16,7 @@ variant pairs with replicate ``i`` of its twin. Everything here works on the sto
   ``recovered`` says whether such an ``r`` exists; if not, the value is censored and
   ``recovery_time = months_observed = T - s``. Never NaN.
 - ``tol`` (:func:`noise_floor`): the 95% noise floor of decorrelated unshocked pairs — a
-  twin and the same twin with its violence stream re-seeded at ``s`` (the null
+  twin and the same twin with its decisions stream re-seeded at ``s`` (the null
   perturbation): the 95th percentile over the pairs of the largest ``|ma(a) - ma(b)|``
   from ``s + k`` to the end, so that 95% of null pairs "recover" at once.
 

@@ -77,7 +77,7 @@ class TwinRun:
 
 def run_with_twin(scenario: Scenario, *, window: int = 12, noise_pairs: int = 1) -> TwinRun:
     """Run ``scenario``; with shocks, also its twin (shocks removed, same seed) and
-    ``noise_pairs`` null-perturbed twins (violence stream re-seeded at the reference
+    ``noise_pairs`` null-perturbed twins (decisions stream re-seeded at the reference
     step with keys 1, 2, ...) whose pairs with the twin give ``tol``.
 
     ``noise_pairs = 0`` gives ``tol = 0`` (the strictest band).

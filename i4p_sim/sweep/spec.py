@@ -50,7 +50,7 @@ class RunSpec:
     snapshot_steps : tuple of int
         Steps after which the worker keeps spatial snapshots (empty: none).
     reseed_at : int, optional
-        A null-perturbed twin's run: the step at which its violence stream is re-seeded
+        A null-perturbed twin's run: the step at which its decisions stream is re-seeded
         (with key :data:`~i4p_sim.config.twins.NULL_RESEED_KEY`).
     """
 

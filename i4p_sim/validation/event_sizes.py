@@ -152,13 +152,12 @@ def analyse(
         Paragraph.of(
             f"Experiment `{src}`: {h} x {w} grids, {exp.steps} months, {exp.replicates} "
             f"replicates per scenario, {exp.total_runs()} runs. The I4P scenario keeps the "
-            "shipped default densities by scaling with area what is counted per region: "
-            f"{first.lpc.count} committees, donor budgets {donors} per month, the council's "
-            f"domestic budget {first.council.domestic_budget:g}, running cost "
-            f"{first.council.cost:g} and rapid responses {first.council.rapid_responses} per "
-            "month; all per-cell and per-committee parameters are the defaults. The other "
-            "scenario is the default landscape without committees or council (nothing to "
-            "scale)."
+            "shipped default densities (per 1,000 inhabited cells): "
+            f"{first.lpc.density:g} committees, donor budgets {donors} per month, the "
+            f"council's domestic budget {first.council.domestic_budget:g}, running cost "
+            f"{first.council.cost:g} and {first.council.response_density:g} rapid responses "
+            "per month; all per-cell and per-committee parameters are the defaults. The other "
+            "scenario is the default landscape without committees or council."
         ),
         Paragraph.of(
             "An event is a cluster of violent cell-months connected in space and time: "

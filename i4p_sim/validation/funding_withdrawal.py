@@ -58,7 +58,7 @@ class Cells:
 
 def has_ownership(sc: Scenario) -> bool:
     """Local ownership on: it starts above 0, grows, or is handed over."""
-    return sc.lpc.ownership > 0 or sc.lpc.ownership_growth > 0 or sc.lpc.handover > 0
+    return sc.lpc.ownership > 0 or sc.lpc.ownership_growth > 0 or sc.lpc.contribution_rate > 0
 
 
 def cells_of(scenarios: dict[str, Scenario]) -> Cells:
@@ -212,7 +212,7 @@ def analyse(exp: Any, runs: pd.DataFrame, series: pd.DataFrame, n_resamples: int
             + f" (phased: a {c.ramp}-month linear ramp centred on the exit month, the same "
             "total money as the abrupt exit; partial: half), with local ownership (the "
             "default) and without it (a counterfactual: `lpc.ownership`, `ownership_growth`, "
-            f"`handover` = 0); {exp.replicates} replicates, {exp.total_runs()} runs, shipped "
+            f"`contribution_rate` = 0); {exp.replicates} replicates, {exp.total_runs()} runs, shipped "
             f"defaults otherwise. Metrics from month {exp.reference_step} (the start of the "
             "early phased ramp)."
         ),

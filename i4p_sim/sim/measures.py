@@ -1,0 +1,96 @@
+"""Observation (docs/ODD.md 4.9): the per-step measures of :class:`~i4p_sim.sim.model.I4PModel`.
+
+``MEASURES`` is the one list of the DataCollector's model reporters; :func:`measure` fills
+``model.measures`` at the end of each step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+
+import numpy as np
+from scipy import ndimage
+
+#: The per-step measures the DataCollector records (docs/ODD.md 4.9): the one list.
+MEASURES = (
+    "mean_tension",
+    "max_tension",
+    "violence_share",
+    "violent_events",
+    "affected_population",
+    "largest_cluster",
+    "mean_cohesion",
+    "lpcs_active",
+    "lpc_capacity",
+    "council_mandate",
+    "funding_disbursed",
+    "funding_returned",
+    "warnings_sent",
+    "warnings_answered",
+    "crackdowns",
+    "state_legitimacy",
+)
+EIGHT = np.ones((3, 3), dtype=bool)
+
+
+def measure(model, t: int, disbursed: float, returned: float, sent: int, answered: int) -> None:
+    """Write the step's measures (docs/ODD.md 4.9) into ``model.measures``."""
+    L, m = model.layers, model.measures
+    v = L["violence"]
+    tension = L["tension"]
+    events = int(np.count_nonzero(v))
+    inhabited = max(model.n_inhabited, 1)
+    m["mean_tension"] = float(tension.mean())
+    m["max_tension"] = float(tension.max())
+    m["violence_share"] = events / inhabited
+    m["violent_events"] = events
+    m["affected_population"] = float(L["population"][v].sum())
+    if t % model.config.dynamics.cluster_every == 0:
+        if events:
+            count = ndimage.label(v, structure=EIGHT, output=model._labels)
+            sizes = np.bincount(model._labels.reshape(-1))
+            model._cluster = int(sizes[1:].max()) if count else 0
+        else:
+            model._cluster = 0
+    m["largest_cluster"] = model._cluster
+    if model.n_inhabited:  # the inhabited cells in C order, as boolean indexing gives
+        cohesion = np.take(L["cohesion"].reshape(-1), model._inhabited_idx, out=model._gathered)
+        m["mean_cohesion"] = float(cohesion.mean())
+    else:
+        m["mean_cohesion"] = 0.0
+    tier = model.committees
+    m["lpcs_active"] = int(tier.active.sum())
+    m["lpc_capacity"] = float(tier.capacity.mean()) if tier.n else 0.0
+    m["council_mandate"] = model.national.effective_mandate(t) if model.national else 0.0
+    m["funding_disbursed"] = disbursed
+    m["funding_returned"] = returned
+    m["warnings_sent"] = sent
+    m["warnings_answered"] = answered
+    m["crackdowns"] = model.state.crackdowns
+    m["state_legitimacy"] = float(model.state.legitimacy.mean())
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """Pause Python's cyclic garbage collector while building many long-lived objects.
+
+    Building a grid of a million cells (and as many Community agents) otherwise triggers
+    repeated full collections that traverse every object built so far, for nothing:
+    none of them is garbage. The collector's previous state is restored afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def reporter(name: str):
+    def report(model):
+        return model.measures[name]
+
+    report.__name__ = name
+    return report
