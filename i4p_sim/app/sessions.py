@@ -35,7 +35,6 @@ from i4p_sim.config.loading import validate_scenario
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.sim.model import MEASURES, I4PModel
 from i4p_sim.sim.simulation import Simulation
-from i4p_sim.sweep.memory import release_model
 
 #: Shock kinds the app can inject, with a label for buttons and time-series markers.
 SHOCK_LABELS = {
@@ -133,7 +132,7 @@ class TwinRun:
         for name in ("baseline_run", "shocked_run"):
             sim = self.__dict__.get(name)
             if sim is not None:
-                release_model(sim.model)
+                sim.release()
 
     @property
     def baseline(self) -> I4PModel:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from i4p_sim.config.scenario import Scenario
+from i4p_sim.sim.memory import release_model
 from i4p_sim.sim.model import I4PModel
 from i4p_sim.stats.metrics import summary_metrics
 
@@ -135,6 +136,15 @@ class Simulation:
         summary = summary_metrics(series, self.scenario.resolved_reference_step(), window=window)
         return SimulationResult(series, summary, dict(self.snapshots))
 
+    def release(self) -> None:
+        """Let the model be freed once this object is dropped (it must not step again).
+
+        Mesa 3.3 keeps every model that created an agent alive in a class-level registry
+        (:func:`~i4p_sim.sim.memory.release_model`); a process running many simulations
+        calls this after each.
+        """
+        release_model(self.model)
+
 
 def simulate(
     scenario: Scenario,
@@ -169,4 +179,7 @@ def simulate(
         reseed_at=reseed_at,
         reseed_key=reseed_key,
     )
-    return sim.advance().result(window=window)
+    try:
+        return sim.advance().result(window=window)
+    finally:
+        sim.release()

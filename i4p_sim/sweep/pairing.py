@@ -84,6 +84,7 @@ def run_with_twin(scenario: Scenario, *, window: int = 12, noise_pairs: int = 1)
     """
     sim = Simulation(scenario, communities=False).advance()
     result, layers = sim.result(window=window), dict(sim.model.layers)
+    sim.release()
     if not scenario.shocks:
         return TwinRun(result, None, None, None, None, 0, layers)
     s = scenario.resolved_reference_step()

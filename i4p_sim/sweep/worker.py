@@ -28,7 +28,6 @@ from i4p_sim.sim.simulation import SNAPSHOT_LAYERS, Simulation
 from i4p_sim.stats.metrics import SUMMARY_KEYS
 from i4p_sim.sweep.executors import limit_threads
 from i4p_sim.sweep.finite import NonFiniteState, check_finite
-from i4p_sim.sweep.memory import release_model
 from i4p_sim.sweep.spec import RunSpec
 
 __all__ = ["FAIL_ENV", "Snapshots", "run_batch"]
@@ -116,7 +115,7 @@ def run_batch(
             try:
                 check_finite(result.series, result.summary, sim.model.layers)
             finally:
-                release_model(sim.model)  # else Mesa keeps every model of the worker alive
+                sim.release()  # else Mesa keeps every model of the worker alive
             del sim
             row.update(result.summary)
             row["status"] = "ok"

@@ -239,6 +239,7 @@ def spatial_run(scenario: Scenario, blocks: tuple[int, ...], events: bool) -> di
     for t in range(steps):
         sim.advance(t + 1)
         stack[t] = model.layers["violence"]
+    sim.release()
     out: dict[str, Any] = {"violent_cell_steps": int(stack.sum())}
     inhabited = model.inhabited
     for b in blocks:
