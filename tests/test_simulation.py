@@ -6,10 +6,11 @@ import gc
 import weakref
 
 import numpy as np
-from conftest import SMALL
 
 from i4p_sim.config.loading import load_scenario
 from i4p_sim.sim.simulation import Simulation, simulate
+
+from conftest import SMALL
 
 
 def _scenario():

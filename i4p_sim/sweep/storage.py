@@ -42,15 +42,6 @@ def fsync_dir(path: str | Path) -> None:
         os.close(fd)
 
 
-def fsync_file(path: str | Path) -> None:
-    """``fsync`` a file's data to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def probe_writable(path: str | Path, source: str = "--out") -> Path:
     """Create ``path`` (a directory) if missing and check a file can be written in it.
 
@@ -101,22 +92,8 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 
 def atomic_write_parquet(path: str | Path, frame: pd.DataFrame) -> Path:
-    """Write a DataFrame as Parquet (pyarrow) through a temp file (``fsync``-ed) and
-    ``os.replace``, then ``fsync`` the directory."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        frame.to_parquet(tmp, engine="pyarrow", index=False)
-        os.chmod(tmp, FILE_MODE)
-        fsync_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-    return path
+    """Write a DataFrame as Parquet (pyarrow) with :func:`atomic_write_bytes`."""
+    return atomic_write_bytes(path, frame.to_parquet(engine="pyarrow", index=False))
 
 
 @contextlib.contextmanager
