@@ -43,6 +43,16 @@ def _require_chromium() -> str:
     return CHROMIUM
 
 
+SCENARIO = load_scenario(overrides=["grid.width=24", "grid.height=24", "lpc.density=14"])
+
+
+def committees_on_the_map() -> int:
+    """How many committees the app's scenario sites (density x inhabited cells, rounded)."""
+    from i4p_sim.sim.simulation import Simulation
+
+    return Simulation(SCENARIO, communities=False).model.committees.n
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     """The app as ``i4p viz`` serves it: waitress with the security headers (CSP)."""
@@ -51,8 +61,7 @@ def server() -> Iterator[str]:
     from i4p_sim.app.server import bind
 
     logging.getLogger("waitress").setLevel(logging.ERROR)  # no line per request
-    scenario = load_scenario(overrides=["grid.width=24", "grid.height=24", "lpc.density=14"])
-    app = create_app(scenario)
+    app = create_app(SCENARIO)
     sock = bind("127.0.0.1", 0)
     httpd = create_server(app.server, sockets=[sock], threads=4, ident="i4p")
     thread = threading.Thread(target=httpd.run, daemon=True)
@@ -149,7 +158,9 @@ def test_heat_map_step_play_pause(browser, server, tmp_path):
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["server"] == "i4p"
-    assert page.locator("#map-main .scatterlayer .point").count() == 8  # the LPCs
+    lpcs = committees_on_the_map()
+    assert lpcs > 0
+    assert page.locator("#map-main .scatterlayer .point").count() == lpcs
     page.screenshot(path=str(tmp_path / "loaded.png"), full_page=True)
     assert tab.step() == 1
     page.click("#play")
