@@ -19,21 +19,15 @@ from i4p_sim.config.errors import ConfigError
 from i4p_sim.config.experiment import load_experiment
 from i4p_sim.sweep.spec import iter_runs
 
-from conftest import ROOT, experiment_text
+from conftest import ROOT, experiment_text, run_cli_subprocess
 
 SMALL = experiment_text("small")
 RESUME = experiment_text("resume")
 
 
 def cli(*args, env=None, timeout=120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "i4p_sim.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        cwd=ROOT,
-    )
+    """``python -m i4p_sim ARGS`` in a subprocess (``conftest.run_cli_subprocess``)."""
+    return run_cli_subprocess(*args, env=env, timeout=timeout)
 
 
 def manifest(out: Path) -> dict:

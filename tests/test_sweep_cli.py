@@ -19,7 +19,7 @@ from i4p_sim.stats.metrics import SUMMARY_KEYS
 from i4p_sim.sweep.spec import iter_runs
 from i4p_sim.sweep.worker import FAIL_ENV
 
-from conftest import ROOT, experiment_text
+from conftest import ROOT, experiment_text, run_cli_subprocess
 
 # every test here starts real processes (sweeps, signals, exit codes)
 pytestmark = pytest.mark.slow
@@ -31,16 +31,9 @@ RESUME = experiment_text("resume")
 SMALL = experiment_text("small")
 
 
-def cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "i4p_sim.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=full_env,
-        cwd=REPO,
-    )
+def cli(*args, env=None, timeout=120) -> subprocess.CompletedProcess:
+    """``python -m i4p_sim ARGS`` in a subprocess (``conftest.run_cli_subprocess``)."""
+    return run_cli_subprocess(*args, env=env, timeout=timeout)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
