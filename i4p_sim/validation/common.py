@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from i4p_sim.config.experiment import Experiment, apply_point, load_experiment
+from i4p_sim.config.experiment import Experiment, load_experiment
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.sim.simulation import Simulation
 from i4p_sim.stats import events as es
@@ -47,7 +47,6 @@ __all__ = [
     "load",
     "load_experiment",
     "make_executor",
-    "point_scenario",
     "read_series",
     "rel",
     "run_spatial",
@@ -147,11 +146,6 @@ def load(ctx: Context, stem: str, path: Path | None = None) -> Experiment:
     """Load ``experiments/validation/<stem>.toml`` with the plan's replicates."""
     path = path or VALIDATION_DIR / f"{stem}.toml"
     return load_experiment(path, replicates=ctx.plan.replicates.get(stem))
-
-
-def point_scenario(base: Scenario, point: dict[str, Any], source: str) -> Scenario:
-    """``base`` with a parameter point (dotted path -> value) applied and validated."""
-    return apply_point(base, point, source)
 
 
 def run_scenarios(exp: Experiment) -> Iterator[tuple[str, int, Scenario]]:

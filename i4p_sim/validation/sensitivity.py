@@ -15,6 +15,7 @@ import numpy as np
 from scipy import stats
 
 from i4p_sim.config.errors import ConfigError
+from i4p_sim.config.experiment import apply_point
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.sweep.pairing import run_with_twin
 from i4p_sim.validation.common import (
@@ -23,7 +24,6 @@ from i4p_sim.validation.common import (
     Context,
     load_experiment,
     make_executor,
-    point_scenario,
     rel,
 )
 from i4p_sim.validation.results import (
@@ -173,7 +173,7 @@ def compute(ctx: Context) -> SectionResult:
                     p: (int(round(v)) if p in integers else float(v))
                     for p, v in zip(names, col, strict=True)
                 }
-                sc = point_scenario(base, point, src)
+                sc = apply_point(base, point, src)
                 batch += [sc.model_copy(update={"seed": int(s)}) for s in exp.seeds]
             futures = [
                 pool.submit(outcomes_of, batch[i : i + BATCH], exp.config.window)
