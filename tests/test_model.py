@@ -266,6 +266,53 @@ def test_council_capacity_training_suspension_and_agreements():
     assert not regional.consider_agreement(recent_violence=0.5, step=20)  # national only
 
 
+def test_agreement_is_judged_on_the_violence_of_its_own_months():
+    model = _Stub().model
+    cfg = CouncilConfig(agreement_threshold=0.01, agreement_duration=2, agreement_cooldown=10)
+    council = NationalCouncil(model, cfg, name="national", bounds=(0, 9, 0, 9), cells=100)
+    assert council.broker_agreement(0.001, step=0) is None
+    assert council.broker_agreement(0.05, step=1) == "brokered"  # recent mean 0.0255
+    assert council.broker_agreement(0.002, step=2) is None
+    assert council.broker_agreement(0.004, step=3) is None  # its months: mean 0.003, kept
+    assert (council.agreements, council.broken_agreements) == (1, 0)
+    council.cooldown_until = 0
+    assert council.broker_agreement(0.2, step=4) == "brokered"
+    council.broker_agreement(0.03, step=5)
+    assert council.broker_agreement(0.02, step=6) == "broken"  # mean 0.025 > 0.01
+    assert (council.agreements, council.broken_agreements) == (2, 1)
+
+
+def test_agreements_fire_and_shift_state_legitimacy():
+    """Agreements fire at the defaults of an election scenario and raise state legitimacy;
+    with no damping they break down and cost it (docs/ODD.md 7.11)."""
+
+    def run(*sets):
+        scenario = load_scenario("scenarios/election.toml", overrides=[*SMALL, "steps=240", *sets])
+        m = I4PModel(scenario)
+        for _ in range(scenario.steps):
+            m.step()
+        return m
+
+    brokered = broken = 0
+    for seed in range(4):
+        m = run(f"seed={seed}", "council.agreement_breakdown=0")
+        brokered += m.national.agreements
+        gain = 0.05 * m.national.agreements
+        base = run(
+            f"seed={seed}", "council.agreement_legitimacy=0", "council.agreement_breakdown=0"
+        )
+        assert np.all(
+            m.state.initial_legitimacy - base.state.initial_legitimacy == pytest.approx(gain)
+        )
+        weak = run(f"seed={seed}", "council.agreement_strength=0", "council.agreement_legitimacy=0")
+        broken += weak.national.broken_agreements
+        lost = 0.05 * weak.national.broken_agreements
+        assert np.all(
+            base.state.initial_legitimacy - weak.state.initial_legitimacy == pytest.approx(lost)
+        )
+    assert brokered > 0 and broken > 0
+
+
 def test_donor_policies_and_split():
     model = _Stub().model
     t = CommitteeTier(LPCConfig(), np.array([[1, 1], [5, 5], [8, 8]]), (10, 10), False)
@@ -374,9 +421,10 @@ def test_warnings_send_responses_to_hotter_places_than_the_councils_late_view():
     responses land on targets of higher tension percentile than without (paired seeds).
     A mechanism, not an outcome: whether it lowers violence is an output."""
     diffs = []
+    quiet = ["council.agreement_threshold=1"]  # an agreement would damp both maps alike
     for seed in SEEDS:
-        with_lpc = make([], seed, communities=False).run()
-        without = make(["lpc.enabled=false"], seed, communities=False).run()
+        with_lpc = make(quiet, seed, communities=False).run()
+        without = make([*quiet, "lpc.enabled=false"], seed, communities=False).run()
         a = [r.target_percentile for r in with_lpc.responses.landed]
         b = [r.target_percentile for r in without.responses.landed]
         if a and b:
@@ -403,20 +451,25 @@ def test_every_shock_raises_violence_against_a_paired_calm_run(kind, params):
     """Shocks that add drive or grievance or remove mediation raise violence (a mechanism).
 
     Withdrawals are not here: whether losing the I4P's funding raises violence is a
-    headline output, not a rule; the election is tested by its pulse below."""
+    headline output, not a rule; the election is tested by its pulse below. Agreements
+    are off: one brokered against the shock's violence absorbs part of it (7.11), which is
+    an output of the I4P, not the shock's own channel."""
+    quiet = ["council.agreement_threshold=1"]
     if kind == "trigger_incident":
         # a local shock: look where it struck
         def metric(s):
             return s["violence_share"].to_numpy()[60:72].sum()
     else:
         metric = post
-    diffs = paired(metric, [], [shock(kind, **params)])
+    diffs = paired(metric, quiet, [*quiet, shock(kind, **params)])
     assert_positive(diffs, min_share=0.6 if kind == "trigger_incident" else 0.8)
 
 
 def test_election_pulse_raises_tension_before_the_vote_only():
-    calm = make([], communities=False).run(70)
-    vote = make([shock("election", at=60)], communities=False).run(70)
+    # no agreement: one brokered against the pulse's violence would damp tension (7.11)
+    quiet = ["council.agreement_threshold=1"]
+    calm = make(quiet, communities=False).run(70)
+    vote = make([*quiet, shock("election", at=60)], communities=False).run(70)
     a, b = calm.series()["mean_tension"], vote.series()["mean_tension"]
     np.testing.assert_array_equal(a[:54], b[:54])
     assert (b[54:60].to_numpy() > a[54:60].to_numpy()).all()
@@ -446,6 +499,8 @@ PLACEBO = [
     "community.social_sanction=0",
     "council.response_strength=0",
     "council.agreement_strength=0",
+    "council.agreement_legitimacy=0",
+    "council.agreement_breakdown=0",
 ]
 
 

@@ -304,3 +304,15 @@ def test_load_experiment_points_are_not_materialised_when_too_many(tmp_path, mon
     )
     with pytest.raises(ConfigError, match="runs; at most"):
         load_experiment(exp)
+
+
+def test_config_errors_survive_pickling_between_processes():
+    """A worker's ConfigError or RunFailed reaches the driver intact (a process pool
+    pickles it; without ``__reduce__`` unpickling broke the pool)."""
+    import pickle
+
+    from i4p_sim.config.errors import ConfigError, RunFailed
+
+    for cls in (ConfigError, RunFailed):
+        err = pickle.loads(pickle.dumps(cls("a.toml", "lpc.cost", "must be >= 0")))
+        assert type(err) is cls and str(err) == "a.toml: lpc.cost: must be >= 0"

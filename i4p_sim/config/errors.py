@@ -30,6 +30,10 @@ class ConfigError(ValueError):
         self.message = " ".join(str(message).split())
         super().__init__(self.one_line())
 
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        # rebuilt from its three fields: a worker process's error reaches the driver intact
+        return (type(self), (self.source, self.field, self.message))
+
     def one_line(self) -> str:
         """Return ``"FILE: FIELD: MESSAGE"`` on one line."""
         where = f"{self.source}: {self.field}" if self.field else self.source

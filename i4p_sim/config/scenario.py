@@ -157,11 +157,13 @@ class CouncilConfig(_Section):
     observation_error: Annotated[int, Field(ge=0, le=64)] = 4
     training: Unit = 0.01
     mandate_shield: Unit = 0.7
-    agreement_threshold: Unit = 0.08
+    agreement_threshold: Unit = 0.0015
     agreement_strength: Unit = 0.3
     agreement_duration: Annotated[int, Field(ge=1, le=240)] = 3
     agreement_cooldown: Annotated[int, Field(ge=0, le=1000)] = 36
     agreement_mandate: Unit = 0.4
+    agreement_legitimacy: Unit = 0.05
+    agreement_breakdown: Unit = 0.05
 
 
 class DonorConfig(_Section):

@@ -267,6 +267,9 @@ class NationalCouncil(Agent):
         self.responses_sent = 0
         self.agreement_until = -1
         self.cooldown_until = -1
+        self.agreements = 0  # brokered so far
+        self.broken_agreements = 0  # ended with violence still above the threshold
+        self._during: list[float] | None = None  # violence shares while an agreement is in force
         self._recent_violence: deque[float] = deque(maxlen=AGREEMENT_WINDOW)
 
     @property
@@ -341,16 +344,36 @@ class NationalCouncil(Agent):
             return False
         self.agreement_until = step + self.cfg.agreement_duration
         self.cooldown_until = step + self.cfg.agreement_cooldown
+        self.agreements += 1
+        self._during = []
         return True
 
-    def broker_agreement(self, violence_share: float, step: int) -> bool:
-        """Record last step's violence share; broker an agreement if the recent mean is high.
+    def broker_agreement(self, violence_share: float, step: int) -> str | None:
+        """Record last step's violence share; judge an ending agreement, maybe broker one.
 
-        ``recent`` is the mean of the last (up to) :data:`AGREEMENT_WINDOW` shares
-        (docs/ODD.md 7.11, "National political agreement").
+        ``recent`` is the mean of the last (up to) :data:`AGREEMENT_WINDOW` shares. An
+        agreement whose last month has passed is *broken* when the mean share recorded
+        while it was in force exceeds ``agreement_threshold`` (docs/ODD.md 7.11, "National
+        political agreement").
+
+        Returns
+        -------
+        str or None
+            ``"broken"``, ``"brokered"`` or None (nothing happened this step).
         """
         self._recent_violence.append(violence_share)
-        return self.consider_agreement(float(np.mean(self._recent_violence)), step)
+        event = None
+        if self.agreement_until >= 0 and self._during is not None:
+            if step > self.agreement_until - self.cfg.agreement_duration:
+                self._during.append(violence_share)  # violence of the agreement's months
+            if step >= self.agreement_until:
+                if float(np.mean(self._during)) > self.cfg.agreement_threshold:
+                    self.broken_agreements += 1
+                    event = "broken"
+                self._during = None
+        if self.consider_agreement(float(np.mean(self._recent_violence)), step):
+            event = "brokered"
+        return event
 
 
 def build_councils(

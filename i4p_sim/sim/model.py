@@ -362,7 +362,11 @@ class I4PModel(mesa.Model):
             if council.parent is not None or not self.regional:
                 council.train(self.committees, t)
         answered = self.responses.respond(warnings, self.national, self.regional, t)
-        self.national.broker_agreement(self.measures["violence_share"], t)
+        event = self.national.broker_agreement(self.measures["violence_share"], t)
+        if event == "brokered":  # a settlement raises what every group grants the state
+            self.state.shift_legitimacy(self.config.council.agreement_legitimacy)
+        elif event == "broken":
+            self.state.shift_legitimacy(-self.config.council.agreement_breakdown)
         return answered
 
     def _assemble_drive(self, shock_drive: np.ndarray) -> None:

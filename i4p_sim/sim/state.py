@@ -122,6 +122,15 @@ class SecurityForce(Agent):
         np.clip(g, 0.0, 1.0, out=g)
         self.crackdowns += 1
 
+    def shift_legitimacy(self, delta: float) -> None:
+        """Shift every group's legitimacy and its recovery level by ``delta`` (clipped to [0, 1]).
+
+        A national agreement (``+council.agreement_legitimacy``) or its breakdown
+        (``-council.agreement_breakdown``): a lasting change, docs/ODD.md 7.11.
+        """
+        self.legitimacy = np.clip(self.legitimacy + delta, 0.0, 1.0)
+        self.initial_legitimacy = np.clip(self.initial_legitimacy + delta, 0.0, 1.0)
+
     def act(self, violence: np.ndarray, t: int, grievance: np.ndarray) -> int:
         """Recover legitimacy, crack down on last step's densest violence; return the count.
 
