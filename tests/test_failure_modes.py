@@ -54,3 +54,84 @@ def test_in_a_captured_i4p_the_i4p_raises_violence_and_the_partisan_ablation_rem
     assert (captured > uncaptured).mean() >= 0.75, (captured, uncaptured)
     ablated = i4p_minus_none("captured_i4p", ["lpc.partisan_threshold=0.1"])
     assert ablated.mean() < 0 and (ablated < captured).all(), ablated
+
+
+def contrast(name: str, a: list[str], b: list[str], start: int, seeds=range(8)) -> np.ndarray:
+    """Per seed: violence (sum of shares from ``start``) of ``b`` minus that of ``a``."""
+    out = []
+    for seed in seeds:
+        post = []
+        for sets in (a, b):
+            sc = load_scenario(
+                ROOT / "scenarios" / f"{name}.toml",
+                overrides=["grid.width=32", "grid.height=32", *sets],
+            )
+            m = I4PModel(sc, seed=seed, communities=False).run()
+            post.append(m.series()["violence_share"].to_numpy()[start:].sum())
+        out.append(post[1] - post[0])
+    return np.asarray(out)
+
+
+def test_partisan_committees_differs_from_baseline_only_inside_the_priors() -> None:
+    import tomllib
+
+    priors = {
+        p["path"]: p
+        for p in tomllib.loads((ROOT / "experiments" / "priors.toml").read_text())["prior"]
+    }
+    partisan = load_scenario(ROOT / "scenarios" / "partisan_committees.toml")
+    base = load_scenario(ROOT / "scenarios" / "baseline.toml")
+    changed = {
+        "landscape.patch_scale": partisan.landscape.patch_scale,
+        "lpc.inclusiveness": partisan.lpc.inclusiveness,
+        "lpc.mediation": partisan.lpc.mediation,
+    }
+    for path, value in changed.items():
+        assert priors[path]["low"] <= value <= priors[path]["high"], path
+    same = partisan.model_copy(
+        update={
+            "landscape": partisan.landscape.model_copy(
+                update={"patch_scale": base.landscape.patch_scale}
+            ),
+            "lpc": partisan.lpc.model_copy(
+                update={"inclusiveness": base.lpc.inclusiveness, "mediation": base.lpc.mediation}
+            ),
+            "name": base.name,
+            "description": base.description,
+        }
+    )
+    assert same == base
+
+
+@pytest.mark.slow
+def test_partisan_committees_raise_violence_inclusive_ones_lower_it_and_the_drive_is_why() -> None:
+    """Committees only minus no I4P (paired seeds, 32 x 32): > 0 at inclusiveness 0.2, < 0 at
+    1.0 (experiments/failure_modes/partisan_committees.toml locates the crossing); with the
+    partisan drive ablated (threshold 0.01) the committees lower violence at 0.2 too."""
+    lpc_only = ["council.enabled=false"]
+    for incl, sign in ((0.2, 1), (1.0, -1)):
+        d = contrast("partisan_committees", NONE, [*lpc_only, f"lpc.inclusiveness={incl}"], 24)
+        assert (np.sign(d) == sign).mean() >= 0.75 and np.sign(d.mean()) == sign, (incl, d)
+    ablated = contrast(
+        "partisan_committees",
+        NONE,
+        [*lpc_only, "lpc.inclusiveness=0.2", "lpc.partisan_threshold=0.01"],
+        24,
+    )
+    assert (ablated < 0).mean() >= 0.75, ablated
+
+
+@pytest.mark.slow
+def test_a_captured_council_harms_when_crackdowns_cost_legitimacy_and_capture_is_why() -> None:
+    """Council only minus no I4P after a capturing turn (captured_i4p, paired, 32 x 32):
+    < 0 when a crackdown costs little legitimacy, > 0 at the prior's top (0.06); without
+    capture (ablation) the council lowers violence at 0.06 too."""
+    council_only = ["lpc.enabled=false"]
+    cheap = contrast("captured_i4p", NONE, [*council_only, "state.repression_cost=0"], 120)
+    assert cheap.mean() < 0 and (cheap < 0).mean() >= 0.75, cheap
+    costly = ["state.repression_cost=0.06"]
+    harm = contrast("captured_i4p", [*NONE, *costly], [*council_only, *costly], 120)
+    assert harm.mean() > 0 and (harm > 0).mean() >= 0.6, harm
+    free = ["shocks.0.capture=0", *costly]
+    ablated = contrast("captured_i4p", [*NONE, *costly], [*council_only, *free], 120)
+    assert ablated.mean() < 0 and (ablated < harm).mean() >= 0.75, ablated
