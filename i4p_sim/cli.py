@@ -17,6 +17,7 @@ from pathlib import Path
 from i4p_sim._version import __version__
 from i4p_sim.config.errors import ConfigError, RunFailed, os_error_line
 from i4p_sim.config.experiment import load_experiment
+from i4p_sim.config.horizon import check_shocks_in_horizon
 from i4p_sim.config.limits import check_grid_memory
 from i4p_sim.config.loading import load_scenario, read_toml
 from i4p_sim.validation.sections import SECTION_NAMES
@@ -85,18 +86,28 @@ def _looks_like_experiment(path: Path) -> bool:
     return "experiment" in raw or "scenarios" in raw or "base" in raw or "variants" in raw
 
 
+def _note(message: str) -> None:
+    """A one-line note on stderr (not an error: the command goes on)."""
+    print(f"i4p: note: {message}", file=sys.stderr, flush=True)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    """``i4p check FILE [--steps N]``: validate a scenario or experiment, run nothing."""
     path = Path(args.file)
+    steps = getattr(args, "steps", None)
     if _looks_like_experiment(path):
-        exp = load_experiment(path)
+        exp = load_experiment(path, steps=steps)
+        for note in exp.notes:
+            _note(note)
         check_grid_memory(exp.largest_cells(), str(path), field="grid")
         total = exp.total_runs()
         own = len(exp.scenarios) * len(exp.points) * exp.replicates
         extra = f", {total - own} of them twins or null-perturbed twins" if total > own else ""
-        print(f"{path}: ok (experiment '{exp.name}', {total} runs{extra})")
+        print(f"{path}: ok (experiment '{exp.name}', {total} runs{extra}, {exp.steps} steps)")
         return 0
-    sc = load_scenario(path)
+    sc = load_scenario(path, steps=steps)
     check_grid_memory(sc.grid.width * sc.grid.height, str(path), field="grid")
+    check_shocks_in_horizon([("", sc)], str(path), flag="--steps" if steps else "steps =")
     print(
         f"{path}: ok (scenario '{sc.name}', {sc.grid.height}x{sc.grid.width} grid, "
         f"{sc.steps} steps, {len(sc.shocks)} shocks)"
@@ -130,6 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         kernel=args.kernel,
     )
     check_grid_memory(scenario.grid.width * scenario.grid.height, str(args.scenario), field="grid")
+    check_shocks_in_horizon([("", scenario)], str(args.scenario))
     if args.out:  # before the run, not after it
         check_output_dir(args.out)
     run = run_with_twin(scenario)
@@ -389,6 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
         "the first problem as FILE: FIELD: what is allowed.",
     )
     p.add_argument("file", help="a .toml file under scenarios/ or experiments/")
+    p.add_argument(
+        "--steps",
+        type=_positive_int,
+        help="check with this number of monthly steps, as run or sweep --steps would run it "
+        "(a shock past the last month is an error)",
+    )
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser(

@@ -180,6 +180,8 @@ def run_experiment(
         exp = experiment
     else:
         exp = load_experiment(experiment, replicates=replicates, steps=steps)
+    for note in exp.notes:  # reference or heat-map steps clamped to a --steps horizon
+        _log(f"note: {note}")
     root = Path(out) if out is not None else default_results_dir(exp.name)
     if root.exists() and not root.is_dir():
         raise ConfigError(str(root), "", "exists and is not a directory")
