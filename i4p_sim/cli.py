@@ -209,7 +209,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     runs = res.runs
     n_ok = int((runs["status"] == "ok").sum()) if len(runs) else 0
     n_failed = int((runs["status"] == "failed").sum()) if len(runs) else 0
-    report = None if args.no_report else write_report(res.out)
+    try:
+        report = None if args.no_report else write_report(res.out)
+    except KeyboardInterrupt:
+        from i4p_sim.sweep.driver import interrupted_error
+
+        raise interrupted_error(
+            res.out,
+            None,
+            f"while writing the report; all {len(runs)} runs are stored; "
+            f"'i4p report {res.out}' writes it",
+        ) from None
     print(
         f"{res.experiment.name}: {len(runs)}/{res.experiment.total_runs()} runs stored "
         f"({n_ok} ok, {n_failed} failed); ran {res.ran}, skipped {res.skipped} already stored; "
@@ -320,18 +330,10 @@ def cmd_viz(args: argparse.Namespace) -> int:
     return 0
 
 
-def _validate_command_line() -> str:
-    """How the user started validation, for the document's provenance line."""
-    argv = sys.argv[1:] if sys.argv else []
-    prog = Path(sys.argv[0]).name if sys.argv else "i4p"
-    if sys.argv and "validation" in sys.argv[0]:  # python -m i4p_sim.validation
-        return " ".join(["python -m i4p_sim.validation", *argv])
-    return " ".join([prog, *argv])
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     """``i4p validate``: run the validation experiments and write VALIDATION.md."""
     # heavy (pandas, scipy, the model): imported only when validating
+    from i4p_sim.sweep.manifest import typed_command  # as typed, for the provenance line
     from i4p_sim.validation.common import Plan
     from i4p_sim.validation.run import generate
 
@@ -342,7 +344,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         results=args.results,
         resume=args.resume,
         only=args.only,
-        command=_validate_command_line(),
+        command=typed_command(),
         log=lambda m: print(m, file=sys.stderr, flush=True),
     )
     print(f"wrote {path}")
