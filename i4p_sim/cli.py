@@ -129,6 +129,7 @@ def format_summary(summary: dict, scenario) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from i4p_sim.sim.kernels import require_kernels
     from i4p_sim.sweep.finite import NonFiniteState, check_finite, json_dumps
     from i4p_sim.sweep.pairing import run_with_twin
     from i4p_sim.sweep.storage import atomic_write_parquet, atomic_write_text
@@ -142,6 +143,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     check_grid_memory(scenario.grid.width * scenario.grid.height, str(args.scenario), field="grid")
     check_shocks_in_horizon([("", scenario)], str(args.scenario))
+    where = ("command line", "--kernel") if args.kernel else (str(args.scenario), "kernel")
+    require_kernels([scenario], *where)  # numba missing: one line with the install command
     if args.out:  # before the run, not after it
         check_output_dir(args.out)
     run = run_with_twin(scenario)

@@ -33,6 +33,7 @@ import pandas as pd
 from i4p_sim.config.errors import ConfigError, RunFailed
 from i4p_sim.config.experiment import Experiment, load_experiment
 from i4p_sim.config.limits import check_grid_memory
+from i4p_sim.sim.kernels import require_kernels
 from i4p_sim.sweep.executors import make_executor
 from i4p_sim.sweep.manifest import finish_manifest, new_manifest, now
 from i4p_sim.sweep.pairing import write_paired
@@ -178,6 +179,8 @@ def run_experiment(
         exp = load_experiment(experiment, replicates=replicates, steps=steps)
     for note in exp.notes:  # reference or heat-map steps clamped to a --steps horizon
         _log(f"note: {note}")
+    # numba missing: one line with the install command, not every run stored as failed
+    require_kernels([*exp.scenarios.values(), *exp.at_points.values()], exp.source)
     root = Path(out) if out is not None else default_results_dir(exp.name)
     if root.exists() and not root.is_dir():
         raise ConfigError(str(root), "", "exists and is not a directory")
