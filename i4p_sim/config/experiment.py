@@ -413,7 +413,9 @@ def load_experiment(
     path : str or Path
         The experiment TOML file.
     replicates, steps : int, optional
-        Override the file's replicates and steps (the CLI's quick-look flags).
+        Override the file's replicates and steps (the CLI's quick-look flags). Reference
+        and heat-map steps past an overridden horizon are clamped to its last month, each
+        clamp described in :attr:`Experiment.notes`.
 
     Returns
     -------
@@ -423,7 +425,8 @@ def load_experiment(
     Raises
     ------
     ConfigError
-        One line naming the file, the field and what is allowed.
+        One line naming the file, the field and what is allowed; also for a shock past the
+        last month of its run (:func:`~i4p_sim.config.horizon.check_shocks_in_horizon`).
     """
     p = Path(path)
     source = str(path)

@@ -151,7 +151,8 @@ def run_experiment(
     dask_local : int, optional
         Start a Dask LocalCluster of this many workers.
     replicates, steps : int, optional
-        Override the file's values (files only).
+        Override the file's values (files only); reference and heat-map steps past the
+        ``steps`` horizon are clamped (a note on stderr), a shock past it is an error.
     fresh : bool
         Discard stored runs first.
     retry_failed : bool
@@ -171,7 +172,11 @@ def run_experiment(
     Raises
     ------
     ConfigError
-        For a bad experiment, or when another sweep is writing the same directory.
+        For a bad experiment (a shock past the horizon, the numba kernel without numba),
+        or when another sweep is writing the same directory.
+    SweepInterrupted
+        Ctrl-C or SIGTERM: one line on how many runs are stored and that rerunning the
+        same command resumes (the CLI exits 130, or 143 after SIGTERM).
     """
     if isinstance(experiment, Experiment):
         exp = experiment
