@@ -18,6 +18,7 @@ from i4p_sim import cli_crossing
 from i4p_sim._version import __version__
 from i4p_sim.config.errors import ConfigError, RunFailed, os_error_line
 from i4p_sim.config.experiment import load_experiment
+from i4p_sim.config.horizon import check_shocks_in_horizon
 from i4p_sim.config.limits import check_grid_memory
 from i4p_sim.config.loading import load_scenario, read_toml
 from i4p_sim.validation.sections import SECTION_NAMES
@@ -86,18 +87,28 @@ def _looks_like_experiment(path: Path) -> bool:
     return "experiment" in raw or "scenarios" in raw or "base" in raw or "variants" in raw
 
 
+def _note(message: str) -> None:
+    """A one-line note on stderr (not an error: the command goes on)."""
+    print(f"i4p: note: {message}", file=sys.stderr, flush=True)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    """``i4p check FILE [--steps N]``: validate a scenario or experiment, run nothing."""
     path = Path(args.file)
+    steps = getattr(args, "steps", None)
     if _looks_like_experiment(path):
-        exp = load_experiment(path)
+        exp = load_experiment(path, steps=steps)
+        for note in exp.notes:
+            _note(note)
         check_grid_memory(exp.largest_cells(), str(path), field="grid")
         total = exp.total_runs()
         own = len(exp.scenarios) * len(exp.points) * exp.replicates
         extra = f", {total - own} of them twins or null-perturbed twins" if total > own else ""
-        print(f"{path}: ok (experiment '{exp.name}', {total} runs{extra})")
+        print(f"{path}: ok (experiment '{exp.name}', {total} runs{extra}, {exp.steps} steps)")
         return 0
-    sc = load_scenario(path)
+    sc = load_scenario(path, steps=steps)
     check_grid_memory(sc.grid.width * sc.grid.height, str(path), field="grid")
+    check_shocks_in_horizon([("", sc)], str(path), flag="--steps" if steps else "steps =")
     print(
         f"{path}: ok (scenario '{sc.name}', {sc.grid.height}x{sc.grid.width} grid, "
         f"{sc.steps} steps, {len(sc.shocks)} shocks)"
@@ -119,6 +130,7 @@ def format_summary(summary: dict, scenario) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from i4p_sim.sim.kernels import require_kernels
     from i4p_sim.sweep.finite import NonFiniteState, check_finite, json_dumps
     from i4p_sim.sweep.pairing import run_with_twin
     from i4p_sim.sweep.storage import atomic_write_parquet, atomic_write_text
@@ -131,6 +143,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         kernel=args.kernel,
     )
     check_grid_memory(scenario.grid.width * scenario.grid.height, str(args.scenario), field="grid")
+    check_shocks_in_horizon([("", scenario)], str(args.scenario))
+    where = ("command line", "--kernel") if args.kernel else (str(args.scenario), "kernel")
+    require_kernels([scenario], *where)  # numba missing: one line with the install command
     if args.out:  # before the run, not after it
         check_output_dir(args.out)
     run = run_with_twin(scenario)
@@ -198,7 +213,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     runs = res.runs
     n_ok = int((runs["status"] == "ok").sum()) if len(runs) else 0
     n_failed = int((runs["status"] == "failed").sum()) if len(runs) else 0
-    report = None if args.no_report else write_report(res.out)
+    try:
+        report = None if args.no_report else write_report(res.out)
+    except KeyboardInterrupt:
+        from i4p_sim.sweep.driver import interrupted_error
+
+        raise interrupted_error(
+            res.out,
+            None,
+            f"while writing the report; all {len(runs)} runs are stored; "
+            f"'i4p report {res.out}' writes it",
+        ) from None
     print(
         f"{res.experiment.name}: {len(runs)}/{res.experiment.total_runs()} runs stored "
         f"({n_ok} ok, {n_failed} failed); ran {res.ran}, skipped {res.skipped} already stored; "
@@ -309,18 +334,10 @@ def cmd_viz(args: argparse.Namespace) -> int:
     return 0
 
 
-def _validate_command_line() -> str:
-    """How the user started validation, for the document's provenance line."""
-    argv = sys.argv[1:] if sys.argv else []
-    prog = Path(sys.argv[0]).name if sys.argv else "i4p"
-    if sys.argv and "validation" in sys.argv[0]:  # python -m i4p_sim.validation
-        return " ".join(["python -m i4p_sim.validation", *argv])
-    return " ".join([prog, *argv])
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     """``i4p validate``: run the validation experiments and write VALIDATION.md."""
     # heavy (pandas, scipy, the model): imported only when validating
+    from i4p_sim.sweep.manifest import typed_command  # as typed, for the provenance line
     from i4p_sim.validation.common import Plan
     from i4p_sim.validation.run import generate
 
@@ -331,7 +348,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         results=args.results,
         resume=args.resume,
         only=args.only,
-        command=_validate_command_line(),
+        command=typed_command(),
         log=lambda m: print(m, file=sys.stderr, flush=True),
     )
     print(f"wrote {path}")
@@ -390,6 +407,12 @@ def build_parser() -> argparse.ArgumentParser:
         "the first problem as FILE: FIELD: what is allowed.",
     )
     p.add_argument("file", help="a .toml file under scenarios/ or experiments/")
+    p.add_argument(
+        "--steps",
+        type=_positive_int,
+        help="check with this number of monthly steps, as run or sweep --steps would run it "
+        "(a shock past the last month is an error)",
+    )
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser(

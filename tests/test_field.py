@@ -248,7 +248,7 @@ def test_numba_prefetches_on_large_grids_only():
 def test_numba_missing_gives_install_hint(monkeypatch):
     monkeypatch.setattr(field, "_numba", None)
     monkeypatch.setitem(sys.modules, "numba", None)  # makes `import numba` fail
-    with pytest.raises(ImportError, match=r"pip install i4p-sim\[fast\]"):
+    with pytest.raises(ImportError, match=r"pip install -e \".*\[fast\]\""):
         propagate(*random_inputs((3, 3)), **PARAMS, kernel="numba")
 
 

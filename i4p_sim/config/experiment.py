@@ -44,6 +44,7 @@ from i4p_sim.config.experiment_schema import (
     experiment_error,
     flatten_axes,
 )
+from i4p_sim.config.horizon import check_shocks_in_horizon
 from i4p_sim.config.limits import check_sweep_size, count_points
 from i4p_sim.config.loading import (
     apply_set,
@@ -102,6 +103,9 @@ class Experiment:
         Seed of each replicate (common random numbers).
     at_points : dict
         ``(scenario name, point index)`` -> the validated scenario with that point applied.
+    notes : list of str
+        One-line notes for the user: reference and heat-map steps past a ``steps``
+        override's horizon, clamped to its last month.
     """
 
     name: str
@@ -118,6 +122,7 @@ class Experiment:
     twins: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Scenario] = field(default_factory=dict)
     nulls: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def replicates(self) -> int:
@@ -349,27 +354,50 @@ def _check_names(cfg: ExperimentConfig, scenarios: dict[str, Scenario], source: 
 
 
 def _steps_and_reference(
-    cfg: ExperimentConfig, scenarios: dict[str, Scenario], source: str
-) -> tuple[int, int]:
+    cfg: ExperimentConfig, scenarios: dict[str, Scenario], source: str, overridden: bool
+) -> tuple[int, int, list[str]]:
+    """The common steps, the reference step and notes on what a ``steps`` override clamped.
+
+    A reference step or heat-map step past the last month is an error in the file itself,
+    and clamped to the last month (with a note) when ``steps`` comes from the caller
+    (``--steps``), so that a quick run of any experiment works.
+    """
     run_steps = {sc.steps for sc in scenarios.values()}
     if len(run_steps) != 1:
         raise ConfigError(
             source, "steps", f"scenarios differ in steps {sorted(run_steps)}; set steps here"
         )
     n_steps = run_steps.pop()
+    last = n_steps - 1
+    notes: list[str] = []
     if cfg.reference_step is not None:
-        if cfg.reference_step >= n_steps:
-            raise ConfigError(
-                source, "reference_step", f"got {cfg.reference_step}; must be < steps ({n_steps})"
-            )
         ref_step = cfg.reference_step
+        if ref_step > last and overridden:
+            notes.append(
+                f"{source}: reference_step {ref_step} is past the last month of a {n_steps}-step "
+                f"run; clamped to {last}"
+            )
+            ref_step = last
+        elif ref_step > last:
+            raise ConfigError(
+                source, "reference_step", f"got {ref_step}; must be < steps ({n_steps})"
+            )
     else:
         firsts = [min(s.at for s in sc.shocks) for sc in scenarios.values() if sc.shocks]
-        ref_step = min(min(firsts), n_steps - 1) if firsts else n_steps // 2
-    for i, s in enumerate(cfg.heatmap_steps):
-        if s >= n_steps:
-            raise ConfigError(source, f"heatmap_steps.{i}", f"got {s}; must be < steps ({n_steps})")
-    return n_steps, ref_step
+        ref_step = min(min(firsts), last) if firsts else n_steps // 2
+    late = [s for s in cfg.heatmap_steps if s > last]
+    if late and overridden:
+        shown = ", ".join(map(str, late))
+        notes.append(
+            f"{source}: heatmap_steps {shown} past the last month of a {n_steps}-step run; "
+            f"clamped to {last}"
+        )
+    elif late:
+        i = cfg.heatmap_steps.index(late[0])
+        raise ConfigError(
+            source, f"heatmap_steps.{i}", f"got {late[0]}; must be < steps ({n_steps})"
+        )
+    return n_steps, ref_step, notes
 
 
 def load_experiment(
@@ -385,7 +413,9 @@ def load_experiment(
     path : str or Path
         The experiment TOML file.
     replicates, steps : int, optional
-        Override the file's replicates and steps (the CLI's quick-look flags).
+        Override the file's replicates and steps (the CLI's quick-look flags). Reference
+        and heat-map steps past an overridden horizon are clamped to its last month, each
+        clamp described in :attr:`Experiment.notes`.
 
     Returns
     -------
@@ -395,14 +425,15 @@ def load_experiment(
     Raises
     ------
     ConfigError
-        One line naming the file, the field and what is allowed.
+        One line naming the file, the field and what is allowed; also for a shock past the
+        last month of its run (:func:`~i4p_sim.config.horizon.check_shocks_in_horizon`).
     """
     p = Path(path)
     source = str(path)
     cfg = _read_experiment(p, source, replicates, steps)
     scenarios = _scenarios(cfg, p.parent, source)
     baseline = _check_names(cfg, scenarios, source)
-    n_steps, ref_step = _steps_and_reference(cfg, scenarios, source)
+    n_steps, ref_step, notes = _steps_and_reference(cfg, scenarios, source, steps is not None)
     # the common reference step is in range (checked above): no second validation needed
     scenarios = {
         name: sc.model_copy(update={"reference_step": ref_step}) for name, sc in scenarios.items()
@@ -420,6 +451,15 @@ def load_experiment(
         if point
         for name, sc in {**scenarios, **extra}.items()
     }
+    # a shock past the horizon would be ignored: refuse it, naming the steps that keep it
+    check_shocks_in_horizon(
+        [
+            *((f"{name}: ", sc) for name, sc in scenarios.items()),
+            *((f"{name} at point {i}: ", sc) for (name, i), sc in at_points.items()),
+        ],
+        source,
+        flag="--steps" if steps is not None else "steps =",
+    )
     return Experiment(
         name=cfg.name,
         source=source,
@@ -435,6 +475,7 @@ def load_experiment(
         twins=twins,
         extra=extra,
         nulls=nulls,
+        notes=notes,
     )
 
 

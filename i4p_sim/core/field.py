@@ -40,8 +40,10 @@ kernel in :mod:`i4p_sim.core.field_numba`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from numbers import Real
+from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -55,7 +57,14 @@ from i4p_sim.core.field_numpy import (
     _workspace,
 )
 
-__all__ = ["KERNELS", "neighbour_mean", "propagate", "warm_up"]
+__all__ = [
+    "KERNELS",
+    "neighbour_mean",
+    "numba_install_hint",
+    "propagate",
+    "require_kernel",
+    "warm_up",
+]
 
 KERNELS: tuple[str, ...] = ("numpy", "numba")
 """Names accepted by the ``kernel`` keyword of :func:`propagate`."""
@@ -155,6 +164,25 @@ def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
 _numba: ModuleType | None = None
 
 
+def numba_install_hint() -> str:
+    """The command that installs numba (the ``fast`` extra) into the running Python.
+
+    From a source checkout (a ``pyproject.toml`` beside the package) it is the editable
+    install of the README, ``pip install -e ".[fast]"`` (the checkout's path when the
+    working directory is elsewhere); otherwise ``pip install "i4p-sim[fast]"``.
+    """
+    python = sys.executable or "python"
+    root = Path(__file__).resolve().parents[2]
+    if (root / "pyproject.toml").is_file():
+        try:
+            here = Path.cwd().resolve() == root
+        except OSError:
+            here = False
+        target = ".[fast]" if here else f"{root}[fast]"
+        return f'{python} -m pip install -e "{target}"'
+    return f'{python} -m pip install "i4p-sim[fast]"'
+
+
 def _numba_module() -> ModuleType:
     """Import (once) and return :mod:`i4p_sim.core.field_numba`, with an install hint."""
     global _numba
@@ -163,12 +191,25 @@ def _numba_module() -> ModuleType:
             import numba  # noqa: F401  (fails first, with the hint, when it is missing)
 
             from i4p_sim.core import field_numba
-        except ImportError as exc:  # pragma: no cover - depends on the environment
+        except ImportError as exc:
             raise ImportError(
-                "kernel='numba' needs the optional dependency numba: pip install i4p-sim[fast]"
+                "kernel 'numba' needs the optional dependency numba, which is not installed; "
+                f"install it with: {numba_install_hint()}"
             ) from exc
         _numba = field_numba
     return _numba
+
+
+def require_kernel(kernel: str) -> None:
+    """Make sure ``kernel`` can run here (numba importable), before any work.
+
+    Raises
+    ------
+    ImportError
+        ``kernel == "numba"`` and numba is missing; the message names the install command.
+    """
+    if kernel == "numba":
+        _numba_module()
 
 
 def _get_numba_kernel() -> Callable:

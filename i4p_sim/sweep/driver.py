@@ -33,15 +33,23 @@ import pandas as pd
 from i4p_sim.config.errors import ConfigError, RunFailed
 from i4p_sim.config.experiment import Experiment, load_experiment
 from i4p_sim.config.limits import check_grid_memory
+from i4p_sim.sim.kernels import require_kernels
 from i4p_sim.sweep.executors import make_executor
 from i4p_sim.sweep.manifest import finish_manifest, new_manifest, now
 from i4p_sim.sweep.pairing import write_paired
+from i4p_sim.sweep.progress import EVERY_S, make_progress
 from i4p_sim.sweep.spec import RunSpec, iter_runs
 from i4p_sim.sweep.storage import directory_lock, probe_writable
 from i4p_sim.sweep.store import Store, read_manifest
 from i4p_sim.sweep.worker import run_batch
 
-__all__ = ["SweepInterrupted", "SweepResult", "default_results_dir", "run_experiment"]
+__all__ = [
+    "SweepInterrupted",
+    "SweepResult",
+    "default_results_dir",
+    "interrupted_error",
+    "run_experiment",
+]
 
 #: Work per task worth its overhead: ~0.3 s of model time (a 64x64, 240-step run is ~1M
 #: cell-steps).
@@ -114,18 +122,6 @@ def _batches(specs: Iterator[RunSpec], size: int) -> Iterator[list[RunSpec]]:
         yield batch
 
 
-def _progress(total: int, desc: str) -> Any:
-    from tqdm.auto import tqdm  # lazy: only a sweep with a progress bar needs it
-
-    return tqdm(
-        total=total,
-        desc=desc,
-        unit="run",
-        disable=not sys.stderr.isatty(),
-        dynamic_ncols=True,
-    )
-
-
 def run_experiment(
     experiment: str | Path | Experiment,
     *,
@@ -155,7 +151,8 @@ def run_experiment(
     dask_local : int, optional
         Start a Dask LocalCluster of this many workers.
     replicates, steps : int, optional
-        Override the file's values (files only).
+        Override the file's values (files only); reference and heat-map steps past the
+        ``steps`` horizon are clamped (a note on stderr), a shock past it is an error.
     fresh : bool
         Discard stored runs first.
     retry_failed : bool
@@ -163,7 +160,8 @@ def run_experiment(
     batch_size : int, optional
         Runs per task (default: automatic, so each worker gets several tasks).
     progress : bool
-        Show a tqdm bar (only when stderr is a terminal).
+        Show progress on stderr: a tqdm bar on a terminal, else a line every ~10 s or 10%
+        of the runs (:mod:`~i4p_sim.sweep.progress`).
 
     Returns
     -------
@@ -174,12 +172,20 @@ def run_experiment(
     Raises
     ------
     ConfigError
-        For a bad experiment, or when another sweep is writing the same directory.
+        For a bad experiment (a shock past the horizon, the numba kernel without numba),
+        or when another sweep is writing the same directory.
+    SweepInterrupted
+        Ctrl-C or SIGTERM: one line on how many runs are stored and that rerunning the
+        same command resumes (the CLI exits 130, or 143 after SIGTERM).
     """
     if isinstance(experiment, Experiment):
         exp = experiment
     else:
         exp = load_experiment(experiment, replicates=replicates, steps=steps)
+    for note in exp.notes:  # reference or heat-map steps clamped to a --steps horizon
+        _log(f"note: {note}")
+    # numba missing: one line with the install command, not every run stored as failed
+    require_kernels([*exp.scenarios.values(), *exp.at_points.values()], exp.source)
     root = Path(out) if out is not None else default_results_dir(exp.name)
     if root.exists() and not root.is_dir():
         raise ConfigError(str(root), "", "exists and is not a directory")
@@ -227,6 +233,28 @@ def _terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted_error(root: Path, error: BaseException | None, what: str) -> SweepInterrupted:
+    """The one-line error of an interrupted sweep: exit 130 on Ctrl-C, 143 on SIGTERM."""
+    how = "terminated (SIGTERM)" if isinstance(error, _Terminated) else "interrupted"
+    exc = SweepInterrupted(str(root), "", f"{how}; {what}")
+    if isinstance(error, _Terminated):
+        exc.exit_code = 128 + signal.SIGTERM
+    return exc
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Ignore Ctrl-C while the store and the manifest are closed (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _log(message: str) -> None:
@@ -318,7 +346,11 @@ def _run_locked(
                 suspects: collections.deque[list[RunSpec]] = collections.deque()
                 deaths: dict[str, int] = {}
                 last_assemble = time.monotonic()
-                bar = _progress(n_pending, exp.name) if progress else None
+                bar = (
+                    make_progress(exp.name, n_pending, n_skipped, len(expected))
+                    if progress
+                    else None
+                )
 
                 def record(rows, series, snapshots) -> None:
                     nonlocal ran, failed
@@ -342,7 +374,11 @@ def _run_locked(
                                 in_flight[executor.submit(run_batch, batch)] = batch
                         if not in_flight:
                             break
-                        done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+                        done, _ = cf.wait(
+                            in_flight, timeout=EVERY_S, return_when=cf.FIRST_COMPLETED
+                        )
+                        if not done and bar is not None:
+                            bar.update(0)  # a progress line every ~10 s, even between runs
                         lost: list[list[RunSpec]] = []
                         for fut in done:
                             batch = in_flight.pop(fut)
@@ -406,32 +442,37 @@ def _run_locked(
         error = exc
         raise
     finally:
-        _finish(
-            store,
-            manifest,
-            expected,
-            interrupted=interrupted,
-            error=error,
-            executor_desc=executor_desc,
-            wall=time.perf_counter() - t_start,
-            ran=ran,
-            failed=failed,
-            skipped=n_skipped,
-        )
+        with _interrupts_deferred():  # a second Ctrl-C does not tear the manifest
+            _finish(
+                store,
+                manifest,
+                expected,
+                interrupted=interrupted,
+                error=error,
+                executor_desc=executor_desc,
+                wall=time.perf_counter() - t_start,
+                ran=ran,
+                failed=failed,
+                skipped=n_skipped,
+            )
     if interrupted:
         stored = manifest.get("runs_ok", 0) + manifest.get("runs_failed", 0)
-        how = "terminated (SIGTERM)" if isinstance(error, _Terminated) else "interrupted"
-        exc_out = SweepInterrupted(
-            str(root),
-            "",
-            f"{how}; {stored} of {len(expected)} runs stored; rerun the same command to resume",
-        )
-        if isinstance(error, _Terminated):
-            exc_out.exit_code = 128 + signal.SIGTERM
-        raise exc_out from None
+        raise interrupted_error(
+            root,
+            error,
+            f"{stored} of {len(expected)} runs stored; rerun the same command to resume",
+        ) from None
     runs = store.last_runs
     # paired metrics from the stored series (also on resume): paired.parquet
-    paired = write_paired(root, exp, runs)
+    try:
+        paired = write_paired(root, exp, runs)
+    except KeyboardInterrupt as exc:
+        raise interrupted_error(
+            root,
+            exc,
+            f"while writing paired.parquet; all {len(runs)} runs are stored; rerun the same "
+            "command to finish",
+        ) from None
     wall = time.perf_counter() - t_start
     return SweepResult(exp, root, runs, ran, n_skipped, failed, wall, paired)
 

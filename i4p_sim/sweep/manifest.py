@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import shlex
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -14,7 +15,14 @@ import pandas as pd
 
 from i4p_sim.config.experiment import Experiment
 
-__all__ = ["finish_manifest", "git_revision", "new_manifest", "now", "versions"]
+__all__ = [
+    "finish_manifest",
+    "git_revision",
+    "new_manifest",
+    "now",
+    "typed_command",
+    "versions",
+]
 
 #: Packages whose versions the manifest records (when installed).
 RECORDED_PACKAGES = (
@@ -70,6 +78,34 @@ def git_revision() -> str | None:
         return None
 
 
+def typed_command(argv: list[str] | None = None) -> str:
+    """The command as the user typed it, from ``sys.argv``: ``i4p sweep x.toml --steps 120``.
+
+    ``python -m i4p_sim`` sets ``argv[0]`` to the path of ``i4p_sim/__main__.py`` (``-m
+    i4p_sim.cli`` to that of ``cli.py``) and the console script to the path of ``bin/i4p``;
+    each is written back as typed (``python -m i4p_sim``, ``python -m i4p_sim.validation``,
+    ``python -m i4p_sim.cli``, ``i4p``). A script is ``python SCRIPT``; the arguments are
+    quoted as a shell needs them.
+    """
+    argv = list(sys.argv if argv is None else argv) or ["python"]
+    first = Path(argv[0])
+    if first.suffix == ".py" and (first.parent / "__init__.py").exists():
+        # python -m PACKAGE (argv[0] is its __main__.py) or python -m PACKAGE.MODULE
+        parts = [] if first.name == "__main__.py" else [first.stem]
+        folder = first.parent
+        while (folder / "__init__.py").exists():
+            parts.insert(0, folder.name)
+            folder = folder.parent
+        head = ["python", "-m", ".".join(parts)]
+    elif first.suffix == ".py":
+        head = ["python", argv[0]]
+    elif argv[0] == "-c":
+        head = ["python", "-c"]
+    else:  # a console script (i4p, pytest): its name, as found on the PATH
+        head = [first.name]
+    return " ".join([*head, shlex.join(argv[1:])]).strip()
+
+
 def now() -> str:
     """The current UTC time, ISO 8601 to the second."""
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -89,7 +125,7 @@ def new_manifest(exp: Experiment, started: str, previous: dict[str, Any]) -> dic
         "finished": None,
         "status": "running",
         "executor": None,
-        "command": " ".join(sys.argv),
+        "command": typed_command(),
         "sessions": list(previous.get("sessions") or []),
     }
 
