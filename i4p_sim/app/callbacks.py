@@ -54,8 +54,7 @@ SHOW, HIDE = {"display": "block"}, {"display": "none"}
 
 def _horizon_note(run: TwinRun) -> Outcome:
     return Outcome(
-        f"Reached the horizon (month {run.t} / {run.horizon}); press Continue to run "
-        "further."
+        f"Reached the horizon (month {run.t} / {run.horizon}); press Continue to run further."
     )
 
 
@@ -202,13 +201,11 @@ def register(app: dash.Dash, store: SessionStore) -> None:
         State("cell", "data"),
         State("seed-input", "value"),
         State("tiers", "value"),
+        State("replicates", "value"),
         State({"type": "param", "path": ALL}, "value"),
         State({"type": "param", "path": ALL}, "id"),
-        State("replicates", "value"),
     )
     def dispatch(*args: Any) -> tuple:
-        replicates = args[-1]
-        args = args[:-1]
         (
             session_id,
             steps_per_frame,
@@ -218,10 +215,11 @@ def register(app: dash.Dash, store: SessionStore) -> None:
             cell,
             seed,
             tiers,
+            replicates,
             values,
             ids,
-        ) = args[-10:]
-        layer, twin = args[-12], args[-11]
+        ) = args[-11:]
+        layer, twin = args[-13], args[-12]
 
         def message_only(text: str) -> tuple:
             return (no_update,) * 6 + (text, "message error") + (no_update,) * 4

@@ -183,9 +183,7 @@ def encode(images: Sequence[np.ndarray], fmt: str, fps: float = 8.0) -> bytes:
     import imageio.v3 as iio
 
     if fmt == "gif":
-        return iio.imwrite(
-            "<bytes>", list(images), extension=".gif", duration=1000.0 / fps, loop=0
-        )
+        return iio.imwrite("<bytes>", list(images), extension=".gif", duration=1000.0 / fps, loop=0)
     return iio.imwrite(
         "<bytes>", np.stack(images), extension=".mp4", plugin="FFMPEG", fps=fps, codec="libx264"
     )

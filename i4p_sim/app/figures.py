@@ -38,8 +38,14 @@ LAYERS: dict[str, tuple[str, Any, tuple[float, float] | None]] = {
     "coverage": ("LPC coverage (mediation strength)", _scale(sequential.Greens), None),
     "sign": (
         "Mediation sign (calms / drives)",
-        [[0.0, "#762a83"], [0.33, "#762a83"], [0.33, "#f7f7f7"], [0.67, "#f7f7f7"],
-         [0.67, "#1b7837"], [1.0, "#1b7837"]],
+        [
+            [0.0, "#762a83"],
+            [0.33, "#762a83"],
+            [0.33, "#f7f7f7"],
+            [0.67, "#f7f7f7"],
+            [0.67, "#1b7837"],
+            [1.0, "#1b7837"],
+        ],
         (-1.5, 1.5),
     ),
 }

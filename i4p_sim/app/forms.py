@@ -24,6 +24,7 @@ SHOCK_BUTTONS = {
     "shock-trigger": "trigger_incident",
 }
 
+
 @dataclass
 class Form:
     """The controls' values that a dispatch may use."""
@@ -86,7 +87,6 @@ def scenario_from_form(base: Scenario, form: Form) -> Scenario:
     scenario = validate_scenario(data, "controls")
     check_app_limits(scenario)
     return scenario
-
 
 
 _ORDER = (
@@ -189,5 +189,3 @@ def make_form(
         params=params,
         replicates=replicates,
     )
-
-

@@ -88,8 +88,7 @@ MARKERS: list[tuple[str, str]] = [
     ),
     (
         "Horizon",
-        "A run stops at the scenario's horizon ('month 37 / 240'); Continue adds "
-        "months past it.",
+        "A run stops at the scenario's horizon ('month 37 / 240'); Continue adds months past it.",
     ),
 ]
 
