@@ -70,8 +70,7 @@ table.small { border-collapse: collapse; margin: 2px 12px 2px 0; display: inline
 table.small td, table.small th { padding: 1px 8px; border-bottom: 1px solid #eee;
                                  text-align: left; font-size: 12px; }
 .hint { color: #666; font-size: 11px; }
-#seed-input { width: 150px; }
-#replicates { width: 70px; }
+.param.wide { grid-template-columns: 60px 1fr; }  /* a 10-digit seed shows whole */
 details.panel summary { cursor: pointer; font-weight: 600; padding: 2px 0; }
 table.info { border-collapse: collapse; margin: 2px 0 6px 0; }
 table.info td, table.info th { padding: 2px 8px; border-bottom: 1px solid #eee;
@@ -104,7 +103,8 @@ def _param_input(scenario: Scenario, path: str) -> html.Div:
                 value=_get(scenario, path),
                 min=lo,
                 max=hi,
-                step=step,
+                # "any": a density such as 0.814 is valid, not flagged for its decimals
+                step=step if float(step).is_integer() else "any",
                 debounce=True,
             ),
         ],
@@ -281,7 +281,7 @@ def build_layout(scenario: Scenario) -> html.Div:
                     html.Label("Seed"),
                     dcc.Input(id="seed-input", type="number", value=scenario.seed, min=0, step=1),
                 ],
-                className="param",
+                className="param wide",
             ),
             html.Div(
                 [
