@@ -207,7 +207,7 @@ def series_figure(
             "visible": n > 0,
         }
         if r == rows - 1:
-            xaxis["title"] = {"text": "month", "font": {"size": 11}, "standoff": 2}
+            xaxis["title"] = {"text": "month (step, from 0)", "font": {"size": 11}, "standoff": 2}
         layout[f"xaxis{suffix}"] = xaxis
         layout[f"yaxis{suffix}"] = {
             "domain": [y1 - tall, y1],

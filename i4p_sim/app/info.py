@@ -12,12 +12,15 @@ from dash import html
 LAYER_INFO: dict[str, tuple[str, str]] = {
     "tension": (
         "0-1",
-        "How close a community is to violence: grievance and contagion raise it, "
-        "cohesion, mediation and the state's presence damp it.",
+        "Latent conflict pressure: grievance, friction at group boundaries, the memory of "
+        "violence, shocks and contagion from violent neighbours raise it; cohesion and "
+        "peace work (mediation, rapid responses) damp it; it spreads to neighbours.",
     ),
     "violence": (
         "1 = violent",
-        "Communities whose members mobilised violently this month (1), or not (0).",
+        "Communities that mobilised violently this month (1) or not (0): a decision, when "
+        "grievance outweighs the sanction expected (the state's presence, the committees' "
+        "social sanction), exhaustion and a threshold.",
     ),
     "cohesion": (
         "0-1",
@@ -29,7 +32,8 @@ LAYER_INFO: dict[str, tuple[str, str]] = {
     ),
     "memory": (
         "0-1",
-        "Memory of recent violence nearby; it fades over months and feeds tension.",
+        "A slowly decaying trace of past violence in the cell; it feeds tension (the "
+        "relapse channel).",
     ),
     "group": ("group", "The identity group living in each cell (a category, no order)."),
     "population": ("people / cell", "Inhabitants per cell (relative units)."),
