@@ -290,6 +290,14 @@ def test_scenario_shock_twins_differ_and_run_stops_at_horizon(browser, shocked_s
     page.wait_for_function("() => /Horizon moved/.test(document.body.innerText)")
     assert tab.step() == 7
     assert "month 7 / 66" in page.inner_text("#status")
+    # a reset drops the extension, and the charts start afresh: no old ranges
+    x_top = "() => document.querySelector('#series .js-plotly-plot')._fullLayout.xaxis.range[1]"
+    assert page.evaluate(x_top) >= 6
+    page.click("#reset-same")
+    page.wait_for_function("() => /month 0 \\/ 6/.test(document.body.innerText)")
+    assert "press Step or Play" in page.inner_text("#series")
+    assert tab.step() == 1
+    page.wait_for_function(f"() => ({x_top})() < 2")
     tab.close()
 
 
