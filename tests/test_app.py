@@ -577,6 +577,13 @@ def test_run_stops_at_the_horizon_and_continue_goes_on():
     act(run, "clock", Form(steps_per_frame=5))
     assert run.t == 13 and not run.at_horizon
     assert "month 13 / 68" in render(run, Form())["status"]
+    run.inject("election")  # its vote at month 19, inside the horizon of 68
+    assert run.scenario_with_shocks().steps == 68
+    run.step(50)
+    run.step(5)
+    assert run.t == 68 and run.horizon == 68
+    run.inject("election")  # its vote at month 74, past the horizon: the file covers it
+    assert run.scenario_with_shocks().steps == 75
     act(run, "reset-same", Form())
     assert run.horizon == 8 and run.t == 0
 

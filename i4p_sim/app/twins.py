@@ -334,7 +334,9 @@ class TwinRun:
         """The current scenario with the injected shocks appended to its schedule."""
         data = self.scenario.to_dict()
         data["shocks"] = [*data.get("shocks", []), *(i.shock.model_dump() for i in self.injected)]
-        data["steps"] = max(int(data.get("steps", 1)), self.horizon)
+        # the run's horizon (after Continue) and every injected shock lie inside the file
+        ends = [self.horizon, *(i.shock.at + 1 for i in self.injected)]
+        data["steps"] = max(int(data.get("steps", 1)), *ends)
         if self.injected:
             data["description"] = (
                 f"{self.scenario.description} (with {len(self.injected)} shock(s) injected "
