@@ -106,7 +106,8 @@ def soak(args: argparse.Namespace) -> dict:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         scen = Path(tmp) / "soak.toml"
-        scen.write_text(f"[grid]\nwidth = {args.size}\nheight = {args.size}\n")
+        # a far horizon: the app stops a run there, and the soak wants every tick to step
+        scen.write_text(f"steps = 100000\n[grid]\nwidth = {args.size}\nheight = {args.size}\n")
         log = open(Path(tmp) / "server.log", "w+")  # noqa: SIM115
         server = subprocess.Popen(
             [sys.executable, "-m", "i4p_sim", "viz", str(scen), "--host", HOST]

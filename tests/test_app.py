@@ -3,6 +3,7 @@ parameter validation, figures and the Dash callbacks over HTTP (Flask test clien
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 
 from i4p_sim import app as app_module
 from i4p_sim.app import create_app
+from i4p_sim.app import export as export_module
 from i4p_sim.app.callbacks import (
     Form,
     act,
@@ -26,7 +28,9 @@ from i4p_sim.app.callbacks import (
     render,
     scenario_from_form,
 )
-from i4p_sim.app.client import DashClient
+from i4p_sim.app.charts import HEADLINE, summarise
+from i4p_sim.app.client import DashClient, _walk
+from i4p_sim.app.export import AnimationUnavailable, animation, available_formats, replay_layer
 from i4p_sim.app.figures import (
     LAYERS,
     decode_typed,
@@ -35,10 +39,18 @@ from i4p_sim.app.figures import (
     map_figure,
     typed_array,
 )
-from i4p_sim.app.sessions import MAX_SIDE, SessionStore, TwinRun
+from i4p_sim.app.info import LAYER_INFO
+from i4p_sim.app.sessions import (
+    EXTEND_STEPS,
+    MAX_REPLICATES,
+    MAX_SIDE,
+    SessionStore,
+    TwinRun,
+    check_replicates,
+)
 from i4p_sim.cli import main
 from i4p_sim.config.errors import ConfigError
-from i4p_sim.config.loading import load_scenario
+from i4p_sim.config.loading import load_scenario, validate_scenario
 from i4p_sim.sim.model import LAYERS as MODEL_LAYERS
 from i4p_sim.sim.model import MEASURES, I4PModel
 from i4p_sim.sim.shocks import withdrawal_multiplier
@@ -238,11 +250,18 @@ def test_exported_toml_runs_with_the_cli(run, tmp_path, capsys):
     assert "cumulative_violence" in capsys.readouterr().out
 
 
-def test_export_csv_has_one_row_per_step(run):
+def test_export_csv_has_both_twins_one_row_per_step(run):
+    run.step(2)
+    run.inject("funding_withdrawal", mode="abrupt", donor="all")
     run.step(4)
-    df = pd.read_csv(StringIO(run.export_csv()), index_col="step")
-    assert len(df) == 4 and list(df.columns) == list(MEASURES)
-    assert np.allclose(df["mean_tension"], run.shocked.series()["mean_tension"])
+    df = pd.read_csv(StringIO(run.export_csv()))
+    assert list(df.columns) == ["twin", "replicate", "seed", "step", *MEASURES]
+    assert df.groupby("twin").size().to_dict() == {"baseline": 6, "shocked": 6}
+    shocked = df[df.twin == "shocked"].set_index("step")
+    baseline = df[df.twin == "baseline"].set_index("step")
+    assert np.allclose(shocked["mean_tension"], run.shocked.series()["mean_tension"])
+    assert np.allclose(baseline["mean_tension"], run.baseline.series()["mean_tension"])
+    assert not np.allclose(shocked["funding_disbursed"], baseline["funding_disbursed"])
 
 
 # --------------------------------------------------------------------------- sessions
@@ -338,7 +357,7 @@ def test_render_twin_and_single_and_markers(run):
     run.step(2)
     view = render(run, Form(layer="cohesion", twin=True))
     assert view["base"] is not None and view["diff"] is not None
-    assert "step 5" in view["status"]
+    assert "month 5 /" in view["status"]
     shapes = view["series"]["layout"]["shapes"]
     assert shapes and all(s["x0"] == 3 for s in shapes)
     labels = [a["text"] for a in view["series"]["layout"]["annotations"]]
@@ -386,19 +405,19 @@ def test_each_page_load_gets_its_own_session_id(app):
 def test_dispatcher_over_http(app):
     c = DashClient(app)
     out = c.load()
-    assert "step 0" in out["status"]["children"]
+    assert "month 0 /" in out["status"]["children"]
     assert out["base-box"]["style"] == {"display": "block"}
     out = c.press("step")
-    assert "step 1" in out["status"]["children"]
+    assert "month 1 /" in out["status"]["children"]
     c.values["cell.data"] = [2, 3]
     out = c.press("shock-trigger")
     assert "Trigger incident at (2, 3)" in out["message"]["children"]
     for _ in range(3):
         out = c.press("clock")
-    assert "step 4" in out["status"]["children"]
+    assert "month 4 /" in out["status"]["children"]
     assert out["series"]["figure"]["layout"]["shapes"]
     out = c.choose("layer", "violence")
-    assert "step 4" in out["status"]["children"]  # changing the view does not step
+    assert "month 4 /" in out["status"]["children"]  # changing the view does not step
     out = c.choose("twin", [])
     assert out["base-box"]["style"] == {"display": "none"}
     assert "map-base" not in out  # not re-sent when hidden
@@ -423,7 +442,7 @@ def test_two_clients_never_share_a_run(app):
     b.load()
     for _ in range(3):
         a.press("step")
-    assert "step 0" in b.load()["status"]["children"]
+    assert "month 0 /" in b.load()["status"]["children"]
     b.press("shock-upheaval")
     assert "shocks injected 0" in a.load()["status"]["children"]
 
@@ -435,7 +454,9 @@ def test_downloads(app, tmp_path):
     c.press("shock-economic")
     c.press("step")
     csv = c.call("download-csv", ["export-csv.n_clicks"])["download-csv"]["data"]
-    assert csv["filename"].endswith(".csv") and csv["content"].startswith("step,")
+    assert csv["filename"].endswith(".csv") and csv["content"].startswith("twin,replicate,")
+    twins = pd.read_csv(StringIO(csv["content"]))
+    assert sorted(set(twins["twin"])) == ["baseline", "shocked"] and len(twins) == 4
     toml = c.call("download-toml", ["export-toml.n_clicks"])["download-toml"]["data"]
     path = tmp_path / toml["filename"]
     path.write_text(toml["content"])
@@ -451,7 +472,7 @@ def test_expired_session_starts_afresh_with_a_message(app):
     app.i4p_store.drop(c.session_id)
     out = c.press("step")
     assert "expired" in out["message"]["children"]
-    assert "step 0" in out["status"]["children"]
+    assert "month 0 /" in out["status"]["children"]
 
 
 def test_invalid_session_id_is_a_message(app):
@@ -512,3 +533,259 @@ def test_browser_tests_skip_locally_but_fail_in_ci_without_chromium(tmp_path, ci
     assert (proc.returncode != 0) == bool(ci)
     reason = "Chromium not found" if not ci else "CI=true but Chromium is not installed"
     assert reason in proc.stdout
+
+
+# ------------------------------------------------- twins, horizon, ensembles (issue 15)
+
+
+def shocked_scenario(steps: int = 240):
+    """SMALL with a withdrawal of all funding at month 3 written in the scenario itself."""
+    data = load_scenario(overrides=SMALL).to_dict()
+    data["steps"] = steps
+    data["shocks"] = [{"kind": "funding_withdrawal", "at": 3, "donor": "all", "mode": "abrupt"}]
+    return validate_scenario(data, "test")
+
+
+def test_twins_are_the_scenario_without_and_with_its_own_shocks():
+    run = TwinRun(shocked_scenario())
+    assert len(run.shocked.shocks.shocks) == 1 and len(run.baseline.shocks.shocks) == 0
+    run.step(3)
+    assert same_state(run.baseline, run.shocked)  # identical until the shock fires
+    run.step(4)
+    assert not same_state(run.baseline, run.shocked)
+    assert np.nanmax(np.abs(difference(run.baseline, run.shocked, "tension"))) > 0
+    assert all(d.budget == d.base_budget for d in run.baseline.donors)
+    assert all(d.budget == 0 for d in run.shocked.donors)
+    run.inject("economic_shock")  # live shocks go to the shocked twin only
+    assert len(run.baseline.shocks.shocks) == 0
+    run.step(1)
+    assert run.scheduled_fired() == [(3, "funding withdrawal")]  # not the injected one
+    view = render(run, Form(layer="tension", twin=True))
+    title = view["diff"]["layout"]["title"]["text"]
+    assert float(title.split("= ")[-1]) > 0
+
+
+def test_run_stops_at_the_horizon_and_continue_goes_on():
+    run = TwinRun(shocked_scenario(steps=8))
+    assert run.horizon == 8
+    assert run.step(50) == 8 and run.t == 8 and run.at_horizon
+    out = act(run, "step", Form())
+    assert run.t == 8 and "horizon" in out.message and "Continue" in out.message
+    assert "month 8 / 8" in render(run, Form())["status"]
+    out = act(run, "continue", Form())
+    assert run.horizon == 8 + EXTEND_STEPS and "Horizon moved" in out.message
+    act(run, "clock", Form(steps_per_frame=5))
+    assert run.t == 13 and not run.at_horizon
+    assert "month 13 / 68" in render(run, Form())["status"]
+    run.inject("election")  # its vote at month 19, inside the horizon of 68
+    assert run.scenario_with_shocks().steps == 68
+    run.step(50)
+    run.step(5)
+    assert run.t == 68 and run.horizon == 68
+    run.inject("election")  # its vote at month 74, past the horizon: the file covers it
+    assert run.scenario_with_shocks().steps == 75
+    act(run, "reset-same", Form())
+    assert run.horizon == 8 and run.t == 0
+
+
+def test_ensemble_runs_replicates_with_their_own_seeds(scenario):
+    run = TwinRun(scenario, replicates=3)
+    assert run.cells == 3 * 2 * 20 * 16
+    seeds = [pair[1].scenario.seed for pair in run.pairs]
+    assert seeds == [scenario.seed, scenario.seed + 1, scenario.seed + 2]
+    run.step(4)
+    run.inject("political_upheaval")
+    assert all(len(pair[1].model.shocks.shocks) == 1 for pair in run.pairs)
+    assert all(len(pair[0].model.shocks.shocks) == 0 for pair in run.pairs)
+    run.step(2)
+    ens = run.ensemble("shocked")
+    assert ens["mean_tension"].shape == (3, 6)
+    assert not np.allclose(ens["mean_tension"][0], ens["mean_tension"][1])
+    csv = pd.read_csv(StringIO(run.export_csv()))
+    assert sorted(set(csv["replicate"])) == [0, 1, 2] and len(csv) == 3 * 2 * 6
+    fig = render(run, Form(layer="tension", twin=True))["series"]
+    bands = [tr for tr in fig["data"] if tr.get("fill") == "tonexty"]
+    assert len(bands) == 2 * len(HEADLINE)  # shocked and baseline band in every panel
+    median = next(tr for tr in fig["data"] if tr["name"] == "with shocks (median)")
+    assert np.allclose(decode_typed(median["y"]), np.median(ens["violence_share"], axis=0))
+    mid, low, high = summarise(ens["mean_tension"])
+    assert np.all(low <= mid) and np.all(mid <= high)
+    assert "3 replicates" in render(run, Form())["status"]
+
+
+def test_replicates_are_checked_against_range_and_cell_budget(scenario):
+    assert check_replicates(4, scenario) == 4 and check_replicates(2.0, scenario) == 2
+    for bad, expected in [
+        (0, "must be from 1 to"),
+        (MAX_REPLICATES + 1, "must be from 1 to"),
+        (2.5, "whole number"),
+        (None, "whole number"),
+        ("3", "whole number"),
+    ]:
+        with pytest.raises(ConfigError, match="replicates") as info:
+            check_replicates(bad, scenario)
+        assert expected in info.value.one_line()
+    one = TwinRun.cells_of(scenario)
+    with pytest.raises(ConfigError) as info:
+        check_replicates(5, scenario, max_cells=4 * one)
+    assert "at most 4 replicate(s)" in info.value.one_line()
+    run = TwinRun(scenario)
+    run.budget = 4 * one
+    run.step(2)
+    out = act(run, "apply", Form(seed=scenario.seed, replicates=5, params={}))
+    assert out.error and "replicates" in out.message and run.t == 2 and run.replicates == 1
+    out = act(run, "apply", Form(seed=scenario.seed, replicates=3, params={}))
+    assert not out.error and run.replicates == 3 and "3 replicates" in out.message
+
+
+def test_replicates_over_http_and_the_store_budget(scenario):
+    cells = TwinRun.cells_of(scenario)
+    app = create_app(scenario, max_sessions=2, max_cells=6 * cells)
+    c = DashClient(app)
+    c.load()
+    c.values["replicates.value"] = 7
+    out = c.press("apply")
+    assert out["message"]["className"] == "message error"
+    assert "at most 6 replicate(s)" in out["message"]["children"]
+    c.values["replicates.value"] = 3
+    out = c.press("apply")
+    assert out["message"]["className"] == "message info"
+    c.press("step")
+    assert app.i4p_store.total_cells == 3 * cells
+
+
+def test_clock_stops_at_the_horizon_over_http():
+    app = create_app(shocked_scenario(steps=3), max_sessions=2)
+    c = DashClient(app)
+    c.load()
+    stops = []
+    for _ in range(4):
+        out = c.press("clock")
+        stops.append(out.get("horizon-stop", {}).get("data"))
+    assert stops[:2] == [None, None] and stops[2] == 3 and stops[3] == 4
+    assert "month 3 / 3" in out["status"]["children"]
+    c.values["horizon-stop.data"] = 4
+    c.values["clock.disabled"] = False
+    res = c.call("..clock.disabled", ["horizon-stop.data"])
+    assert res["clock"]["disabled"] is True
+    out = c.press("continue")
+    assert "Horizon moved" in out["message"]["children"]
+    out = c.press("step")
+    assert "month 4 / 63" in out["status"]["children"]
+
+
+# ---------------------------------------------------------------- layers, maps, info
+
+
+def test_sign_layer_is_the_mediation_sign_map():
+    for threshold, sign in [(0.3, 1.0), (0.9, -1.0)]:
+        sc = load_scenario(overrides=[*SMALL, f"lpc.partisan_threshold={threshold}"])
+        run = TwinRun(sc)
+        run.step(3)
+        values = layer_values(run.shocked, "sign")
+        expected = run.shocked.committees.mediation_sign_map().astype(float)
+        inhabited = run.shocked.inhabited
+        assert np.array_equal(values[inhabited], expected[inhabited])
+        assert sign in set(np.unique(values[inhabited]))
+    fig = map_figure(run.shocked, "sign", title="t")
+    assert fig["data"][0]["colorbar"]["ticktext"] == ["drives", "none", "calms"]
+
+
+def test_maps_have_axis_and_colour_bar_titles(run):
+    run.step(1)
+    assert set(LAYER_INFO) == set(LAYERS)  # the Info panel explains every layer
+    for layer in LAYERS:
+        fig = map_figure(run.shocked, layer, title="t")
+        assert fig["layout"]["xaxis"]["title"]["text"] == "column (cell)"
+        assert fig["layout"]["yaxis"]["title"]["text"] == "row (cell)"
+        bar = fig["data"][0]["colorbar"]["title"]["text"]
+        assert LAYERS[layer][0] in bar and LAYER_INFO[layer][0] in bar
+    diff = render(run, Form(layer="violence", twin=True))["diff"]
+    assert "shocked - baseline" in diff["data"][0]["colorbar"]["title"]["text"]
+
+
+def test_charts_never_start_empty_and_reset_their_ranges(run):
+    first = render(run, Form(layer="tension", twin=True))
+    fig = first["series"]
+    assert fig["data"] == []
+    assert all(fig["layout"][k]["visible"] is False for k in fig["layout"] if "axis" in k)
+    texts = [a["text"] for a in fig["layout"]["annotations"]]
+    assert sum("press Step or Play" in t for t in texts) == len(HEADLINE)
+    run.step(2)
+    fig = render(run, Form(layer="tension", twin=True))["series"]
+    assert all(fig["layout"][k]["visible"] is True for k in fig["layout"] if "axis" in k)
+    assert fig["layout"]["xaxis4"]["title"]["text"].startswith("month")
+    revision = fig["layout"]["uirevision"]
+    map_revision = render(run, Form())["main"]["layout"]["uirevision"]
+    act(run, "reset-same", Form())
+    after = render(run, Form(layer="tension", twin=True))
+    assert after["series"]["layout"]["uirevision"] != revision
+    assert after["main"]["layout"]["uirevision"] != map_revision
+
+
+def test_council_funded_share_only_after_the_first_month(run):
+    def funded(panel):
+        council = panel[0]
+        return council.children[2].children[0].children[3].children
+
+    assert funded(render(run, Form())["institutions"]) == "-"
+    run.step(1)
+    assert funded(render(run, Form())["institutions"]).endswith("%")
+
+
+def test_info_panel_explains_layers_markers_and_units(app):
+    layout = app.layout()
+    panel = next(c for c in _walk(layout) if getattr(c, "id", None) == "info-panel")
+    text = " ".join(str(getattr(c, "children", "")) for c in _walk(panel))
+    for needle in ("Grey cells", "Size = capacity", "green = active", "one step is one month"):
+        assert needle in text
+    for label, _, _ in LAYERS.values():
+        assert label in text
+
+
+# ------------------------------------------------------------------------- animation
+
+
+def test_animation_gif_replays_the_shocked_run(run):
+    run.step(2)
+    run.inject("trigger_incident", row=4, col=5)
+    run.step(3)
+    frames, months, style, lpcs = replay_layer(*run.replay_recipe(), "tension")
+    assert months == [1, 2, 3, 4, 5]
+    assert np.array_equal(frames[-1], layer_values(run.shocked, "tension"), equal_nan=True)
+    data = animation(*run.replay_recipe(), "sign", "gif")
+    assert data[:4] == b"GIF8"
+    import imageio.v3 as iio
+
+    images = iio.imread(data, extension=".gif")
+    assert images.shape[0] == 5 and max(images.shape[1:3]) >= 320
+    with pytest.raises(ValueError, match="nothing to animate"):
+        animation(run.scenario, [], 0, "tension")
+
+
+def test_animation_mp4_and_missing_packages(run, monkeypatch):
+    run.step(3)
+    assert "mp4" in available_formats()  # the anim extra installs imageio-ffmpeg
+    data = animation(*run.replay_recipe(), "tension", "mp4")
+    assert data[4:8] == b"ftyp"
+    monkeypatch.setattr(export_module, "available_formats", lambda: [])
+    with pytest.raises(AnimationUnavailable, match="i4p-sim\\[anim\\]"):
+        animation(*run.replay_recipe(), "tension", "gif")
+
+
+def test_animation_download_over_http(app):
+    c = DashClient(app)
+    c.load()
+    c.values["layer.value"] = "violence"
+    c.values["anim-format.value"] = "gif"
+    out = c.call("..download-anim", ["export-anim.n_clicks"])
+    assert "run at least one month" in out["export-message"]["children"]
+    c.press("step")
+    c.press("step")
+    out = c.call("..download-anim", ["export-anim.n_clicks"])
+    sent = out["download-anim"]["data"]
+    assert sent["base64"] and sent["filename"].endswith("-violence-month2.gif")
+    assert base64.b64decode(sent["content"])[:4] == b"GIF8"
+    c.values["anim-format.value"] = "avi"
+    out = c.call("..download-anim", ["export-anim.n_clicks"])
+    assert "bad input" in out["export-message"]["children"]

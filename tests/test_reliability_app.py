@@ -211,7 +211,13 @@ def test_malformed_callback_payloads_never_500_nor_exception_text(app):
 def test_other_callbacks_with_bad_payloads(app):
     c = DashClient(app)
     c.load()
-    for prefix in ("download-csv", "download-toml", "..clock.disabled", "..cell.data"):
+    for prefix in (
+        "download-csv",
+        "download-toml",
+        "..download-anim",
+        "..clock.disabled",
+        "..cell.data",
+    ):
         body = c.body(prefix, [])
         for bad in ("not-a-uuid", None, 12, ["x"], {"a": 1}):
             b = copy.deepcopy(body)

@@ -1,10 +1,13 @@
-"""The browser app (``i4p viz``): a Dash app with live shocks and a twin view.
+"""The browser app (``i4p viz``): a Dash app with live shocks, twins and ensembles.
 
-Heat map of any layer with the committees on top, council and donor state, time series of
-the headline measures, play / pause / step / reset, parameter controls validated like
-scenario files, buttons that inject a shock now, and a twin view (baseline and shocked run
-from the same seed, with their difference). Every browser session has its own runs in a
-bounded server-side store. Assets are served locally: it works with no internet at all.
+Heat map of any layer (the per-cell sign map of mediation included) with the committees on
+top, council and donor state, time series of the headline measures, play / pause / step /
+reset and Continue past the scenario's horizon, parameter controls validated like scenario
+files, buttons that inject a shock now, a twin view (the scenario without its shocks and
+with them plus the injected ones, from the same seed, with their difference), ensembles of
+N seeds (median and 10-90% band), exports (both twins' CSV, TOML, a GIF / MP4 of a layer)
+and an Info panel. Every browser session has its own runs in a bounded server-side store.
+Assets are served locally: it works with no internet at all.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def create_app(
     idle_seconds : float
         Sessions idle for longer are freed.
     max_cells : int
-        Memory budget: model cells of all sessions together (two models a session).
+        Memory budget: model cells of all sessions together (two models a replicate).
 
     Returns
     -------

@@ -1,105 +1,61 @@
 """Callbacks of the app, as thin Dash wrappers around pure, testable functions.
 
 One dispatcher callback owns every output that depends on the run (maps, series, status,
-institutions, messages): whatever triggered it (Step, the play clock, Reset, a shock
-button, Apply, the layer menu, the twin switch), it takes the session's lock, acts, and
-renders. :func:`act` and :func:`render` hold the logic and are unit-tested without a
+institutions, messages): whatever triggered it (Step, the play clock, Reset, Continue, a
+shock button, Apply, the layer menu, the twin switch), it takes the session's lock, acts,
+and renders. :func:`act` and :func:`render` hold the logic and are unit-tested without a
 browser; bad inputs come back as a one-line message in the page, never as an exception.
+At the horizon the dispatcher tells the play clock to stop (the ``horizon-stop`` store).
+The downloads are in :mod:`i4p_sim.app.downloads`.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 import dash
 from dash import ALL, Input, Output, State, ctx, no_update
 
 from i4p_sim.config.errors import ConfigError
-from i4p_sim.config.loading import set_path, validate_scenario
-from i4p_sim.config.scenario import Scenario
 
-from .figures import difference_figure, map_figure, series_figure
+from .charts import series_figure
+from .downloads import register_downloads
+from .figures import difference_figure, map_figure
+from .forms import (
+    SHOCK_BUTTONS,
+    Form,
+    Outcome,
+    make_form,
+    ordered_triggers,
+    parse_cell,
+    play_state,
+    scenario_from_form,
+)
 from .layout import institutions_panel, status_text
-from .sessions import SessionBudgetFull, SessionStore, TwinRun, check_app_limits
+from .sessions import SessionBudgetFull, SessionStore, TwinRun, check_replicates
+
+__all__ = [
+    "Form",
+    "Outcome",
+    "act",
+    "ordered_triggers",
+    "parse_cell",
+    "play_state",
+    "register",
+    "render",
+    "scenario_from_form",
+]
 
 log = logging.getLogger(__name__)
 
-#: Trigger id -> (shock kind, needs a clicked cell).
-SHOCK_BUTTONS = {
-    "shock-withdraw": "funding_withdrawal",
-    "shock-upheaval": "political_upheaval",
-    "shock-election": "election",
-    "shock-autocratic": "autocratic_turn",
-    "shock-border": "border_spillover",
-    "shock-economic": "economic_shock",
-    "shock-trigger": "trigger_incident",
-}
 SHOW, HIDE = {"display": "block"}, {"display": "none"}
 
 
-@dataclass
-class Form:
-    """The controls' values that a dispatch may use."""
-
-    layer: str = "tension"
-    twin: bool = True
-    steps_per_frame: int = 1
-    withdraw_mode: str = "abrupt"
-    withdraw_donor: str = "all"
-    edge: str = "west"
-    cell: tuple[int, int] | None = None
-    seed: Any = None
-    step_clicks: int | None = None
-    tiers: list[str] = field(default_factory=lambda: ["lpc", "council"])
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Outcome:
-    """What a dispatch did: a message for the page and whether it is an error."""
-
-    message: str = ""
-    error: bool = False
-
-
-def scenario_from_form(base: Scenario, form: Form) -> Scenario:
-    """Apply the parameter controls to ``base`` and validate like a scenario file.
-
-    Parameters
-    ----------
-    base : Scenario
-        The current scenario (its shocks schedule and unlisted fields are kept).
-    form : Form
-        Seed, enabled tiers and the ``params`` by dotted path (``donor.NAME.budget``
-        for donor budgets).
-
-    Raises
-    ------
-    ConfigError
-        One line naming the field and what is allowed.
-    """
-    data = base.to_dict()
-    data = set_path(data, "seed", form.seed, source="controls")
-    data = set_path(data, "lpc.enabled", "lpc" in (form.tiers or []), source="controls")
-    data = set_path(data, "council.enabled", "council" in (form.tiers or []), source="controls")
-    donor_index = {d["name"]: i for i, d in enumerate(data.get("donors", []))}
-    for path, value in form.params.items():
-        parts = path.split(".")
-        if parts[0] == "donor":  # donor.NAME.field -> donors.<index>.field
-            index = donor_index.get(".".join(parts[1:-1]))
-            if index is None:
-                continue
-            path = f"donors.{index}.{parts[-1]}"
-        data = set_path(data, path, value, source="controls")
-    missing = [p for p, v in {"seed": form.seed, **form.params}.items() if v is None]
-    if missing:
-        field_ = missing[0].replace("donor.", "donors.")
-        raise ConfigError("controls", field_, "empty or not a number")
-    scenario = validate_scenario(data, "controls")
-    check_app_limits(scenario)
-    return scenario
+def _horizon_note(run: TwinRun) -> Outcome:
+    return Outcome(
+        f"Reached the horizon (month {run.t} / {run.horizon}); press Continue to run further."
+    )
 
 
 def act(run: TwinRun, trigger: str | None, form: Form) -> Outcome:
@@ -126,10 +82,13 @@ def act(run: TwinRun, trigger: str | None, form: Form) -> Outcome:
                 n = max(1, int(form.step_clicks) - run.step_clicks_seen)
                 run.step_clicks_seen = int(form.step_clicks)
             run.step(n)
-            return Outcome()
+            return _horizon_note(run) if run.at_horizon else Outcome()
         if trigger == "clock":
             run.step(max(1, int(form.steps_per_frame or 1)))
-            return Outcome()
+            return _horizon_note(run) if run.at_horizon else Outcome()
+        if trigger == "continue":
+            run.extend()
+            return Outcome(f"Horizon moved to month {run.horizon}; press Play or Step.")
         if trigger == "reset-same":
             run.reset()
             return Outcome(f"Reset to step 0 (seed {run.scenario.seed}).")
@@ -137,8 +96,13 @@ def act(run: TwinRun, trigger: str | None, form: Form) -> Outcome:
             run.reset(new_seed=True)
             return Outcome(f"Reset to step 0 with a new seed ({run.scenario.seed}).")
         if trigger == "apply":
-            run.reset(scenario_from_form(run.scenario, form))
-            return Outcome(f"Parameters applied; reset to step 0 (seed {run.scenario.seed}).")
+            scenario = scenario_from_form(run.scenario, form)
+            n = check_replicates(form.replicates, scenario, run.budget)
+            run.reset(scenario, replicates=n)
+            ensemble = f", {n} replicates" if n > 1 else ""
+            return Outcome(
+                f"Parameters applied; reset to step 0 (seed {run.scenario.seed}{ensemble})."
+            )
         if trigger in SHOCK_BUTTONS:
             kind = SHOCK_BUTTONS[trigger]
             params: dict[str, Any] = {}
@@ -174,116 +138,34 @@ def render(run: TwinRun, form: Form) -> dict[str, Any]:
     """
     layer = form.layer
     twin = form.twin
+    rev = run.generation
     shocked, baseline = run.shocked, run.baseline
     markers = [(i.step, i.label) for i in run.injected]
-    scheduled = [(s, k.replace("_", " ")) for s, k in baseline.shocks.fired]
+    if run.replicates > 1:
+        lines, base_lines = run.ensemble("shocked"), run.ensemble("baseline")
+    else:
+        lines, base_lines = run.series("shocked"), run.series("baseline")
+    title = "With the scenario's shocks and yours" if twin else "Run"
     out: dict[str, Any] = {
-        "main": map_figure(shocked, layer, title="With your shocks" if twin else "Run"),
+        "main": map_figure(shocked, layer, title=title, revision=rev),
         "base": None,
         "diff": None,
         "series": series_figure(
-            run.series("shocked"),
-            run.series("baseline") if twin else None,
+            lines,
+            base_lines if twin else None,
             markers,
-            scheduled,
+            run.scheduled_fired(),
+            revision=rev,
         ),
-        "status": status_text(shocked, len(run.injected)),
+        "status": status_text(shocked, len(run.injected), run.horizon, run.replicates),
         "institutions": institutions_panel(shocked, baseline if twin else None),
     }
     if twin:
-        out["base"] = map_figure(baseline, layer, title="Baseline (same seed, no injected shocks)")
-        out["diff"] = difference_figure(baseline, shocked, layer)
+        out["base"] = map_figure(
+            baseline, layer, title="Baseline (same seed, without shocks)", revision=rev
+        )
+        out["diff"] = difference_figure(baseline, shocked, layer, revision=rev)
     return out
-
-
-_ORDER = ("reset-same", "reset-new", "apply", *SHOCK_BUTTONS, "step", "clock", "layer", "twin")
-
-
-def ordered_triggers(ids: Any) -> list[str]:
-    """Triggered control ids in the order to act on them (resets, shocks, then steps).
-
-    Dash may merge several triggers into one request; acting in a fixed order makes a
-    shock injected together with a step land before that step.
-    """
-    seen = {i for i in ids if isinstance(i, str)}
-    return [i for i in _ORDER if i in seen]
-
-
-def parse_cell(click: dict | None) -> tuple[int, int] | None:
-    """(row, col) of a heat-map click (``clickData``), or None."""
-    try:
-        point = click["points"][0]
-        return int(round(float(point["y"]))), int(round(float(point["x"])))
-    except (KeyError, IndexError, TypeError, ValueError, OverflowError, AttributeError):
-        return None
-
-
-def play_state(trigger: str | None, playing: bool) -> bool:
-    """Whether the clock runs after ``trigger`` (``play`` / ``pause``)."""
-    if trigger == "play":
-        return True
-    if trigger == "pause":
-        return False
-    return playing
-
-
-def make_form(
-    step_clicks: Any,
-    layer: Any,
-    twin: Any,
-    steps_per_frame: Any,
-    mode: Any,
-    donor: Any,
-    edge: Any,
-    cell: Any,
-    seed: Any,
-    tiers: Any,
-    values: Any,
-    ids: Any,
-) -> Form:
-    """The :class:`Form` of a dispatch request, type-checked: a malformed payload (wrong
-    shapes or types, which only a hand-made request sends) raises TypeError or ValueError.
-    """
-    if layer is not None and not isinstance(layer, str):
-        raise TypeError("layer")
-    if step_clicks is not None and (
-        not isinstance(step_clicks, int) or isinstance(step_clicks, bool) or step_clicks < 0
-    ):
-        raise TypeError("n_clicks")
-    if cell is not None and cell != []:
-        if not (
-            isinstance(cell, list | tuple)
-            and len(cell) == 2
-            and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in cell)
-        ):
-            raise TypeError("cell")
-    if tiers is not None and not (
-        isinstance(tiers, list) and all(isinstance(t, str) for t in tiers)
-    ):
-        raise TypeError("tiers")
-    if not isinstance(values, list) or not isinstance(ids, list) or len(values) != len(ids):
-        raise TypeError("params")
-    params: dict[str, Any] = {}
-    for i, v in zip(ids, values, strict=True):
-        if not isinstance(i, dict) or not isinstance(i.get("path"), str):
-            raise TypeError("param id")
-        params[i["path"]] = v
-    for name, value in (("mode", mode), ("donor", donor), ("edge", edge)):
-        if value is not None and not isinstance(value, str):
-            raise TypeError(name)
-    return Form(
-        layer=layer or "tension",
-        twin=bool(twin),
-        steps_per_frame=steps_per_frame or 1,
-        withdraw_mode=mode or "abrupt",
-        withdraw_donor=donor or "all",
-        edge=edge or "west",
-        cell=tuple(cell) if cell else None,
-        seed=seed,
-        step_clicks=step_clicks,
-        tiers=tiers or [],
-        params=params,
-    )
 
 
 def register(app: dash.Dash, store: SessionStore) -> None:
@@ -301,12 +183,14 @@ def register(app: dash.Dash, store: SessionStore) -> None:
         Output("base-box", "style"),
         Output("diff-box", "style"),
         Output("seed-input", "value"),
+        Output("horizon-stop", "data"),
         Input("step", "n_clicks"),
         Input("clock", "n_intervals"),
         Input("reset-same", "n_clicks"),
         Input("reset-new", "n_clicks"),
         Input("apply", "n_clicks"),
         *(Input(b, "n_clicks") for b in SHOCK_BUTTONS),
+        Input("continue", "n_clicks"),
         Input("layer", "value"),
         Input("twin", "value"),
         State("session-id", "data"),
@@ -317,6 +201,7 @@ def register(app: dash.Dash, store: SessionStore) -> None:
         State("cell", "data"),
         State("seed-input", "value"),
         State("tiers", "value"),
+        State("replicates", "value"),
         State({"type": "param", "path": ALL}, "value"),
         State({"type": "param", "path": ALL}, "id"),
     )
@@ -330,20 +215,21 @@ def register(app: dash.Dash, store: SessionStore) -> None:
             cell,
             seed,
             tiers,
+            replicates,
             values,
             ids,
-        ) = args[-10:]
-        layer, twin = args[-12], args[-11]
+        ) = args[-11:]
+        layer, twin = args[-13], args[-12]
 
         def message_only(text: str) -> tuple:
-            return (no_update,) * 6 + (text, "message error", no_update, no_update, no_update)
+            return (no_update,) * 6 + (text, "message error") + (no_update,) * 4
 
         try:
             triggers = ordered_triggers(ctx.triggered_prop_ids.values())
             trigger = triggers[-1] if triggers else None
             form = make_form(
                 args[0], layer, twin, steps_per_frame, mode, donor, edge, cell, seed, tiers,
-                values, ids,
+                values, ids, replicates,
             )  # fmt: skip
         except (TypeError, ValueError, KeyError, AttributeError, OverflowError):
             log.info("malformed dispatch payload ignored")
@@ -371,6 +257,8 @@ def register(app: dash.Dash, store: SessionStore) -> None:
                 log.exception("render failed")
                 return message_only("could not draw this view (bad input?); nothing changed")
             seed_out = run.scenario.seed
+            # at the horizon the play clock stops (a new value each tick, so it fires)
+            stop = args[1] if trigger == "clock" and run.at_horizon else no_update
         if trigger == "clock" and not outcome.message:
             message, css = no_update, no_update
         else:
@@ -389,6 +277,7 @@ def register(app: dash.Dash, store: SessionStore) -> None:
             box,
             box,
             seed_out,
+            stop,
         )
 
     @app.callback(
@@ -397,10 +286,14 @@ def register(app: dash.Dash, store: SessionStore) -> None:
         Input("play", "n_clicks"),
         Input("pause", "n_clicks"),
         Input("speed", "value"),
+        Input("horizon-stop", "data"),
         State("clock", "disabled"),
     )
-    def play_pause(_play: Any, _pause: Any, speed: Any, disabled: bool) -> tuple:
-        playing = play_state(ctx.triggered_id, not bool(disabled))
+    def play_pause(_play: Any, _pause: Any, speed: Any, stop: Any, disabled: bool) -> tuple:
+        trigger = ctx.triggered_id
+        if trigger == "horizon-stop":
+            trigger = "pause" if stop else None
+        playing = play_state(trigger, not disabled)
         ok = isinstance(speed, int | float) and not isinstance(speed, bool)
         fps = float(speed) if ok and 0.1 <= speed <= 100 else 5.0
         return (not playing, int(1000 / fps))
@@ -420,32 +313,4 @@ def register(app: dash.Dash, store: SessionStore) -> None:
             return no_update, no_update
         return list(cell), f"cell (row {cell[0]}, col {cell[1]}) selected"
 
-    @app.callback(
-        Output("download-csv", "data"),
-        Input("export-csv", "n_clicks"),
-        State("session-id", "data"),
-        prevent_initial_call=True,
-    )
-    def export_csv(_n: Any, session_id: str) -> dict:
-        try:
-            run, _ = store.get(session_id)
-        except ValueError:
-            return no_update
-        with run.lock:
-            name = f"{run.scenario.name}-seed{run.scenario.seed}-step{run.t}.csv"
-            return {"content": run.export_csv(), "filename": name, "type": "text/csv"}
-
-    @app.callback(
-        Output("download-toml", "data"),
-        Input("export-toml", "n_clicks"),
-        State("session-id", "data"),
-        prevent_initial_call=True,
-    )
-    def export_toml(_n: Any, session_id: str) -> dict:
-        try:
-            run, _ = store.get(session_id)
-        except ValueError:
-            return no_update
-        with run.lock:
-            name = f"{run.scenario.name}-seed{run.scenario.seed}-with-shocks.toml"
-            return {"content": run.export_toml(), "filename": name, "type": "application/toml"}
+    register_downloads(app, store)

@@ -17,6 +17,8 @@ from plotly.colors import diverging, sequential
 
 from i4p_sim.sim.model import I4PModel
 
+from .info import LAYER_INFO
+
 
 def _scale(colours: Sequence[str]) -> list[list[Any]]:
     """An explicit plotly colour scale (light to dark as listed), independent of names."""
@@ -34,16 +36,18 @@ LAYERS: dict[str, tuple[str, Any, tuple[float, float] | None]] = {
     "group": ("Identity groups", None, None),
     "population": ("Population", _scale(sequential.Greys), None),
     "coverage": ("LPC coverage (mediation strength)", _scale(sequential.Greens), None),
-}
-
-#: Headline measures on the time series: key -> panel title.
-HEADLINE = {
-    "violence_share": "Violence share",
-    "mean_tension": "Mean tension",
-    "mean_cohesion": "Mean cohesion",
-    "lpcs_active": "LPCs active",
-    "council_mandate": "Council mandate",
-    "funding_disbursed": "Funding disbursed",
+    "sign": (
+        "Mediation sign (calms / drives)",
+        [
+            [0.0, "#762a83"],
+            [0.33, "#762a83"],
+            [0.33, "#f7f7f7"],
+            [0.67, "#f7f7f7"],
+            [0.67, "#1b7837"],
+            [1.0, "#1b7837"],
+        ],
+        (-1.5, 1.5),
+    ),
 }
 
 _GROUP_COLOURS = (
@@ -103,6 +107,8 @@ def layer_values(model: I4PModel, layer: str) -> np.ndarray:
         raise ValueError(f"unknown layer {layer!r}; allowed: {', '.join(LAYERS)}")
     if layer == "coverage":
         values = model.committees.mediation_damping_map()
+    elif layer == "sign":
+        values = model.committees.mediation_sign_map()
     else:
         values = model.layers[layer]
     out = values.astype(np.float32)
@@ -163,19 +169,37 @@ def lpc_trace(model: I4PModel) -> dict[str, Any]:
     }
 
 
-def _map_layout(title: str, shape: tuple[int, int], height: int) -> dict[str, Any]:
+def colorbar(layer: str, title: str | None = None) -> dict[str, Any]:
+    """The colour bar of a map of ``layer``: titled with the layer's unit (Info panel)."""
+    unit = LAYER_INFO.get(layer, ("", ""))[0]
+    text = title if title is not None else f"{LAYERS[layer][0]} ({unit})"
+    bar: dict[str, Any] = {
+        "thickness": 10,
+        "len": 0.9,
+        "title": {"text": text, "side": "right", "font": {"size": 11}},
+    }
+    if layer == "sign" and title is None:
+        bar.update(tickvals=[-1, 0, 1], ticktext=["drives", "none", "calms"])
+    return bar
+
+
+def _map_layout(
+    title: str, shape: tuple[int, int], height: int, revision: Any = 0
+) -> dict[str, Any]:
     h, w = shape
     return {
         "title": {"text": title, "x": 0.02, "font": {"size": 14}},
-        "margin": {"l": 36, "r": 8, "t": 34, "b": 28},
+        "margin": {"l": 48, "r": 8, "t": 34, "b": 40},
         "height": height,
         "xaxis": {
+            "title": {"text": "column (cell)", "font": {"size": 11}, "standoff": 4},
             "range": [-0.5, w - 0.5],
             "constrain": "domain",
             "showgrid": False,
             "zeroline": False,
         },
         "yaxis": {
+            "title": {"text": "row (cell)", "font": {"size": 11}, "standoff": 4},
             "range": [h - 0.5, -0.5],
             "scaleanchor": "x",
             "constrain": "domain",
@@ -183,7 +207,7 @@ def _map_layout(title: str, shape: tuple[int, int], height: int) -> dict[str, An
             "zeroline": False,
         },
         "plot_bgcolor": "#dcdcdc",
-        "uirevision": f"{h}x{w}",
+        "uirevision": f"{h}x{w}-{revision}",  # a reset redraws from the full extent
         "clickmode": "event",
     }
 
@@ -195,6 +219,7 @@ def map_figure(
     title: str,
     lpcs: bool = True,
     height: int = 440,
+    revision: Any = 0,
 ) -> dict[str, Any]:
     """Heat map of one layer with the committees drawn on top.
 
@@ -208,6 +233,8 @@ def map_figure(
         Draw the committees.
     height : int
         Figure height in pixels.
+    revision : Any
+        Changes on every reset, so zoom and ranges start afresh.
 
     Returns
     -------
@@ -219,13 +246,13 @@ def map_figure(
         "type": "heatmap",
         "z": typed_array(layer_values(model, layer)),
         "hovertemplate": f"row %{{y}}, col %{{x}}<br>{label} %{{z:.3f}}<extra></extra>",
-        "colorbar": {"thickness": 10, "len": 0.9},
+        "colorbar": colorbar(layer),
         **_layer_style(layer, model),
     }
     data = [heat]
     if lpcs and model.committees.n:
         data.append(lpc_trace(model))
-    return {"data": data, "layout": _map_layout(title, model.shape, height)}
+    return {"data": data, "layout": _map_layout(title, model.shape, height, revision)}
 
 
 def difference(baseline: I4PModel, shocked: I4PModel, layer: str) -> np.ndarray:
@@ -234,7 +261,12 @@ def difference(baseline: I4PModel, shocked: I4PModel, layer: str) -> np.ndarray:
 
 
 def difference_figure(
-    baseline: I4PModel, shocked: I4PModel, layer: str, *, height: int = 440
+    baseline: I4PModel,
+    shocked: I4PModel,
+    layer: str,
+    *,
+    height: int = 440,
+    revision: Any = 0,
 ) -> dict[str, Any]:
     """Diverging heat map of shocked minus baseline, symmetric around zero."""
     diff = difference(baseline, shocked, layer)
@@ -248,141 +280,9 @@ def difference_figure(
         "zmin": -top,
         "zmax": top,
         "zmid": 0.0,
-        "colorbar": {"thickness": 10, "len": 0.9},
+        "colorbar": colorbar(layer, f"{label}: shocked - baseline"),
         "hovertemplate": f"row %{{y}}, col %{{x}}<br>{label} shocked - baseline %{{z:.3f}}"
         "<extra></extra>",
     }
     title = f"Difference (shocked - baseline), max |d| = {peak:.3g}"
-    return {"data": [heat], "layout": _map_layout(title, shocked.shape, height)}
-
-
-def series_figure(
-    shocked: dict[str, np.ndarray],
-    baseline: dict[str, np.ndarray] | None = None,
-    markers: Sequence[tuple[int, str]] = (),
-    scheduled: Sequence[tuple[int, str]] = (),
-    *,
-    height: int = 420,
-) -> dict[str, Any]:
-    """Small multiples of the headline measures, with shocks marked.
-
-    Parameters
-    ----------
-    shocked : dict of arrays
-        The current run's measures by name (index = step).
-    baseline : dict of arrays, optional
-        The baseline twin's, drawn dashed (twin view).
-    markers : sequence of (step, label)
-        Injected shocks: a red dashed line with the label in every panel.
-    scheduled : sequence of (step, label)
-        Shocks from the scenario's schedule that have fired: grey dotted lines.
-    height : int
-        Figure height in pixels.
-    """
-    names = list(HEADLINE)
-    cols, rows = 3, 2
-    gap_x, gap_y = 0.06, 0.16
-    width = (1.0 - gap_x * (cols - 1)) / cols
-    tall = (1.0 - gap_y * (rows - 1)) / rows
-    layout: dict[str, Any] = {
-        "height": height,
-        "margin": {"l": 44, "r": 12, "t": 30, "b": 30},
-        "showlegend": baseline is not None,
-        "legend": {"orientation": "h", "x": 0.0, "y": 1.12},
-        "hovermode": "x unified",
-        "annotations": [],
-        "shapes": [],
-        "uirevision": "series",
-    }
-    data: list[dict[str, Any]] = []
-    n = len(next(iter(shocked.values()))) if shocked else 0
-    steps = np.arange(n)
-    mode = "lines+markers" if n < 30 else "lines"  # a lone first point stays visible
-    for i, name in enumerate(names):
-        r, c = divmod(i, cols)
-        suffix = "" if i == 0 else str(i + 1)
-        x0 = c * (width + gap_x)
-        y1 = 1.0 - r * (tall + gap_y)
-        layout[f"xaxis{suffix}"] = {
-            "domain": [x0, x0 + width],
-            "anchor": f"y{suffix}",
-            "showgrid": True,
-        }
-        layout[f"yaxis{suffix}"] = {"domain": [y1 - tall, y1], "anchor": f"x{suffix}"}
-        layout["annotations"].append(
-            {
-                "text": f"<b>{HEADLINE[name]}</b>",
-                "xref": "paper",
-                "yref": "paper",
-                "x": x0,
-                "y": y1 + 0.01,
-                "xanchor": "left",
-                "yanchor": "bottom",
-                "showarrow": False,
-                "font": {"size": 12},
-            }
-        )
-        axes = {"xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
-        data.append(
-            {
-                "type": "scatter",
-                "mode": mode,
-                "marker": {"size": 3},
-                "name": "with shocks" if baseline is not None else "run",
-                "legendgroup": "shocked",
-                "showlegend": i == 0,
-                "x": typed_array(steps),
-                "y": typed_array(shocked[name]),
-                "line": {"color": "#b2182b" if baseline is not None else "#2166ac", "width": 1.6},
-                **axes,
-            }
-        )
-        if baseline is not None:
-            data.append(
-                {
-                    "type": "scatter",
-                    "mode": "lines",
-                    "name": "baseline",
-                    "legendgroup": "baseline",
-                    "showlegend": i == 0,
-                    "x": typed_array(np.arange(len(baseline[name]))),
-                    "y": typed_array(baseline[name]),
-                    "line": {"color": "#555555", "width": 1.2, "dash": "dash"},
-                    **axes,
-                }
-            )
-        for step, label, style in [(s, lab, "injected") for s, lab in markers] + [
-            (s, lab, "scheduled") for s, lab in scheduled
-        ]:
-            layout["shapes"].append(
-                {
-                    "type": "line",
-                    "xref": f"x{suffix}",
-                    "yref": f"y{suffix} domain",
-                    "x0": step,
-                    "x1": step,
-                    "y0": 0,
-                    "y1": 1,
-                    "line": {
-                        "color": "#d6604d" if style == "injected" else "#888888",
-                        "width": 1.2,
-                        "dash": "dash" if style == "injected" else "dot",
-                    },
-                }
-            )
-            if i == 0:
-                layout["annotations"].append(
-                    {
-                        "text": label,
-                        "xref": "x",
-                        "yref": "y domain",
-                        "x": step,
-                        "y": 0.98,
-                        "textangle": -90,
-                        "xanchor": "right",
-                        "yanchor": "top",
-                        "showarrow": False,
-                        "font": {"size": 9, "color": "#b2182b"},
-                    }
-                )
-    return {"data": data, "layout": layout}
+    return {"data": [heat], "layout": _map_layout(title, shocked.shape, height, revision)}

@@ -14,7 +14,10 @@ from dash import dcc, html
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.sim.model import I4PModel
 
+from .export import available_formats
 from .figures import LAYERS
+from .info import info_panel
+from .twins import EXTEND_STEPS, MAX_REPLICATES
 
 #: Scenario fields offered as numeric inputs: dotted path -> (label, min, max, step).
 PARAM_INPUTS: dict[str, tuple[str, float, float, float]] = {
@@ -67,6 +70,12 @@ table.small { border-collapse: collapse; margin: 2px 12px 2px 0; display: inline
 table.small td, table.small th { padding: 1px 8px; border-bottom: 1px solid #eee;
                                  text-align: left; font-size: 12px; }
 .hint { color: #666; font-size: 11px; }
+.param.wide { grid-template-columns: 60px 1fr; }  /* a 10-digit seed shows whole */
+details.panel summary { cursor: pointer; font-weight: 600; padding: 2px 0; }
+table.info { border-collapse: collapse; margin: 2px 0 6px 0; }
+table.info td, table.info th { padding: 2px 8px; border-bottom: 1px solid #eee;
+                               text-align: left; vertical-align: top; font-size: 12px; }
+h4 { font-size: 12px; margin: 8px 0 2px 0; }
 """
 
 INDEX = (
@@ -94,7 +103,8 @@ def _param_input(scenario: Scenario, path: str) -> html.Div:
                 value=_get(scenario, path),
                 min=lo,
                 max=hi,
-                step=step,
+                # "any": a density such as 0.814 is valid, not flagged for its decimals
+                step=step if float(step).is_integer() else "any",
                 debounce=True,
             ),
         ],
@@ -168,6 +178,16 @@ def build_layout(scenario: Scenario) -> html.Div:
             ),
             html.Div(
                 [
+                    html.Button(f"Continue (+{EXTEND_STEPS} months)", id="continue"),
+                    html.Span(
+                        f"the run stops at the horizon ({scenario.steps} months)",
+                        className="hint",
+                    ),
+                ],
+                className="row",
+            ),
+            html.Div(
+                [
                     html.Label("Speed"),
                     html.Div(
                         dcc.Slider(id="speed", min=1, max=10, step=None, value=5, marks=SPEEDS),
@@ -199,7 +219,10 @@ def build_layout(scenario: Scenario) -> html.Div:
             dcc.Checklist(
                 id="twin",
                 options=[
-                    {"label": " Twin view (baseline | with shocks | difference)", "value": "on"}
+                    {
+                        "label": " Twin view (without shocks | with shocks | difference)",
+                        "value": "on",
+                    }
                 ],
                 value=["on"],
             ),
@@ -258,7 +281,27 @@ def build_layout(scenario: Scenario) -> html.Div:
                     html.Label("Seed"),
                     dcc.Input(id="seed-input", type="number", value=scenario.seed, min=0, step=1),
                 ],
+                className="param wide",
+            ),
+            html.Div(
+                [
+                    html.Label("Replicates (seeds)", htmlFor="replicates"),
+                    dcc.Input(
+                        id="replicates",
+                        type="number",
+                        value=1,
+                        min=1,
+                        max=MAX_REPLICATES,
+                        step=1,
+                        debounce=True,
+                    ),
+                ],
                 className="param",
+            ),
+            html.P(
+                "More than 1 replicate runs an ensemble (seed, seed+1, ...): the charts "
+                "show its median and 10-90% band; the maps show the first seed.",
+                className="hint",
             ),
             dcc.Checklist(
                 id="tiers",
@@ -278,13 +321,29 @@ def build_layout(scenario: Scenario) -> html.Div:
             html.H3("Export"),
             html.Div(
                 [
-                    html.Button("Series (CSV)", id="export-csv"),
+                    html.Button("Series of both twins (CSV)", id="export-csv"),
                     html.Button("Scenario + shocks (TOML)", id="export-toml"),
                 ],
                 className="row",
             ),
+            html.Div(
+                [
+                    html.Button("Animate the layer shown", id="export-anim"),
+                    dcc.Dropdown(
+                        id="anim-format",
+                        options=[{"label": f.upper(), "value": f} for f in available_formats()]
+                        or [{"label": "GIF (needs imageio)", "value": "gif"}],
+                        value="gif",
+                        clearable=False,
+                        style={"width": "80px"},
+                    ),
+                ],
+                className="row",
+            ),
+            html.Div("", id="export-message", className="hint"),
             dcc.Download(id="download-csv"),
             dcc.Download(id="download-toml"),
+            dcc.Download(id="download-anim"),
             html.P(
                 "The exported TOML runs with `i4p run FILE`.",
                 className="hint",
@@ -296,6 +355,7 @@ def build_layout(scenario: Scenario) -> html.Div:
         [
             html.Div("starting...", id="status", className="status"),
             html.Div("", id="message", className="message"),
+            info_panel({key: label for key, (label, _, _) in LAYERS.items()}),
             html.Div(
                 [
                     html.Div(
@@ -317,6 +377,7 @@ def build_layout(scenario: Scenario) -> html.Div:
         [
             dcc.Store(id="session-id", data=str(uuid.uuid4())),
             dcc.Store(id="cell", data=None),
+            dcc.Store(id="horizon-stop", data=None),
             dcc.Interval(id="clock", interval=200, disabled=True),
             sidebar,
             main,
@@ -339,6 +400,7 @@ def _table(header: list[str], rows: list[list[Any]], caption: str) -> html.Table
 def institutions_panel(shocked: I4PModel, baseline: I4PModel | None = None) -> list:
     """Tables of the councils' state and the donors' budgets (baseline alongside in twin)."""
     t = max(shocked.steps - 1, 0)  # the step last computed
+    t_done = shocked.steps
     council_rows = []
     for c in shocked.councils:
         if c.suspended(t):
@@ -352,7 +414,7 @@ def institutions_panel(shocked: I4PModel, baseline: I4PModel | None = None) -> l
                 c.name,
                 f"{c.effective_mandate(t):.2f}",
                 state,
-                f"{c.funded_share():.0%}",
+                f"{c.funded_share():.0%}" if t_done else "-",  # no money before month 1
                 c.responses_sent,
             ]
         )
@@ -380,7 +442,7 @@ def institutions_panel(shocked: I4PModel, baseline: I4PModel | None = None) -> l
     ]
     return [
         _table(
-            ["council", "mandate", "state", "funded", "responses"],
+            ["council", "mandate", "state", "funded (of cost)", "responses"],
             council_rows,
             "Peace councils (run with shocks)",
         ),
@@ -393,12 +455,18 @@ def institutions_panel(shocked: I4PModel, baseline: I4PModel | None = None) -> l
     ]
 
 
-def status_text(shocked: I4PModel, n_injected: int) -> str:
-    """One line: step, seed, grid, and the latest headline measures."""
+def status_text(
+    shocked: I4PModel, n_injected: int, horizon: int | None = None, replicates: int = 1
+) -> str:
+    """One line: month and horizon, seed, grid, and the latest headline measures."""
     m = shocked.measures
     sc = shocked.config
+    horizon = sc.steps if horizon is None else horizon
+    end = "  (horizon reached: Continue to go on)" if shocked.steps >= horizon else ""
+    ensemble = f"  ·  {replicates} replicates (maps: seed {sc.seed})" if replicates > 1 else ""
     return (
-        f"step {shocked.steps}  ·  seed {sc.seed}  ·  {sc.grid.height}x{sc.grid.width}  ·  "
+        f"month {shocked.steps} / {horizon}{end}  ·  seed {sc.seed}{ensemble}  ·  "
+        f"{sc.grid.height}x{sc.grid.width}  ·  "
         f"violence {m['violence_share']:.1%}  ·  mean tension {m['mean_tension']:.3f}  ·  "
         f"LPCs active {int(m['lpcs_active']) if shocked.steps else shocked.committees.n}  ·  "
         f"shocks injected {n_injected}"
