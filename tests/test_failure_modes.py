@@ -122,16 +122,17 @@ def test_partisan_committees_raise_violence_inclusive_ones_lower_it_and_the_driv
 
 
 @pytest.mark.slow
-def test_a_captured_council_harms_when_crackdowns_cost_legitimacy_and_capture_is_why() -> None:
-    """Council only minus no I4P after a capturing turn (captured_i4p, paired, 32 x 32):
-    < 0 when a crackdown costs little legitimacy, > 0 at the prior's top (0.06); without
-    capture (ablation) the council lowers violence at 0.06 too."""
+def test_capture_weakens_the_council_tier() -> None:
+    """Council only minus no I4P after the turn of captured_i4p (paired, 32 x 32). Capture
+    turns its responses into crackdowns: at the top of the repression-cost prior the
+    council lowers violence less than without capture in most seeds. (Whether it flips is
+    grid-dependent: on 32 x 32 the captured council raises violence in most seeds, on 48 x
+    48 experiments/failure_modes/captured_council.toml finds no sign change: docs/ODD.md,
+    "Failure modes".)"""
     council_only = ["lpc.enabled=false"]
-    cheap = contrast("captured_i4p", NONE, [*council_only, "state.repression_cost=0"], 120)
-    assert cheap.mean() < 0 and (cheap < 0).mean() >= 0.75, cheap
     costly = ["state.repression_cost=0.06"]
-    harm = contrast("captured_i4p", [*NONE, *costly], [*council_only, *costly], 120)
-    assert harm.mean() > 0 and (harm > 0).mean() >= 0.6, harm
+    captured = contrast("captured_i4p", [*NONE, *costly], [*council_only, *costly], 120)
     free = ["shocks.0.capture=0", *costly]
-    ablated = contrast("captured_i4p", [*NONE, *costly], [*council_only, *free], 120)
-    assert ablated.mean() < 0 and (ablated < harm).mean() >= 0.75, ablated
+    uncaptured = contrast("captured_i4p", [*NONE, *costly], [*council_only, *free], 120)
+    assert uncaptured.mean() < 0 and uncaptured.mean() < captured.mean(), (captured, uncaptured)
+    assert (uncaptured < captured).mean() >= 0.75, (captured, uncaptured)
