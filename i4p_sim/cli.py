@@ -219,15 +219,26 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """``i4p compare``: paired effect table (estimate, CI, n) against the baseline."""
+    """``i4p compare``: paired effects against the baseline at each parameter point, the
+    contrasts between variants, a dose-response table per parameter axis, each shocked
+    scenario against its twin (censored recovery as share recovered and restricted mean),
+    interactions and violence averted per funding; the report's resampling throughout."""
     import pandas as pd
 
+    from i4p_sim.stats.contrasts import (
+        N_RESAMPLES,
+        contrasts_table,
+        dose_response_table,
+        effects_by_point,
+        experiment_contrasts,
+        param_columns,
+    )
     from i4p_sim.stats.format import format_table
+    from i4p_sim.stats.labels import CENSORED_METRICS
     from i4p_sim.stats.metrics import SUMMARY_KEYS
     from i4p_sim.stats.resilience import PAIRED_KEYS, read_paired, with_paired
     from i4p_sim.stats.tables import (
         DEFAULT_METRICS,
-        effects_table,
         experiment_runs,
         funding_table,
         interactions_table,
@@ -255,22 +266,70 @@ def cmd_compare(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "command line", "--metric", f"'{m}' unknown; allowed: {', '.join(known)}"
             )
-    metrics = [m for m in metrics if m in runs.columns]
-    order = list(config.get("scenarios") or names)
-    table = effects_table(runs, baseline, metrics, order=order)
-    shown = table[["scenario", "metric", "estimate", "ci_low", "ci_high", "n", "ratio"]]
+    censored = [m for m in metrics if m in CENSORED_METRICS]
+    metrics = [m for m in metrics if m in runs.columns and m not in CENSORED_METRICS]
+    order = [s for s in (config.get("scenarios") or names) if s in set(names)]
+    params = param_columns(runs)
+    table = effects_by_point(runs, baseline, metrics, order=order)
+    n_points = int(runs["point"].nunique()) if "point" in runs.columns else 1
+    shown_cols = ["scenario", *(["point", *params] if n_points > 1 else [])]
+    shown_cols += ["metric", "estimate", "ci_low", "ci_high", "n", "ratio"]
     print(
         f"paired differences (scenario - {baseline}), mean over replicates with 95% "
-        f"bootstrap CI; {int(ok['replicate'].nunique())} replicates"
+        f"bootstrap CI ({N_RESAMPLES} resamples, as the report); "
+        f"{int(ok['replicate'].nunique())} replicates"
+        + (f"; each of the {n_points} parameter points separately" if n_points > 1 else "")
     )
-    print(format_table(shown))
-    ptab = paired_summary_table(paired, order=list(config.get("scenarios") or names))
+    print(format_table(table[shown_cols]) if len(table) else "(no rows)")
+    if censored:
+        print(
+            f"\n{', '.join(censored)}: censored for runs that never recovered, so never a "
+            "plain effect; see the share recovered and the restricted mean below"
+        )
+    contrasts, declared = experiment_contrasts(config, order)
+    ctab = contrasts_table(runs, contrasts, metrics[:1] if not args.metric else metrics)
+    if len(ctab):
+        print(
+            f"\ncontrasts between variants ({'declared by the experiment' if declared else 'one factor apart, from the names'}): "
+            "scenario - reference, paired per replicate, 95% bootstrap CI; ratio of means; "
+            "p_higher = share of replicates where the scenario is higher"
+        )
+        print(
+            format_table(
+                ctab[
+                    [
+                        "group",
+                        "scenario",
+                        "baseline",
+                        "metric",
+                        "estimate",
+                        "ci_low",
+                        "ci_high",
+                        "ratio",
+                        "ratio_low",
+                        "ratio_high",
+                        "p_higher",
+                        "n",
+                    ]
+                ].rename(columns={"baseline": "reference"})
+            )
+        )
+    for param in params:
+        if ok[param].nunique() < 2 or not metrics:
+            continue
+        dose = dose_response_table(runs, param, metrics[0], baseline=baseline, order=order)
+        print(
+            f"\ndose-response along {param}: {metrics[0]} per scenario (mean over runs, 95% "
+            f"bootstrap CI) and its paired effect against {baseline} at each value"
+        )
+        print(format_table(dose))
+    ptab = paired_summary_table(paired, order=order)
     if not ptab.empty:
         print(
             "\nagainst each shocked scenario's twin (same seeds, shocks removed): signed excess "
             "violence (resilience_loss) with 95% bootstrap CI, sum of positive parts, runs "
-            "recovered; recovery_time is a restricted mean (censored runs count their months "
-            "observed)"
+            "recovered; recovery is censored for runs that never recovered: recovery_rmean "
+            "is a restricted mean (censored runs count their months observed), not an effect"
         )
         print(format_table(ptab))
     inter = config.get("interactions") or []
@@ -446,7 +505,10 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="paired effect table of a finished sweep",
         description="Paired differences (scenario - baseline, per replicate) with bootstrap "
-        "confidence intervals.",
+        "confidence intervals, at each parameter point separately; contrasts between "
+        "variants (declared in [report] contrasts, or one factor apart by name); a "
+        "dose-response table per parameter axis; censored recovery as the share recovered "
+        "and a restricted mean. The same resampling as the report.",
     )
     p.add_argument("results", help="results directory of a sweep")
     p.add_argument("--baseline", help="baseline scenario name (default: the experiment's)")
