@@ -287,11 +287,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
             "plain effect; see the share recovered and the restricted mean below"
         )
     contrasts, declared = experiment_contrasts(config, order)
-    ctab = contrasts_table(runs, contrasts, metrics[:1] if not args.metric else metrics)
+    ctab = contrasts_table(
+        runs, contrasts, metrics[:1] if not args.metric else metrics, by_point=True
+    )
     if len(ctab):
         print(
             f"\ncontrasts between variants ({'declared by the experiment' if declared else 'one factor apart, from the names'}): "
-            "scenario - reference, paired per replicate, 95% bootstrap CI; ratio of means; "
+            "scenario - reference, paired per replicate (at each parameter point), 95% bootstrap "
+            "CI; ratio of means; "
             "p_higher = share of replicates where the scenario is higher"
         )
         print(
@@ -299,6 +302,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 ctab[
                     [
                         "group",
+                        *(["point", *params] if n_points > 1 else []),
                         "scenario",
                         "baseline",
                         "metric",

@@ -48,23 +48,32 @@ def test_report_sections(report):
     _, html = report
     for text in (
         "rep: sweep report",
+        "Headline: what the experiment answers",
+        "In short (total violence, paired 95% intervals)",
+        "Each variant against steady funding",
+        "Variants against each other",
         "Common random numbers",
-        "What it showed",
         "Time series",
         "Paired effects against none",
-        "Resilience metrics",
+        "Measures per variant",
+        "Against the twin",
+        "All contrasts",
         "Interaction of the two tiers",
-        "Violence averted per unit of funding",
+        "Violence prevented by funding",
         "Heat maps of one replicate",
         "its maps were stored by the sweep",
-        "months before the reference month",
+        "months before",
         "Manifest",
         "config_hash",
-        # none_abrupt vs none is zero by construction: said in plain words
-        "<b>none_abrupt</b>: 0 (95% CI 0 to 0, 3 pairs) &mdash; no difference at all",
+        # none_abrupt vs its twin none is zero by construction: said in plain words
+        "<b>none abrupt</b>",
+        "exactly the same (ratio 1), no difference; higher in 0 of 3 paired replicates "
+        "&mdash; identical runs, exactly the same.",
     ):
         assert text in html, text
     assert "DIFFERS" not in html
+    # the headline comes first, before the description of what was compared
+    assert html.index("Headline: what the experiment answers") < html.index("What was compared")
 
 
 def test_report_rewrite_and_errors(report, tmp_path):

@@ -12,6 +12,7 @@ with words added at the end (``..._no_ownership``) are one factor apart.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 
 import numpy as np
@@ -59,7 +60,30 @@ def _words(name: str) -> str:
     return name.replace("_", " ")
 
 
-def suggest_contrasts(names: Sequence[str]) -> list[Contrast]:
+def _clause_diff(a: str, b: str) -> tuple[str, str] | None:
+    """Where two descriptions differ, each side's differing words extended to the end of
+    their clause (``"without local ownership"``, ``"with local ownership"``), or None."""
+    wa, wb = a.split(), b.split()
+    ops = [op for op in difflib.SequenceMatcher(a=wa, b=wb).get_opcodes() if op[0] != "equal"]
+    if len(ops) != 1:
+        return None
+    _, i1, _, j1, _ = ops[0]
+
+    def clause(words: list[str], start: int) -> str:
+        out = []
+        for w in words[start:]:
+            out.append(w.rstrip(",;."))
+            if w[-1:] in ",;.":
+                break
+        return " ".join(out)
+
+    left, right = clause(wa, i1), clause(wb, j1)
+    return (left, right) if left and right and left != right else None
+
+
+def suggest_contrasts(
+    names: Sequence[str], descriptions: dict[str, str] | None = None
+) -> list[Contrast]:
     """Pairs of scenarios one factor apart, read off their names (module docstring).
 
     The scenario listed later is compared against the one listed earlier (its reference):
@@ -69,9 +93,12 @@ def suggest_contrasts(names: Sequence[str]) -> list[Contrast]:
     -------
     list of Contrast
         In the order of the names; ``group`` is ``"phased vs abrupt"`` for a changed word
-        and ``"'no ownership' vs the same without it"`` for added words.
+        and ``"'no ownership' vs the same without it"`` for added words, or, when the two
+        descriptions differ in one clause, that clause of each (``"without local ownership
+        vs with local ownership"``).
     """
     tokens = [n.split("_") for n in names]
+    descs = descriptions or {}
     out: list[Contrast] = []
     for j, tb in enumerate(tokens):
         for i in range(j):
@@ -81,12 +108,16 @@ def suggest_contrasts(names: Sequence[str]) -> list[Contrast]:
                 if len(diff) == 1:
                     k = diff[0]
                     out.append((names[j], names[i], f"{_words(tb[k])} vs {_words(ta[k])}"))
-            elif len(tb) > len(ta) and tb[: len(ta)] == ta:
-                extra = " ".join(tb[len(ta) :])
-                out.append((names[j], names[i], f"'{extra}' vs the same without it"))
-            elif len(ta) > len(tb) and ta[: len(tb)] == tb:
-                extra = " ".join(ta[len(tb) :])
-                out.append((names[i], names[j], f"'{extra}' vs the same without it"))
+            elif len(tb) != len(ta):
+                short, long_ = (i, j) if len(ta) < len(tb) else (j, i)
+                if tokens[long_][: len(tokens[short])] != tokens[short]:
+                    continue
+                extra = " ".join(tokens[long_][len(tokens[short]) :])
+                group = f"'{extra}' vs the same without it"
+                clauses = _clause_diff(descs.get(names[long_], ""), descs.get(names[short], ""))
+                if clauses is not None:
+                    group = f"{clauses[0]} vs {clauses[1]}"
+                out.append((names[long_], names[short], group))
     # group the contrasts of one factor together, keeping their first appearance's order
     groups = list(dict.fromkeys(c[2] for c in out))
     return sorted(out, key=lambda c: groups.index(c[2]))
@@ -99,7 +130,7 @@ def experiment_contrasts(config: dict, names: Sequence[str]) -> tuple[list[Contr
     declared = ((config.get("file") or {}).get("report") or {}).get("contrasts") or []
     if declared:
         return [(a, b, f"{_words(a)} vs {_words(b)}") for a, b in declared], True
-    return suggest_contrasts(list(names)), False
+    return suggest_contrasts(list(names), config.get("descriptions") or {}), False
 
 
 def contrasts_table(
@@ -107,9 +138,13 @@ def contrasts_table(
     contrasts: Sequence[tuple[str, str] | Contrast],
     metrics: Sequence[str],
     *,
+    by_point: bool = False,
     n_resamples: int = N_RESAMPLES,
 ) -> pd.DataFrame:
     """Paired effect of each ``(scenario, reference[, group])`` on each metric.
+
+    With ``by_point`` and several parameter points, each point separately (columns
+    ``point`` and the parameters after ``group``); else pairs from every point together.
 
     Censored metrics (:data:`~i4p_sim.stats.labels.CENSORED_METRICS`) are left out: they
     are never a plain effect.
@@ -121,6 +156,16 @@ def contrasts_table(
         reference), plus ``group`` and ``p_higher``: the share of paired replicates where
         the scenario's value is above the reference's (a probability over the ensemble).
     """
+    if by_point and "point" in runs.columns and runs["point"].nunique() > 1:
+        frames = []
+        for point, sub in runs.groupby("point", sort=True):
+            tab = contrasts_table(sub, contrasts, metrics, n_resamples=n_resamples)
+            if len(tab):
+                tab.insert(1, "point", int(point))
+                for k, p in enumerate(param_columns(runs)):
+                    tab.insert(2 + k, p, sub[p].iloc[0])
+                frames.append(tab)
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     present = set(runs.loc[runs["status"] == "ok", "scenario"]) if len(runs) else set()
     used = [m for m in metrics if m not in CENSORED_METRICS and m in runs.columns]
     pair_on = _pair_on(runs)
