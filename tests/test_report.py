@@ -180,7 +180,7 @@ def _assert_axis_titles(page: str) -> int:
 def _visible_text(page: str) -> str:
     body = page.split("</head>", 1)[1]
     body = re.sub(r"<script.*?</script>", " ", body, flags=re.S)
-    body = re.sub(r"<details>.*?</details>", " ", body, flags=re.S)  # the raw manifest
+    body = re.sub(r"<pre>.*?</pre>", " ", body, flags=re.S)  # the raw manifest
     return re.sub(r"<[^>]+>", " ", body)
 
 

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from i4p_sim.report.tables import plain_number
 from i4p_sim.stats.contrasts import contrasts_table, experiment_contrasts
-from i4p_sim.stats.format import format_number
 from i4p_sim.stats.labels import metric_label
 
 __all__ = ["HEADLINE_METRIC", "contrast_data", "headline_section", "scenario_words"]
@@ -40,7 +40,7 @@ def scenario_words(name: str) -> str:
 
 
 def _n(x: float, digits: int = 3) -> str:
-    return format_number(x, digits)
+    return plain_number(x, digits)
 
 
 def _ratio_words(r: float, lo: float, hi: float) -> str:

@@ -94,7 +94,7 @@ h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd;padding-bottom
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 td,th{border:1px solid #ddd;padding:.25em .5em;text-align:right}
 th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
-.note{color:#555;font-size:.92em}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.8em}
+.note{color:#555;font-size:.92em}td.t{text-align:left}summary{cursor:pointer;color:#1f5fa8}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.8em}
 """
 
 
@@ -431,8 +431,11 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
             "interaction. A bounded outcome pushes additive interactions negative, so read "
             "both.</p>"
             + "".join(
-                f"<p>{_esc(i['name'])}: none = {_esc(i['none'])}, a = {_esc(i['a'])}, "
-                f"b = {_esc(i['b'])}, ab = {_esc(i['ab'])}</p>"
+                f"<p>{_esc(i['name'])}: "
+                + ", ".join(
+                    f"{c} = {_esc(i[c].replace('_', ' '))}" for c in ("none", "a", "b", "ab")
+                )
+                + "</p>"
                 for i in inter
             )
             + html_table(interactions_frame(itab))

@@ -10,26 +10,46 @@ from __future__ import annotations
 
 import html
 import math
+from numbers import Real
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from i4p_sim.stats.format import format_number
 from i4p_sim.stats.labels import metric_label
 
 __all__ = [
+    "FOLD_ROWS",
     "contrasts_frame",
     "effects_frame",
     "funding_frame",
     "html_table",
     "interactions_frame",
     "metrics_frame",
+    "plain_number",
     "twin_frame",
 ]
 
 
-def _n(x: Any, digits: int = 3) -> str:
+#: Tables longer than this are folded (a click shows them): the headline states the answers.
+FOLD_ROWS = 24
+
+
+def plain_number(x: Any, digits: int = 3) -> str:
+    """A number for a reader: ``digits`` significant digits, never in scientific notation
+    (``5,770`` rather than ``5.77e+03``; ``≈0`` for a value within rounding of zero)."""
+    if isinstance(x, Real) and not isinstance(x, bool | np.bool_) and math.isfinite(float(x)):
+        v = float(x)
+        if abs(v) >= 10**digits:
+            return f"{round(v):,}"
+        if 0 < abs(v) < 5e-5:
+            return "≈0"
     return format_number(x, digits)
+
+
+def _n(x: Any, digits: int = 3) -> str:
+    return plain_number(x, digits)
 
 
 def _ci(lo: Any, hi: Any, scale: float = 1.0) -> str:
@@ -46,10 +66,19 @@ def html_table(frame: pd.DataFrame, digits: int = 3) -> str:
     """A frame as an HTML table (numbers to ``digits`` significant digits, escaped)."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(format_number(v, digits))}</td>" for v in row) + "</tr>"
+        "<tr>"
+        + "".join(
+            f"<td{' class=t' if isinstance(v, str) else ''}>"
+            f"{html.escape(plain_number(v, digits))}</td>"
+            for v in row
+        )
+        + "</tr>"
         for row in frame.itertuples(index=False)
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    if len(frame) > FOLD_ROWS:
+        return f"<details><summary>show the table ({len(frame)} rows)</summary>{table}</details>"
+    return table
 
 
 def effects_frame(effects: pd.DataFrame) -> pd.DataFrame:
