@@ -300,6 +300,12 @@ def test_recovery_is_never_a_plain_effect(report):
     effects = proc.stdout.split("\n\n", 1)[0]
     assert "recovery_time" not in effects.split("\n", 2)[2]  # no effect row
     assert "recovery_rmean" in proc.stdout and "share_recovered" in proc.stdout
+    alone = run_cli("compare", out, "--metric", "recovery_time")
+    assert alone.returncode == 0, alone.stderr
+    assert (
+        alone.stdout.startswith("recovery_time: censored")
+        and "paired differences" not in alone.stdout
+    )
     text = _visible_text(page)
     assert "Months to recover" not in text.split("Against the twin", 1)[0]
     assert "(all recovered)" in text or "censored" in text

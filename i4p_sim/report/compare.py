@@ -95,16 +95,17 @@ def compare_text(
     n_points = int(runs["point"].nunique()) if "point" in runs.columns else 1
     shown_cols = ["scenario", *(["point", *params] if n_points > 1 else [])]
     shown_cols += ["metric", "estimate", "ci_low", "ci_high", "n", "ratio"]
-    out.append(
-        f"paired differences (scenario - {baseline}), mean over replicates with 95% "
-        f"bootstrap CI ({N_RESAMPLES} resamples, as the report); "
-        f"{int(ok['replicate'].nunique())} replicates"
-        + (f"; each of the {n_points} parameter points separately" if n_points > 1 else "")
-    )
-    out.append(format_table(table[shown_cols]) if len(table) else "(no rows)")
+    if metrics:
+        out.append(
+            f"paired differences (scenario - {baseline}), mean over replicates with 95% "
+            f"bootstrap CI ({N_RESAMPLES} resamples, as the report); "
+            f"{int(ok['replicate'].nunique())} replicates"
+            + (f"; each of the {n_points} parameter points separately" if n_points > 1 else "")
+        )
+        out.append(format_table(table[shown_cols]) if len(table) else "(no rows)")
     if censored:
         out.append(
-            f"\n{', '.join(censored)}: censored for runs that never recovered, so never a "
+            f"{chr(10) if out else ''}{', '.join(censored)}: censored for runs that never recovered, so never a "
             "plain effect; see the share recovered and the restricted mean below"
         )
     contrasts, declared = experiment_contrasts(config, order)

@@ -211,6 +211,8 @@ def effects_by_point(
     names = list(order) if order is not None else list(pd.unique(runs["scenario"]))
     scenarios = [s for s in names if s != baseline and s in present]
     used = [m for m in metrics if m not in CENSORED_METRICS and m in runs.columns]
+    if not used:
+        return pd.DataFrame()
     params = param_columns(runs)
     points = sorted(runs["point"].unique()) if "point" in runs.columns else [0]
     frames = []
