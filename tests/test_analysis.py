@@ -441,3 +441,29 @@ def test_funding_per_block_has_no_tiny_numbers():
     assert per == pytest.approx(7.348)
     assert frame["95% CI"].iloc[0] == "6.04 to 8.51"
     assert not any("_" in c for c in frame.columns)
+
+
+def test_dose_response_bins_a_sampled_parameter():
+    from i4p_sim.stats.contrasts import SAMPLE_BINS, dose_response_table
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for point, p in enumerate(rng.uniform(0, 1, 40)):
+        for rep in range(3):
+            for name, v in (("base", p), ("scen", 2 * p)):
+                rows.append(
+                    {
+                        "scenario": name,
+                        "replicate": rep,
+                        "point": point,
+                        "x.p": p,
+                        "status": "ok",
+                        "cumulative_violence": v + rng.normal(0, 0.01),
+                    }
+                )
+    table = dose_response_table(pd.DataFrame(rows), "x.p", "cumulative_violence", baseline="base")
+    scen = table[table["scenario"] == "scen"]
+    assert len(scen) == SAMPLE_BINS and scen["n"].sum() == 40 * 3
+    assert np.all(np.diff(scen["x.p"]) > 0)  # bins at increasing mean values
+    assert np.allclose(scen["mean"], 2 * scen["x.p"], atol=0.02)  # the bin mean of x
+    assert np.allclose(scen["effect"], scen["x.p"], atol=0.02)  # paired within points

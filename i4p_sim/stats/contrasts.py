@@ -23,8 +23,10 @@ from i4p_sim.stats.labels import CENSORED_METRICS
 from i4p_sim.stats.paired import paired_differences, paired_effects
 
 __all__ = [
+    "MAX_LEVELS",
     "N_RESAMPLES",
     "PAIR_ON",
+    "SAMPLE_BINS",
     "SEED",
     "Contrast",
     "contrasts_table",
@@ -39,6 +41,10 @@ __all__ = [
 N_RESAMPLES = 2000
 #: Seed of the resampling generator of every such interval.
 SEED = 0
+#: A parameter with more distinct values than this is binned in a dose-response.
+MAX_LEVELS = 12
+#: Bins of a sampled parameter's dose-response (equal counts of runs).
+SAMPLE_BINS = 8
 #: Runs are paired on these columns (common random numbers).
 PAIR_ON = ("replicate", "point")
 
@@ -249,7 +255,9 @@ def dose_response_table(
     """The metric at each value of one parameter axis, per scenario.
 
     Runs at every point with that value of ``param`` are used (the other axes' points
-    are averaged over; pairs stay within a point).
+    are averaged over; pairs stay within a point). A sampled parameter (more than
+    :data:`MAX_LEVELS` distinct values, e.g. a Latin hypercube) is cut into
+    :data:`SAMPLE_BINS` bins of equal counts, each shown at the mean value of its runs.
 
     Returns
     -------
@@ -263,8 +271,13 @@ def dose_response_table(
     ok = runs[runs["status"] == "ok"]
     names = list(order) if order is not None else list(pd.unique(ok["scenario"]))
     rows = []
-    for value in sorted(ok[param].dropna().unique()):
-        at = runs[runs[param] == value]
+    key = runs[param]
+    if ok[param].nunique() > MAX_LEVELS:
+        _, edges = pd.qcut(ok[param], SAMPLE_BINS, retbins=True, duplicates="drop")
+        cut = pd.cut(runs[param], edges, include_lowest=True)
+        key = runs[param].groupby(cut, observed=True).transform("mean")
+    for value in sorted(key.dropna().unique()):
+        at = runs[key == value]
         at_ok = at[at["status"] == "ok"]
         effects = pd.DataFrame()
         others = [s for s in names if s != baseline and s in set(at_ok["scenario"])]
