@@ -35,8 +35,12 @@ def _esc(x: Any) -> str:
 
 
 def scenario_words(name: str) -> str:
-    """A scenario's name as words (``abrupt_60`` -> ``abrupt 60``)."""
-    return str(name).replace("_", " ")
+    """A scenario's name as words (``abrupt_60`` -> ``abrupt 60``; a sweep's implicit twin
+    ``x~twin`` -> ``x without its shocks``)."""
+    text = str(name)
+    if text.endswith("~twin"):
+        return text[: -len("~twin")].replace("_", " ") + " without its shocks"
+    return text.replace("_", " ")
 
 
 def _n(x: float, digits: int = 3) -> str:

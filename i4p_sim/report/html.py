@@ -357,7 +357,7 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
         f"<p>{_esc((config.get('file') or {}).get('description', ''))}</p>"
     ]
     contrasts = pd.DataFrame()
-    if has_baseline and len(order) > 1:
+    if has_baseline:
         head, contrasts = headline_section(runs, all_runs, paired, config, order, baseline)
         if n_points > 1:
             head += (
