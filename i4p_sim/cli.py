@@ -245,72 +245,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """``i4p compare``: paired effect table (estimate, CI, n) against the baseline."""
-    import pandas as pd
+    """``i4p compare``: the text tables of :func:`i4p_sim.report.compare.compare_text`."""
+    from i4p_sim.report.compare import compare_text
 
-    from i4p_sim.stats.format import format_table
-    from i4p_sim.stats.metrics import SUMMARY_KEYS
-    from i4p_sim.stats.resilience import PAIRED_KEYS, read_paired, with_paired
-    from i4p_sim.stats.tables import (
-        DEFAULT_METRICS,
-        effects_table,
-        experiment_runs,
-        funding_table,
-        interactions_table,
-        paired_summary_table,
-    )
-    from i4p_sim.sweep.storage import atomic_write_text
-    from i4p_sim.sweep.store import read_manifest, read_runs
-
-    paired = read_paired(args.results)
-    runs = experiment_runs(with_paired(read_runs(args.results), paired))
-    config = read_manifest(args.results).get("config", {})
-    ok = runs[runs["status"] == "ok"]
-    if ok.empty:
-        raise ConfigError(str(args.results), "runs.parquet", "no successful runs to compare")
-    names = list(pd.unique(runs["scenario"]))
-    baseline = args.baseline or config.get("baseline") or names[0]
-    if baseline not in names:
-        raise ConfigError(
-            "command line", "--baseline", f"'{baseline}' not found; allowed: {', '.join(names)}"
-        )
-    metrics = list(args.metric or DEFAULT_METRICS)
-    known = [*SUMMARY_KEYS, *(k for k in PAIRED_KEYS if k != "recovered")]
-    for m in metrics:
-        if m not in known:
-            raise ConfigError(
-                "command line", "--metric", f"'{m}' unknown; allowed: {', '.join(known)}"
-            )
-    metrics = [m for m in metrics if m in runs.columns]
-    order = list(config.get("scenarios") or names)
-    table = effects_table(runs, baseline, metrics, order=order)
-    shown = table[["scenario", "metric", "estimate", "ci_low", "ci_high", "n", "ratio"]]
-    print(
-        f"paired differences (scenario - {baseline}), mean over replicates with 95% "
-        f"bootstrap CI; {int(ok['replicate'].nunique())} replicates"
-    )
-    print(format_table(shown))
-    ptab = paired_summary_table(paired, order=list(config.get("scenarios") or names))
-    if not ptab.empty:
-        print(
-            "\nagainst each shocked scenario's twin (same seeds, shocks removed): signed excess "
-            "violence (resilience_loss) with 95% bootstrap CI, sum of positive parts, runs "
-            "recovered; recovery_time is a restricted mean (censored runs count their months "
-            "observed)"
-        )
-        print(format_table(ptab))
-    inter = config.get("interactions") or []
-    if inter:
-        itab = interactions_table(runs, inter, [m for m in metrics if m in DEFAULT_METRICS[:3]])
-        print("\n2 x 2 interactions ((ab - b) - (a - none); ratio scale: 1 = no interaction)")
-        print(format_table(itab))
-    ftab = funding_table(runs, baseline)
-    if not ftab.empty:
-        print(f"\nviolence averted per unit of funding ({baseline} versus each scenario)")
-        print(format_table(ftab))
-    if args.csv:
-        atomic_write_text(args.csv, table.to_csv(index=False))
-        print(f"wrote {args.csv}")
+    print(compare_text(args.results, baseline=args.baseline, metric=args.metric, csv=args.csv))
     return 0
 
 
@@ -470,7 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="paired effect table of a finished sweep",
         description="Paired differences (scenario - baseline, per replicate) with bootstrap "
-        "confidence intervals.",
+        "confidence intervals, at each parameter point separately; contrasts between "
+        "variants (declared in [report] contrasts, or one factor apart by name); a "
+        "dose-response table per parameter axis; censored recovery as the share recovered "
+        "and a restricted mean. The same resampling as the report.",
     )
     p.add_argument("results", help="results directory of a sweep")
     p.add_argument("--baseline", help="baseline scenario name (default: the experiment's)")

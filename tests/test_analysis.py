@@ -330,3 +330,140 @@ def test_averted_per_funding_zero_extra_funding():
     assert out["extra_funding"] == 0.0
     assert out["violence_averted"] == pytest.approx(0.5)
     assert out["reason"] == "zero extra funding"
+
+
+# --- contrasts, points and dose-response (i4p_sim.stats.contrasts) --------------------
+
+
+def test_suggest_contrasts_one_factor_apart():
+    from i4p_sim.stats.contrasts import suggest_contrasts
+
+    names = ["no_shock", "abrupt_60", "phased_60", "abrupt_120", "abrupt_60_no_ownership"]
+    descriptions = {
+        "abrupt_60": "All donors stop at month 60, with local ownership",
+        "abrupt_60_no_ownership": "All donors stop at month 60, without local ownership",
+    }
+    got = suggest_contrasts(names, descriptions)
+    assert got == [
+        ("phased_60", "abrupt_60", "phased vs abrupt"),
+        ("abrupt_120", "abrupt_60", "120 vs 60"),
+        (
+            "abrupt_60_no_ownership",
+            "abrupt_60",
+            "without local ownership vs with local ownership",
+        ),
+    ]
+    # no_shock differs from every exit in two words: never a contrast of its own
+    assert not any("no_shock" in c[:2] for c in got)
+    # without descriptions the added words name the group
+    assert suggest_contrasts(["a", "a_x_y"]) == [("a_x_y", "a", "'x y' vs the same without it")]
+
+
+def _two_points(n: int = 30) -> pd.DataFrame:
+    """Two parameter points with opposite effects: +1 at p = 0.0, -1 at p = 1.0."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for point, (p, shift) in enumerate(((0.0, 1.0), (1.0, -1.0))):
+        base = 5 + rng.normal(0, 1, n)
+        for name, vals in (("base", base), ("scen", base + shift + rng.normal(0, 0.05, n))):
+            for rep, v in enumerate(vals):
+                rows.append(
+                    {
+                        "scenario": name,
+                        "replicate": rep,
+                        "point": point,
+                        "x.p": p,
+                        "status": "ok",
+                        "cumulative_violence": float(v),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_effects_by_point_are_not_pooled():
+    from i4p_sim.stats.contrasts import contrasts_table, effects_by_point
+    from i4p_sim.stats.tables import effects_table
+
+    runs = _two_points()
+    pooled = effects_table(runs, "base", ["cumulative_violence"], n_resamples=200)
+    assert abs(pooled["estimate"].iloc[0]) < 0.1  # the two effects cancel when pooled
+    per = effects_by_point(runs, "base", ["cumulative_violence"], n_resamples=200)
+    assert list(per["point"]) == [0, 1] and list(per["x.p"]) == [0.0, 1.0]
+    assert per["estimate"].round(1).tolist() == [1.0, -1.0]
+    assert (per["ci_low"].iloc[0] > 0) and (per["ci_high"].iloc[1] < 0)
+    tab = contrasts_table(runs, [("scen", "base")], ["cumulative_violence"], by_point=True)
+    assert tab["estimate"].round(1).tolist() == [1.0, -1.0]
+    assert tab["p_higher"].tolist() == [1.0, 0.0]
+
+
+def test_dose_response_table_levels_and_effects():
+    from i4p_sim.stats.contrasts import dose_response_table
+
+    table = dose_response_table(_two_points(), "x.p", "cumulative_violence", baseline="base")
+    assert list(table["x.p"]) == [0.0, 0.0, 1.0, 1.0]
+    scen = table[table["scenario"] == "scen"]
+    assert scen["effect"].round(1).tolist() == [1.0, -1.0]
+    assert (scen["low"] < scen["mean"]).all() and (scen["mean"] < scen["high"]).all()
+    assert (table.loc[table["scenario"] == "base", "effect"] == 0).all()
+    with pytest.raises(ValueError, match="censored"):
+        dose_response_table(_two_points(), "x.p", "recovery_time")
+
+
+def test_censored_metrics_are_never_plain_effects():
+    from i4p_sim.stats.contrasts import contrasts_table, effects_by_point
+
+    runs = _two_points()
+    runs["recovery_time"] = 20
+    eff = effects_by_point(runs, "base", ["recovery_time", "cumulative_violence"])
+    assert set(eff["metric"]) == {"cumulative_violence"}
+    tab = contrasts_table(runs, [("scen", "base")], ["recovery_time"])
+    assert tab.empty
+
+
+def test_funding_per_block_has_no_tiny_numbers():
+    from i4p_sim.report.tables import funding_frame
+
+    ftab = pd.DataFrame(
+        {
+            "funded": ["no_shock"],
+            "versus": ["abrupt_60"],
+            "violence_averted": [0.318],
+            "extra_funding": [4328.0],
+            "averted_per_funding": [7.348e-05],
+            "ci_low": [6.035e-05],
+            "ci_high": [8.507e-05],
+            "n": [16],
+        }
+    )
+    frame, block = funding_frame(ftab)
+    assert block == 100  # 7.3e-05 x 1,000 communities = 0.073 per unit: 7.3 per 100 units
+    per = frame["prevented per 100 funding units"].iloc[0]
+    assert per == pytest.approx(7.348)
+    assert frame["95% CI"].iloc[0] == "6.04 to 8.51"
+    assert not any("_" in c for c in frame.columns)
+
+
+def test_dose_response_bins_a_sampled_parameter():
+    from i4p_sim.stats.contrasts import SAMPLE_BINS, dose_response_table
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for point, p in enumerate(rng.uniform(0, 1, 40)):
+        for rep in range(3):
+            for name, v in (("base", p), ("scen", 2 * p)):
+                rows.append(
+                    {
+                        "scenario": name,
+                        "replicate": rep,
+                        "point": point,
+                        "x.p": p,
+                        "status": "ok",
+                        "cumulative_violence": v + rng.normal(0, 0.01),
+                    }
+                )
+    table = dose_response_table(pd.DataFrame(rows), "x.p", "cumulative_violence", baseline="base")
+    scen = table[table["scenario"] == "scen"]
+    assert len(scen) == SAMPLE_BINS and scen["n"].sum() == 40 * 3
+    assert np.all(np.diff(scen["x.p"]) > 0)  # bins at increasing mean values
+    assert np.allclose(scen["mean"], 2 * scen["x.p"], atol=0.02)  # the bin mean of x
+    assert np.allclose(scen["effect"], scen["x.p"], atol=0.02)  # paired within points

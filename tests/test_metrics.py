@@ -351,8 +351,10 @@ def test_paired_summary_table_marks_censoring():
     summary = paired_summary_table(table, n_resamples=200)
     assert list(summary["scenario"]) == ["shock"]  # unshocked (own twin) rows are left out
     row = summary.iloc[0]
-    assert row["recovered"] == "0/2" and row["censored"] == 2
-    assert row["recovery_time"] == 10 == row["months_observed"]
+    assert row["recovered"] == "0/2" and row["censored"] == 2 and row["share_recovered"] == 0
+    # a restricted mean, named as such: every run censored at its months observed
+    assert row["recovery_rmean"] == 10 == row["months_observed"]
+    assert "recovery_time" not in summary.columns
     assert row["resilience_loss"] == pytest.approx(0.5)
 
 

@@ -241,6 +241,8 @@ def test_compare_and_report_read_the_paired_table(alone_sweep):
     assert proc.returncode == 0, proc.stderr
     html = (alone_sweep.out / "r.html").read_text()
     assert "Against the twin" in html and "censored" in html
+    # the headline states the variant against its implicit twin, named in words
+    assert "in withdrawal abrupt without its shocks (its twin" in html
 
 
 def test_compare_uses_paired_metrics_between_scenarios(tmp_path):

@@ -350,6 +350,16 @@ def _check_names(cfg: ExperimentConfig, scenarios: dict[str, Scenario], source: 
                     f"interactions.{i}.{cell}",
                     f"'{getattr(inter, cell)}' is not a scenario of this experiment",
                 )
+    for i, pair in enumerate(cfg.report.contrasts if cfg.report else []):
+        for j, name in enumerate(pair):
+            if name not in scenarios:
+                raise ConfigError(
+                    source,
+                    f"report.contrasts.{i}.{j}",
+                    f"'{name}' is not a scenario; allowed: {', '.join(scenarios)}",
+                )
+        if pair[0] == pair[1]:
+            raise ConfigError(source, f"report.contrasts.{i}", f"compares '{pair[0]}' with itself")
     return baseline
 
 

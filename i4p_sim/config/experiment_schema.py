@@ -57,6 +57,19 @@ class InteractionConfig(_Strict):
     ab: str
 
 
+class ReportConfig(_Strict):
+    """The ``[report]`` table: what the report and ``i4p compare`` contrast.
+
+    ``contrasts`` lists pairs ``[scenario, reference]`` compared pair by pair; without it,
+    pairs one factor apart are read off the scenarios' names
+    (:func:`i4p_sim.stats.contrasts.suggest_contrasts`).
+    """
+
+    contrasts: list[
+        Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=2, max_length=2)]
+    ] = Field(default_factory=list)
+
+
 class ExperimentConfig(_Strict):
     """The experiment file's schema (see the module docstring).
 
@@ -83,6 +96,7 @@ class ExperimentConfig(_Strict):
     interactions: list[InteractionConfig] = Field(default_factory=list)
     heatmap_steps: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
     snapshot_replicates: Annotated[int, Field(ge=0, le=100_000)] = 1
+    report: ReportConfig | None = None
 
 
 _EXPERIMENT_KEYS = list(ExperimentConfig.model_fields)
@@ -91,6 +105,7 @@ _EXPERIMENT_SECTIONS = {
     "variants": VariantConfig,
     "interactions": InteractionConfig,
     "scenarios": ScenarioRef,
+    "report": ReportConfig,
 }
 
 

@@ -4,18 +4,25 @@
 series and the stored spatial snapshots of a sweep (through :mod:`i4p_sim.sweep.store`)
 and writes one HTML file with plotly.js embedded inline (no CDN):
 
+- a headline that states the answers in sentences with numbers (:mod:`.headline`): each
+  variant against steady funding and the contrasts between variants, with ratios,
+  intervals and how often each way over the replicates;
 - what was compared (scenarios, replicates, seeds, reference step) in plain language;
-- per-scenario time series with replicate bands (median and 10-90% band) of
-  ``violence_share``, ``mean_tension``, ``lpcs_active`` and ``funding_disbursed``;
-- a forest plot of paired effects against the baseline, with bootstrap intervals;
-- the resilience-metrics table (mean per scenario);
+- time series with replicate bands (median and 10-90% band): small multiples of violence
+  per scenario and the four per-step measures with a selection (:mod:`.series`);
+- a forest plot of paired effects against the baseline (each parameter point separately);
+- a dose-response plot per parameter axis;
+- the metrics table (mean per scenario) and each shocked variant against its twin, with
+  censored recovery marked as such;
 - the grassroots x top-down interaction(s) when the experiment declares them, and
-  violence averted per unit of funding;
+  violence prevented per block of funding units;
 - heat maps of tension and violence of one replicate at the experiment's heat-map steps,
   read from the snapshots the sweep stored (the model is never run here);
 - the manifest.
 
-This package never imports :mod:`i4p_sim.sim`.
+Metric names and units are the plain ones of :mod:`i4p_sim.stats.labels`; every interval
+uses the resampling of ``i4p compare`` (:mod:`i4p_sim.stats.contrasts`). This package never
+imports :mod:`i4p_sim.sim`.
 """
 
 from __future__ import annotations
@@ -32,18 +39,38 @@ from plotly.offline import get_plotlyjs
 
 from i4p_sim.config.errors import ConfigError
 from i4p_sim.report.figures import (
-    SERIES_COLUMNS,
-    bands,
+    dose_response_figure,
     fig_html,
     forest_figure,
     heatmap_figure,
+)
+from i4p_sim.report.headline import HEADLINE_METRIC, headline_section
+from i4p_sim.report.series import (
+    SERIES_COLUMNS,
+    bands,
+    small_multiples_figure,
     time_series_figure,
 )
-from i4p_sim.stats.format import format_number
+from i4p_sim.report.tables import (
+    contrasts_frame,
+    effects_frame,
+    funding_frame,
+    html_table,
+    interactions_frame,
+    metrics_frame,
+    twin_frame,
+)
+from i4p_sim.stats.contrasts import (
+    N_RESAMPLES,
+    contrasts_table,
+    dose_response_table,
+    effects_by_point,
+    param_columns,
+)
+from i4p_sim.stats.labels import metric_label, param_label
 from i4p_sim.stats.metrics import SUMMARY_KEYS
-from i4p_sim.stats.resilience import PAIRED_KEYS, read_paired, with_paired
+from i4p_sim.stats.resilience import read_paired, with_paired
 from i4p_sim.stats.tables import (
-    effects_table,
     experiment_runs,
     funding_table,
     interactions_table,
@@ -67,25 +94,12 @@ h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd;padding-bottom
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 td,th{border:1px solid #ddd;padding:.25em .5em;text-align:right}
 th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
-.note{color:#555;font-size:.92em}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.8em}
+.note{color:#555;font-size:.92em}td.t{text-align:left}summary{cursor:pointer;color:#1f5fa8}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.8em}
 """
 
 
 def _esc(x: Any) -> str:
     return html.escape(str(x))
-
-
-def _num(x: Any, digits: int = 4) -> str:
-    """A table cell: :func:`~i4p_sim.stats.format.format_number`, HTML-escaped."""
-    return _esc(format_number(x, digits))
-
-
-def _table(frame: pd.DataFrame, digits: int = 4) -> str:
-    head = "".join(f"<th>{_esc(c)}</th>" for c in frame.columns)
-    body = []
-    for row in frame.itertuples(index=False):
-        body.append("<tr>" + "".join(f"<td>{_num(v, digits)}</td>" for v in row) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def _read_series(root: Path, run_ids: list[str]) -> pd.DataFrame:
@@ -146,7 +160,7 @@ def _heatmaps(
         return "", "The sweep stored no snapshots; no heat maps."
     seed = int(ok.loc[ok["replicate"] == replicate, "seed"].iloc[0])
     why = (
-        "the baseline replicate whose cumulative violence is closest to the median"
+        "the baseline replicate whose total violence is closest to the median"
         if replicate == median_rep
         else f"the first replicate with stored snapshots (the median one, {median_rep}, "
         "has none: see snapshot_replicates)"
@@ -159,31 +173,149 @@ def _heatmaps(
     return fig_html(heatmap_figure(grids)), text
 
 
-def _findings(effects: pd.DataFrame, baseline: str, ok_runs: pd.DataFrame) -> str:
-    cv = effects[effects["metric"] == "cumulative_violence"].dropna(subset=["estimate"])
-    if cv.empty:
-        return "<p>No paired comparison was possible.</p>"
-    base_mean = ok_runs.loc[ok_runs["scenario"] == baseline, "cumulative_violence"].mean()
-    items = []
-    for row in cv.sort_values("estimate", ascending=False).itertuples(index=False):
-        if row.estimate == 0 and row.ci_low == 0 and row.ci_high == 0:
-            verdict = "no difference at all (identical runs: exactly zero)"
-        elif row.ci_low > 0:
-            verdict = "more violence than the baseline (the interval excludes zero)"
-        elif row.ci_high < 0:
-            verdict = "less violence than the baseline (the interval excludes zero)"
-        else:
-            verdict = "no clear difference (the interval includes zero)"
-        items.append(
-            f"<li><b>{_esc(row.scenario)}</b>: {_num(row.estimate, 3)} "
-            f"(95% CI {_num(row.ci_low, 3)} to {_num(row.ci_high, 3)}, {row.n} pairs) "
-            f"&mdash; {verdict}.</li>"
+def _intro(name: str, config: dict[str, Any], runs: pd.DataFrame, order: list[str]) -> str:
+    """What was compared, in plain language, with the table of variants."""
+    ok = runs[runs["status"] == "ok"]
+    baseline = config.get("baseline") or (order[0] if order else "")
+    descriptions = config.get("descriptions") or {}
+    n_rep = int(ok["replicate"].nunique()) if len(ok) else 0
+    n_points = int(runs["point"].nunique()) if "point" in runs and len(runs) else 1
+    n_failed = int((runs["status"] == "failed").sum())
+    desc_rows = "".join(
+        f"<tr><td>{_esc(s.replace('_', ' '))}{' (baseline)' if s == baseline else ''}</td>"
+        f"<td style='text-align:left'>{_esc(descriptions.get(s, ''))}</td></tr>"
+        for s in order
+    )
+    params = param_columns(runs)
+    ref_step = int(config.get("reference_step", 0))
+    return (
+        "<h2>What was compared</h2>"
+        f"<p>This report compares {len(order)} variants of the i4p-sim agent-based model of "
+        f"Infrastructures for Peace (local peace committees, a national peace council and "
+        f"external donors on a grid of communities; one step is one month). Each variant "
+        f"ran {n_rep} replicates{f' at {n_points} parameter points' if n_points > 1 else ''}"
+        f" of {config.get('steps', '?')} months. <b>Common random numbers</b>: replicate "
+        f"<i>i</i> of every variant uses the same seed, so it shares the same landscape and "
+        f"the same random draws until the variants' dynamics differ; each comparison is a "
+        f"paired difference per replicate, and intervals are 95% bootstrap intervals over "
+        f"the pairs ({N_RESAMPLES} resamples, the same as <code>i4p compare</code>). "
+        f"Resilience is measured from the common reference month <b>{ref_step}</b> (dotted "
+        f"line in the plots). Money is counted in funding units: one unit is a peace "
+        f"committee's running cost for a month. {len(ok)} runs succeeded, {n_failed} failed."
+        "</p>"
+        + (
+            "<p>Parameters varied: "
+            + _esc(", ".join(f"{param_label(p)} ({p})" for p in params))
+            + ".</p>"
+            if params
+            else ""
+        )
+        + f"<table><tr><th>variant</th><th>what it is</th></tr>{desc_rows}</table>"
+    )
+
+
+def _effects_section(
+    runs: pd.DataFrame, baseline: str, order: list[str], n_points: int
+) -> tuple[str, pd.DataFrame]:
+    effects = effects_by_point(runs, baseline, list(FOREST_METRICS), order=order)
+    if effects.empty:
+        return "", effects
+    base = baseline.replace("_", " ")
+    note = (
+        f"<p class='note'>Mean paired difference (variant minus {_esc(base)}) per "
+        f"replicate with its 95% bootstrap interval. Right of the dotted zero line means "
+        f"more than the baseline. Variants identical by construction show exactly 0 with a "
+        f"zero-width interval.</p>"
+    )
+    if n_points > 1:
+        params = param_columns(runs)
+        frame = effects_frame(effects)
+        for k, p in enumerate(params):
+            frame.insert(1 + k, param_label(p), effects[p].to_numpy())
+        return (
+            f"<h2>Paired effects against {_esc(base)}, at each parameter point</h2>{note}"
+            "<p class='note'>Each parameter point separately (never pooled); the "
+            "dose-response plots below draw the same along each axis.</p>" + html_table(frame),
+            effects,
         )
     return (
-        f"<p>Cumulative violence (the sum over all months of the share of communities with "
-        f"a violent event) averages {_num(base_mean, 3)} in the baseline "
-        f"<b>{_esc(baseline)}</b>. Paired difference of each scenario from it, largest "
-        f"first:</p><ul>{''.join(items)}</ul>"
+        f"<h2>Paired effects against {_esc(base)}</h2>{note}"
+        + fig_html(forest_figure(effects, list(FOREST_METRICS), order[1:] or order))
+        + html_table(effects_frame(effects)),
+        effects,
+    )
+
+
+def _dose_section(runs: pd.DataFrame, baseline: str, order: list[str]) -> str:
+    ok = runs[runs["status"] == "ok"]
+    parts = []
+    for param in param_columns(runs):
+        if ok[param].nunique() < 2:
+            continue
+        table = dose_response_table(runs, param, HEADLINE_METRIC, baseline=baseline, order=order)
+        if table.empty:
+            continue
+        parts.append(fig_html(dose_response_figure(table, param, HEADLINE_METRIC)))
+    if not parts:
+        return ""
+    return (
+        "<h2>Dose-response along each parameter axis</h2><p class='note'>For each value "
+        "of a varied parameter: the mean over the runs at that value (all points with it) "
+        "and its 95% bootstrap interval, one line per variant.</p>" + "".join(parts)
+    )
+
+
+def _twin_section(paired: pd.DataFrame, order: list[str]) -> str:
+    ptab = paired_summary_table(paired, order=order)
+    if ptab.empty:
+        return ""
+    return (
+        "<h2>Against the twin: excess violence and recovery</h2><p class='note'>Each "
+        "shocked variant against its twin (the same variant, same seeds, shocks removed: "
+        "steady funding): the signed excess violence from the reference month with its 95% "
+        "bootstrap interval, the same counting only the months above the twin, and "
+        "recovery: the months until the moving average of violence stays within the noise "
+        "band of the twin's to the end. A run that never came back is <b>censored</b>: its "
+        "recovery time is unknown, so it is reported as the number of runs recovered and a "
+        "restricted mean (censored runs counted as the months observed), never as a plain "
+        "effect. The noise band is the width that 95% of null pairs (the twin and a copy "
+        "with its random draws re-seeded at the reference month) stay within.</p>"
+        + html_table(twin_frame(ptab))
+    )
+
+
+def _funding_section(runs: pd.DataFrame, baseline: str) -> str:
+    ftab = funding_table(runs, baseline)
+    if ftab.empty:
+        return ""
+    frame, block = funding_frame(ftab)
+    return (
+        "<h2>Violence prevented by funding</h2><p class='note'>For each variant that "
+        f"spends less than the baseline <b>{_esc(baseline.replace('_', ' '))}</b>: how "
+        "much less violence the baseline had, for each "
+        f"{block:,} funding units of the baseline's extra funding (total violence in "
+        "violent months per 1,000 communities; paired over replicates, with a 95% "
+        "bootstrap interval). A positive value means the extra funding came with less "
+        "violence; a value below zero means it came with more.</p>" + html_table(frame)
+    )
+
+
+def _manifest_section(manifest: dict[str, Any]) -> str:
+    slim = dict(manifest)
+    slim_config = dict(slim.get("config") or {})
+    if "scenarios" in slim_config:
+        slim_config["scenarios"] = {
+            k: "(resolved scenario; see manifest.json)" for k in slim_config["scenarios"]
+        }
+    if len(slim_config.get("points", [])) > 20:
+        slim_config["points"] = f"{len(slim_config['points'])} points (see manifest.json)"
+    slim["config"] = slim_config
+    return (
+        "<h2>Manifest</h2><p class='note'>Package versions, git revision, the resolved "
+        "configuration and its hash, and timings; the full resolved scenarios are in "
+        "manifest.json beside this file.</p><details><summary>show</summary><pre>"
+        + _esc(json.dumps(slim, indent=2, default=str))
+        + "</pre></details>"
     )
 
 
@@ -204,9 +336,10 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
     """
     root = Path(results)
     paired = read_paired(root)
-    # the experiment's runs, each with its paired metrics against its twin; implicit and
-    # null-perturbed twins are the sweep's own runs, not scenarios of the experiment
-    runs = experiment_runs(with_paired(read_runs(root), paired))
+    # every stored run (a variant's twin may be an implicit one) and the experiment's own:
+    # implicit and null-perturbed twins are the sweep's runs, not scenarios of the experiment
+    all_runs = with_paired(read_runs(root), paired)
+    runs = experiment_runs(all_runs)
     manifest = read_manifest(root)
     config = manifest.get("config") or {}
     ok = runs[runs["status"] == "ok"]
@@ -215,41 +348,25 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
     baseline = config.get("baseline") or (order[0] if order else "")
     ref_step = int(config.get("reference_step", 0))
     window = int(config.get("window") or (config.get("file") or {}).get("window", DEFAULT_WINDOW))
-    descriptions = config.get("descriptions") or {}
     name = manifest.get("experiment", root.name)
-    sections: list[str] = []
-
-    n_rep = int(ok["replicate"].nunique()) if len(ok) else 0
     n_points = int(runs["point"].nunique()) if "point" in runs and len(runs) else 1
-    n_failed = int((runs["status"] == "failed").sum())
-    desc_rows = "".join(
-        f"<tr><td>{_esc(s)}{' (baseline)' if s == baseline else ''}</td>"
-        f"<td style='text-align:left'>{_esc(descriptions.get(s, ''))}</td></tr>"
-        for s in order
-    )
-    params = [c for c in runs.columns if "." in c]
-    sections.append(
+    has_baseline = len(ok) > 0 and baseline in set(ok["scenario"])
+
+    sections = [
         f"<h1>{_esc(name)}: sweep report</h1>"
         f"<p>{_esc((config.get('file') or {}).get('description', ''))}</p>"
-        f"<p>This report compares {len(order)} scenarios of the i4p-sim agent-based model of "
-        f"Infrastructures for Peace (local peace committees, a national peace council and "
-        f"external donors on a grid of communities; one step is one month). Each scenario "
-        f"ran {n_rep} replicates{f' at {n_points} parameter points' if n_points > 1 else ''}"
-        f" of {config.get('steps', '?')} months. <b>Common random numbers</b>: replicate "
-        f"<i>i</i> of every scenario uses the same seed, so it shares the same landscape and "
-        f"the same random draws until the scenarios' dynamics differ; each comparison is a "
-        f"paired difference per replicate, and intervals are 95% bootstrap intervals over "
-        f"the pairs. Resilience metrics are measured from the common reference month "
-        f"<b>{ref_step}</b> (dotted line in the plots). "
-        f"{len(ok)} runs succeeded, {n_failed} failed.</p>"
-        + (f"<p>Parameters varied: {_esc(', '.join(params))}.</p>" if params else "")
-        + f"<table><tr><th>scenario</th><th>what it is</th></tr>{desc_rows}</table>"
-    )
-
-    effects = pd.DataFrame()
-    if len(ok) and baseline in set(ok["scenario"]) and len(order) > 1:
-        effects = effects_table(runs, baseline, list(FOREST_METRICS), order=order)
-        sections.append("<h2>What it showed</h2>" + _findings(effects, baseline, ok))
+    ]
+    contrasts = pd.DataFrame()
+    if has_baseline:
+        head, contrasts = headline_section(runs, all_runs, paired, config, order, baseline)
+        if n_points > 1:
+            head += (
+                f"<p class='note'>These answers average over the {n_points} parameter "
+                "points (pairs stay within a point); see the dose-response plots for each "
+                "axis.</p>"
+            )
+        sections.append(head)
+    sections.append(_intro(name, config, runs, order))
 
     series = _read_series(root, ok["run_id"].tolist())
     if len(series):
@@ -257,69 +374,49 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
         del series
         sections.append(
             "<h2>Time series</h2><p class='note'>Median over replicates (line) and the band "
-            "from the 10th to the 90th percentile. Click a legend entry to hide a "
-            "scenario, double-click to show it alone.</p>"
-            + fig_html(time_series_figure(banded, order, ref_step))
+            "from the 10th to the 90th percentile, one panel per variant with the baseline's "
+            "median in grey behind it.</p>"
+            + fig_html(small_multiples_figure(banded, order, baseline, ref_step))
+            + "<p class='note'>All four measures: the baseline and the first variants are "
+            "drawn; click a legend entry to show or hide a variant, double-click to show "
+            "it alone.</p>" + fig_html(time_series_figure(banded, order, ref_step))
         )
 
-    if not effects.empty:
-        sections.append(
-            f"<h2>Paired effects against {_esc(baseline)}</h2><p class='note'>Mean paired "
-            f"difference (scenario minus baseline) per replicate with its 95% bootstrap "
-            f"interval. Right of the dotted zero line means more than the baseline. "
-            f"Scenarios identical by construction show exactly 0 with a zero-width "
-            f"interval.</p>"
-            + fig_html(forest_figure(effects, list(FOREST_METRICS), order[1:] or order))
-            + _table(
-                effects[
-                    [
-                        "scenario",
-                        "metric",
-                        "estimate",
-                        "ci_low",
-                        "ci_high",
-                        "n",
-                        "ratio",
-                        "ratio_low",
-                        "ratio_high",
-                    ]
-                ]
-            )
-        )
+    effects = pd.DataFrame()
+    if has_baseline and len(order) > 1:
+        text, effects = _effects_section(runs, baseline, order, n_points)
+        sections.append(text)
+        sections.append(_dose_section(runs, baseline, order))
 
     if len(ok):
-        metric_cols = [k for k in (*SUMMARY_KEYS, *PAIRED_KEYS) if k in ok.columns]
-        means = ok.groupby("scenario", sort=False)[metric_cols].mean(numeric_only=False)
-        means = means.reindex([s for s in order if s in means.index]).reset_index()
+        metric_cols = [*SUMMARY_KEYS, "resilience_loss", "excess_positive"]
         sections.append(
-            "<h2>Resilience metrics (mean per scenario)</h2><p class='note'>After the "
-            "resilience triangle (Bruneau et al. 2003): <i>pre_violence</i> is the mean "
-            f"violent share in the {window} months before the reference month; "
-            f"<i>peak_violence</i> the highest {window}-month moving average after it; "
-            "the paired metrics are measured against each scenario's <b>twin</b> (the same "
-            "scenario without its shocks, same seeds): <i>resilience_loss</i> the signed "
-            "sum over the months from the reference month of (violent share - the twin's), "
-            "<i>excess_positive</i> the sum of its positive parts; <i>recovery_time</i> the "
-            f"months until the {window}-month moving average stays within the noise floor "
-            "of the twin's to the end (censored runs count their months observed, "
-            "<i>months_observed</i>); <i>recovered</i> the share of runs that came back "
-            "(scenarios without shocks are their own twin: 0 and recovered); "
-            "<i>lpcs_surviving</i> committees active at the end; <i>funding_spent</i> the "
-            "total disbursed.</p>" + _table(means)
+            "<h2>Measures per variant (mean over runs)</h2><p class='note'>After the "
+            "resilience triangle (Bruneau et al. 2003), from the reference month on: "
+            f"violence before it is the mean over the {window} months before; the peak is "
+            f"the highest {window}-month moving average after it; excess violence is the "
+            "signed sum over the months of (violence - the twin's), against each variant's "
+            "twin (the same variant without its shocks, same seeds; a variant without "
+            "shocks is its own twin: 0). Recovery is censored for runs that never came back, "
+            "so it is not averaged here: see the next section.</p>"
+            + html_table(metrics_frame(ok, order, metric_cols))
         )
-
-    ptab = paired_summary_table(paired, order=order)
-    if not ptab.empty:
+    sections.append(_twin_section(paired, order))
+    if len(contrasts):
+        lab = metric_label(HEADLINE_METRIC)
+        if n_points > 1:
+            pairs = contrasts[["scenario", "baseline", "group"]].itertuples(index=False)
+            at_points = contrasts_table(all_runs, list(pairs), [HEADLINE_METRIC], by_point=True)
+            frame = contrasts_frame(at_points)
+            for k, p in enumerate(param_columns(runs)):
+                frame.insert(1 + k, param_label(p), at_points[p].to_numpy())
+            what = "at each parameter point separately"
+        else:
+            frame, what = contrasts_frame(contrasts), "as a table"
         sections.append(
-            "<h2>Against the twin</h2><p class='note'>Each shocked scenario against its twin "
-            "(same seeds, shocks removed): mean signed excess violence (resilience_loss) "
-            "with its 95% bootstrap interval over replicates, mean sum of positive parts, "
-            "how many runs recovered, and the restricted mean recovery time: a run that "
-            "never recovered counts its months observed and is <b>censored</b> (the "
-            "censored column), so this is not a plain effect. <i>tol</i> is the 95% noise "
-            "floor: the band around the twin's moving average that 95% of null pairs (the "
-            "twin and its copy with the violence draws re-seeded at the reference month) "
-            "stay within to the end.</p>" + _table(ptab)
+            f"<h2>All contrasts</h2><p class='note'>The headline's comparisons {what} "
+            f"({_esc(lab.label.lower())}); the same numbers as <code>i4p compare</code>.</p>"
+            + html_table(frame)
         )
 
     inter = config.get("interactions") or []
@@ -329,33 +426,28 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
             "<h2>Interaction of the two tiers</h2><p class='note'>In each declared 2x2 "
             "(a = the grassroots factor, b = the top-down factor), the additive interaction "
             "is the mean over pairs of (ab - b) - (a - none): 0 means the two add up, "
-            "negative means together they reduce the metric more than the sum of their "
+            "negative means together they reduce the measure more than the sum of their "
             "separate effects. On the ratio scale (ab x none) / (a x b), 1 means no "
             "interaction. A bounded outcome pushes additive interactions negative, so read "
             "both.</p>"
             + "".join(
-                f"<p>{_esc(i['name'])}: none = {_esc(i['none'])}, a = {_esc(i['a'])}, "
-                f"b = {_esc(i['b'])}, ab = {_esc(i['ab'])}</p>"
+                f"<p>{_esc(i['name'])}: "
+                + ", ".join(
+                    f"{c} = {_esc(i[c].replace('_', ' '))}" for c in ("none", "a", "b", "ab")
+                )
+                + "</p>"
                 for i in inter
             )
-            + _table(itab)
+            + html_table(interactions_frame(itab))
         )
-    if len(ok) and baseline in set(ok["scenario"]):
-        ftab = funding_table(runs, baseline)
-        if not ftab.empty:
-            sections.append(
-                f"<h2>Violence averted per unit of funding</h2><p class='note'>For each "
-                f"scenario that spends a different amount from the baseline "
-                f"<b>{_esc(baseline)}</b>: (violence in the scenario - violence in the "
-                f"baseline) / (funding of the baseline - funding of the scenario), paired "
-                f"over replicates, with a 95% bootstrap interval. Positive: the baseline's "
-                f"extra funding bought less violence.</p>" + _table(ftab)
-            )
+    if has_baseline:
+        sections.append(_funding_section(runs, baseline))
 
     if len(ok) and order:
         shown = [baseline]
-        if not effects.empty:
-            cv = effects[effects["metric"] == "cumulative_violence"].dropna(subset=["estimate"])
+        cv = effects[effects["metric"] == HEADLINE_METRIC] if len(effects) else effects
+        if len(cv) and "point" not in cv.columns:
+            cv = cv.dropna(subset=["estimate"])
             if len(cv):
                 shown.append(str(cv.loc[cv["estimate"].abs().idxmax(), "scenario"]))
         try:
@@ -364,31 +456,15 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
             heat_html, text = "", f"Heat maps could not be read: {_esc(exc)}"
         sections.append(
             f"<h2>Heat maps of one replicate</h2><p class='note'>{text} Shown: the baseline "
-            f"and the scenario whose cumulative violence differs most from it.</p>" + heat_html
+            f"and the variant whose total violence differs most from it.</p>" + heat_html
         )
 
-    slim = dict(manifest)
-    slim_config = dict(slim.get("config") or {})
-    if "scenarios" in slim_config:
-        slim_config["scenarios"] = {
-            k: "(resolved scenario; see manifest.json)" for k in slim_config["scenarios"]
-        }
-    if len(slim_config.get("points", [])) > 20:
-        slim_config["points"] = f"{len(slim_config['points'])} points (see manifest.json)"
-    slim["config"] = slim_config
-    sections.append(
-        "<h2>Manifest</h2><p class='note'>Package versions, git revision, the resolved "
-        "configuration and its hash, and timings; the full resolved scenarios are in "
-        "manifest.json beside this file.</p><details><summary>show</summary><pre>"
-        + _esc(json.dumps(slim, indent=2, default=str))
-        + "</pre></details>"
-    )
-
+    sections.append(_manifest_section(manifest))
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{_esc(name)} - i4p-sim report</title><style>{_CSS}</style>"
         f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
-        + "\n".join(sections)
+        + "\n".join(s for s in sections if s)
         + "</body></html>"
     )
     target = Path(out) if out is not None else root / "report.html"

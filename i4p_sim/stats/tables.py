@@ -1,7 +1,8 @@
 """Tables of a sweep's runs: paired effects, 2x2 interactions, violence averted per funding.
 
 ``i4p compare`` prints them and the HTML report shows them; both call these functions with
-the same bootstrap (:mod:`i4p_sim.stats.paired`) and :data:`N_RESAMPLES`.
+the same bootstrap (:mod:`i4p_sim.stats.paired`), :data:`N_RESAMPLES` and :data:`SEED`
+(defined in :mod:`i4p_sim.stats.contrasts`).
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ import numpy as np
 import pandas as pd
 
 from i4p_sim.stats.bootstrap import bootstrap_ci
+from i4p_sim.stats.contrasts import N_RESAMPLES, PAIR_ON, SEED
 from i4p_sim.stats.paired import averted_per_funding, interaction, paired_effects
 
 __all__ = [
     "DEFAULT_METRICS",
     "N_RESAMPLES",
     "PAIR_ON",
+    "SEED",
     "effects_table",
     "experiment_runs",
     "funding_table",
@@ -23,8 +26,6 @@ __all__ = [
     "paired_summary_table",
 ]
 
-#: Bootstrap resamples of every interval that compare and the report show.
-N_RESAMPLES = 2000
 #: Metrics ``i4p compare`` shows by default.
 DEFAULT_METRICS = (
     "cumulative_violence",
@@ -33,8 +34,6 @@ DEFAULT_METRICS = (
     "lpcs_surviving",
     "funding_spent",
 )
-#: Runs are paired on these columns (common random numbers).
-PAIR_ON = ("replicate", "point")
 #: A funding difference below this share of the baseline's funding is noise.
 FUNDING_NOISE_SHARE = 0.01
 
@@ -57,8 +56,9 @@ def paired_summary_table(
 ) -> pd.DataFrame:
     """Per scenario (and parameter point) against its twin: mean signed excess
     (``resilience_loss``) with its 95% bootstrap interval, mean ``excess_positive``, how
-    many recovered, and the restricted mean recovery time (censored runs count their
-    months observed; the column ``censored`` says how many there are).
+    many recovered (``recovered`` as k/n, ``share_recovered``), and the restricted mean
+    recovery time ``recovery_rmean`` (censored runs count their months observed; the column
+    ``censored`` says how many there are): never a plain mean of recovery times.
 
     Scenarios that are their own twin (no shock) are left out: their values are 0 by
     construction.
@@ -72,8 +72,9 @@ def paired_summary_table(
         "ci_high",
         "excess_positive",
         "recovered",
+        "share_recovered",
         "censored",
-        "recovery_time",
+        "recovery_rmean",
         "months_observed",
         "tol",
         "n",
@@ -87,7 +88,9 @@ def paired_summary_table(
     rows = []
     for name in names:
         for point, grp in sub[sub["scenario"] == name].groupby("point", sort=True):
-            est, lo, hi = bootstrap_ci(grp["resilience_loss"].to_numpy(), n_resamples=n_resamples)
+            est, lo, hi = bootstrap_ci(
+                grp["resilience_loss"].to_numpy(), n_resamples=n_resamples, seed=SEED
+            )
             rec = int(grp["recovered"].sum())
             rows.append(
                 {
@@ -99,8 +102,9 @@ def paired_summary_table(
                     "ci_high": hi,
                     "excess_positive": float(np.mean(grp["excess_positive"])),
                     "recovered": f"{rec}/{len(grp)}",
+                    "share_recovered": rec / len(grp),
                     "censored": int(len(grp) - rec),
-                    "recovery_time": float(np.mean(grp["recovery_time"])),
+                    "recovery_rmean": float(np.mean(grp["recovery_time"])),
                     "months_observed": int(grp["months_observed"].max()),
                     "tol": float(grp["tol"].iloc[0]),
                     "n": int(len(grp)),
@@ -138,6 +142,7 @@ def effects_table(
         scenarios=scenarios,
         pair_on=_pair_on(runs),
         n_resamples=n_resamples,
+        seed=SEED,
     )
 
 
@@ -156,7 +161,13 @@ def interactions_table(
         for metric in metrics:
             for scale in ("additive", "ratio"):
                 res = interaction(
-                    runs, cells, metric, scale=scale, pair_on=pair_on, n_resamples=n_resamples
+                    runs,
+                    cells,
+                    metric,
+                    scale=scale,
+                    pair_on=pair_on,
+                    n_resamples=n_resamples,
+                    seed=SEED,
                 )
                 rows.append(
                     {
@@ -187,7 +198,7 @@ def funding_table(
         if scenario == baseline:
             continue
         res = averted_per_funding(
-            runs, baseline, scenario, pair_on=pair_on, n_resamples=n_resamples
+            runs, baseline, scenario, pair_on=pair_on, n_resamples=n_resamples, seed=SEED
         )
         if res["n"] == 0 or not abs(res["extra_funding"]) > FUNDING_NOISE_SHARE * scale:
             continue

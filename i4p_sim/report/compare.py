@@ -1,0 +1,171 @@
+"""The text report of ``i4p compare``: the tables the HTML report shows, as text.
+
+Paired effects against the baseline at each parameter point separately (never pooled), the
+contrasts between variants (declared in ``[report] contrasts`` or one factor apart by
+name), a dose-response table per parameter axis, each shocked scenario against its twin
+(censored recovery as the share recovered and a restricted mean, never a plain effect), the
+2x2 interactions and violence averted per unit of funding. Every interval comes from
+:mod:`i4p_sim.stats.contrasts`' resampling, as in the HTML report. Reads only the results
+store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from i4p_sim.config.errors import ConfigError
+from i4p_sim.stats.contrasts import (
+    N_RESAMPLES,
+    contrasts_table,
+    dose_response_table,
+    effects_by_point,
+    experiment_contrasts,
+    param_columns,
+)
+from i4p_sim.stats.format import format_table
+from i4p_sim.stats.labels import CENSORED_METRICS
+from i4p_sim.stats.metrics import SUMMARY_KEYS
+from i4p_sim.stats.resilience import PAIRED_KEYS, read_paired, with_paired
+from i4p_sim.stats.tables import (
+    DEFAULT_METRICS,
+    experiment_runs,
+    funding_table,
+    interactions_table,
+    paired_summary_table,
+)
+from i4p_sim.sweep.storage import atomic_write_text
+from i4p_sim.sweep.store import read_manifest, read_runs
+
+__all__ = ["compare_text"]
+
+
+def compare_text(
+    results: str | Path,
+    *,
+    baseline: str | None = None,
+    metric: list[str] | None = None,
+    csv: str | Path | None = None,
+) -> str:
+    """The text of ``i4p compare RESULTS [--baseline B] [--metric M ...] [--csv PATH]``.
+
+    Parameters
+    ----------
+    results : str or Path
+        A sweep's results directory.
+    baseline : str, optional
+        Baseline scenario (default: the experiment's).
+    metric : list of str, optional
+        Metrics (default :data:`~i4p_sim.stats.tables.DEFAULT_METRICS`); censored ones are
+        named and shown only as recovery.
+    csv : str or Path, optional
+        Also write the effects table there.
+
+    Raises
+    ------
+    ConfigError
+        No successful runs, an unknown baseline or metric (one line each).
+    """
+    out: list[str] = []
+    paired = read_paired(results)
+    runs = experiment_runs(with_paired(read_runs(results), paired))
+    config = read_manifest(results).get("config", {})
+    ok = runs[runs["status"] == "ok"]
+    if ok.empty:
+        raise ConfigError(str(results), "runs.parquet", "no successful runs to compare")
+    names = list(pd.unique(runs["scenario"]))
+    baseline = baseline or config.get("baseline") or names[0]
+    if baseline not in names:
+        raise ConfigError(
+            "command line", "--baseline", f"'{baseline}' not found; allowed: {', '.join(names)}"
+        )
+    metrics = list(metric or DEFAULT_METRICS)
+    known = [*SUMMARY_KEYS, *(k for k in PAIRED_KEYS if k != "recovered")]
+    for m in metrics:
+        if m not in known:
+            raise ConfigError(
+                "command line", "--metric", f"'{m}' unknown; allowed: {', '.join(known)}"
+            )
+    censored = [m for m in metrics if m in CENSORED_METRICS]
+    metrics = [m for m in metrics if m in runs.columns and m not in CENSORED_METRICS]
+    order = [s for s in (config.get("scenarios") or names) if s in set(names)]
+    params = param_columns(runs)
+    table = effects_by_point(runs, baseline, metrics, order=order)
+    n_points = int(runs["point"].nunique()) if "point" in runs.columns else 1
+    shown_cols = ["scenario", *(["point", *params] if n_points > 1 else [])]
+    shown_cols += ["metric", "estimate", "ci_low", "ci_high", "n", "ratio"]
+    if metrics:
+        out.append(
+            f"paired differences (scenario - {baseline}), mean over replicates with 95% "
+            f"bootstrap CI ({N_RESAMPLES} resamples, as the report); "
+            f"{int(ok['replicate'].nunique())} replicates"
+            + (f"; each of the {n_points} parameter points separately" if n_points > 1 else "")
+        )
+        out.append(format_table(table[shown_cols]) if len(table) else "(no rows)")
+    if censored:
+        out.append(
+            f"{chr(10) if out else ''}{', '.join(censored)}: censored for runs that never recovered, so never a "
+            "plain effect; see the share recovered and the restricted mean below"
+        )
+    contrasts, declared = experiment_contrasts(config, order)
+    ctab = contrasts_table(runs, contrasts, metrics[:1] if not metric else metrics, by_point=True)
+    if len(ctab):
+        out.append(
+            f"\ncontrasts between variants ({'declared by the experiment' if declared else 'one factor apart, from the names'}): "
+            "scenario - reference, paired per replicate (at each parameter point), 95% bootstrap "
+            "CI; ratio of means; "
+            "p_higher = share of replicates where the scenario is higher"
+        )
+        out.append(
+            format_table(
+                ctab[
+                    [
+                        "group",
+                        *(["point", *params] if n_points > 1 else []),
+                        "scenario",
+                        "baseline",
+                        "metric",
+                        "estimate",
+                        "ci_low",
+                        "ci_high",
+                        "ratio",
+                        "ratio_low",
+                        "ratio_high",
+                        "p_higher",
+                        "n",
+                    ]
+                ].rename(columns={"baseline": "reference"})
+            )
+        )
+    for param in params:
+        if ok[param].nunique() < 2 or not metrics:
+            continue
+        dose = dose_response_table(runs, param, metrics[0], baseline=baseline, order=order)
+        out.append(
+            f"\ndose-response along {param}: {metrics[0]} per scenario (mean over runs, 95% "
+            f"bootstrap CI) and its paired effect against {baseline} at each value"
+        )
+        out.append(format_table(dose))
+    ptab = paired_summary_table(paired, order=order)
+    if not ptab.empty:
+        out.append(
+            "\nagainst each shocked scenario's twin (same seeds, shocks removed): signed excess "
+            "violence (resilience_loss) with 95% bootstrap CI, sum of positive parts, runs "
+            "recovered; recovery is censored for runs that never recovered: recovery_rmean "
+            "is a restricted mean (censored runs count their months observed), not an effect"
+        )
+        out.append(format_table(ptab))
+    inter = config.get("interactions") or []
+    if inter:
+        itab = interactions_table(runs, inter, [m for m in metrics if m in DEFAULT_METRICS[:3]])
+        out.append("\n2 x 2 interactions ((ab - b) - (a - none); ratio scale: 1 = no interaction)")
+        out.append(format_table(itab))
+    ftab = funding_table(runs, baseline)
+    if not ftab.empty:
+        out.append(f"\nviolence averted per unit of funding ({baseline} versus each scenario)")
+        out.append(format_table(ftab))
+    if csv:
+        atomic_write_text(csv, table.to_csv(index=False))
+        out.append(f"wrote {csv}")
+    return "\n".join(out)
