@@ -289,3 +289,28 @@ def test_per_agent_committee_update_equals_the_vectorised_tier(torus) -> None:
             np.testing.assert_allclose(got, [w[key] for w in want], rtol=0, atol=1e-12)
         assert tier.active.tolist() == [w["active"] for w in want]
     assert tier.capacity[0] < tier.capacity[-1]  # the unfunded one is being diluted
+
+
+def _markov(rng, n: int, stay_calm: float, stay_active: float) -> np.ndarray:
+    out = np.zeros(n, dtype=bool)
+    for t in range(1, n):
+        stay = stay_active if out[t - 1] else stay_calm
+        out[t] = out[t - 1] if rng.random() < stay else not out[t - 1]
+    return out
+
+
+def test_peace_spells_of_a_bernoulli_series_are_not_over_dispersed_a_sticky_one_is() -> None:
+    """The null check's statistic (i4p_sim.stats.spells; experiments/targets.toml)."""
+    from i4p_sim.stats.spells import spell_dispersion, spell_lengths
+
+    series = np.array([0, 0, 1, 0, 1, 1, 0, 0, 0], bool)
+    np.testing.assert_array_equal(spell_lengths(series), [2, 1, 3])
+    np.testing.assert_array_equal(spell_lengths(series, 2), [2, 3])
+    assert spell_lengths(np.ones(4, bool)).size == 0
+    rng = np.random.default_rng(1)
+    bernoulli = [rng.random(216) < 0.15 for _ in range(8)]
+    res = spell_dispersion(bernoulli, n_permutations=199)
+    assert res.p_value > 0.05, res
+    sticky = [_markov(rng, 216, 0.97, 0.7) for _ in range(8)]
+    res = spell_dispersion(sticky, n_permutations=199)
+    assert res.p_value < 0.05 and res.ratio > 1.5, res

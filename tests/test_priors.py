@@ -22,6 +22,7 @@ STRUCTURAL = {
     "dynamics.cluster_every",
     "lpc.enabled",
     "lpc.placement",
+    "council.targeting",
     "lpc.cost",
     "council.enabled",
     "council.regions",

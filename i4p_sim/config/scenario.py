@@ -155,6 +155,9 @@ class CouncilConfig(_Section):
     response_radius: Annotated[int, Field(ge=0, le=64)] = 2
     observation_delay: Annotated[int, Field(ge=0, le=120)] = 2
     observation_error: Annotated[int, Field(ge=0, le=64)] = 4
+    #: "hotspots": warnings, then observed violence (7.11); "random": every response goes
+    #: to a uniformly drawn inhabited cell instead (a null check of targeting, ODD 7.11)
+    targeting: Literal["hotspots", "random"] = "hotspots"
     training: Unit = 0.01
     mandate_shield: Unit = 0.7
     agreement_threshold: Unit = 0.0015

@@ -24,6 +24,7 @@ STREAM_IDS: dict[str, int] = {
     "placement": 3,
     "council": 4,
     "state": 5,
+    "targeting": 6,
 }
 #: First element of every shock stream's spawn key (far from the named streams' ids).
 SHOCK_STREAM_ID = 1000

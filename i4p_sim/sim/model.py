@@ -145,7 +145,12 @@ class I4PModel(mesa.Model):
             c.exhaustion_recovery,
         )
         self.responses = RapidResponses(
-            scenario.council, self.shape, self.torus, self.inhabited, self.streams["council"]
+            scenario.council,
+            self.shape,
+            self.torus,
+            self.inhabited,
+            self.streams["council"],
+            self.streams["targeting"],
         )
         # a captured council's responses become the state's crackdowns (7.13)
         self.responses.crackdown = lambda row, col, t: self.state.crack_down(

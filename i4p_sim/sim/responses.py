@@ -100,8 +100,10 @@ class RapidResponses:
         torus: bool,
         inhabited: np.ndarray,
         rng: np.random.Generator,
+        target_rng: np.random.Generator | None = None,
     ) -> None:
         self.cfg = cfg
+        self.target_rng = target_rng
         self.shape = shape
         self.torus = torus
         self.rng = rng
@@ -125,6 +127,23 @@ class RapidResponses:
         self._captured = 0.0  # its carried remainder
         self.crackdown = None  # (row, col, t) -> None: the state's crackdown, set by the model
         self._errors = np.zeros((2, self.max_targets), dtype=np.int64)
+        self._random_cells = np.zeros(0, dtype=np.int64)  # targeting = "random" only
+        self._random_used = 0
+
+    def draw_random_targets(self) -> None:
+        """Null check (``council.targeting = "random"``): this step's random inhabited cells.
+
+        One fixed-shape draw of ``max_targets`` cells per step from the targeting stream;
+        the i-th response dispatched this step goes to the i-th (cycling if ever more).
+        """
+        picks = self.target_rng.integers(0, self._inhabited_idx.size, size=self.max_targets)
+        self._random_cells = self._inhabited_idx[picks]
+        self._random_used = 0
+
+    def _random_cell(self) -> tuple[int, int]:
+        cell = int(self._random_cells[self._random_used % self._random_cells.size])
+        self._random_used += 1
+        return divmod(cell, self.shape[1])
 
     def draw_errors(self) -> None:
         """This step's observation errors: one fixed-shape (2, max_targets) draw (ODD 7.0)."""
@@ -191,6 +210,8 @@ class RapidResponses:
         spare capacity to violence it observed late (docs/ODD.md 7.11).
         """
         self.draw_errors()
+        if self.cfg.targeting == "random":
+            self.draw_random_targets()
         escalated: list[Warning] = []
         answered: list[Warning] = []
         if regional:
@@ -224,6 +245,8 @@ class RapidResponses:
         """Queue one response per (row, col, source) target, landing after the delay."""
         cfg = council.cfg
         for row, col, source in targets:
+            if cfg.targeting == "random" and self._random_cells.size:
+                row, col = self._random_cell()  # the null check: anywhere inhabited
             if self.capture > 0 and self.crackdown is not None:
                 # capture: a share of the responses become crackdowns (carried remainder)
                 self._captured += self.capture
