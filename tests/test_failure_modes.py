@@ -136,3 +136,47 @@ def test_capture_weakens_the_council_tier() -> None:
     uncaptured = contrast("captured_i4p", [*NONE, *costly], [*council_only, *free], 120)
     assert uncaptured.mean() < 0 and uncaptured.mean() < captured.mean(), (captured, uncaptured)
     assert (uncaptured < captured).mean() >= 0.75, (captured, uncaptured)
+
+
+def _violence(sets: list[str], seed: int, start: int = 24) -> float:
+    sc = load_scenario(None, overrides=["grid.width=32", "grid.height=32", *sets])
+    m = I4PModel(sc, seed=seed, communities=False).run()
+    return float(m.series()["violence_share"].to_numpy()[start:].sum())
+
+
+@pytest.mark.slow
+def test_random_siting_shrinks_the_committee_effect_and_the_tier_interaction() -> None:
+    """A null check (DESIGN 1.1): committees sited at random instead of by need lower
+    violence less, and the tiers' interaction moves towards 0 (paired seeds, 32 x 32;
+    experiments/null_checks.toml gives the sizes on 48 x 48)."""
+    council_off, lpc_off = ["council.enabled=false"], ["lpc.enabled=false"]
+    rand = ['lpc.placement="random"']
+    effect, effect_r, inter, inter_r = [], [], [], []
+    for seed in range(8):
+        none = _violence([*council_off, *lpc_off], seed)
+        council = _violence(lpc_off, seed)
+        lpc, lpc_r = _violence(council_off, seed), _violence([*council_off, *rand], seed)
+        both, both_r = _violence([], seed), _violence(rand, seed)
+        effect.append(lpc - none)
+        effect_r.append(lpc_r - none)
+        inter.append((both - council) - (lpc - none))
+        inter_r.append((both_r - council) - (lpc_r - none))
+    effect, effect_r = np.array(effect), np.array(effect_r)
+    assert effect.mean() < effect_r.mean() < 0 and (effect < effect_r).mean() >= 0.75
+    assert abs(np.mean(inter_r)) < abs(np.mean(inter)), (inter, inter_r)
+
+
+@pytest.mark.slow
+def test_responses_to_random_cells_lower_violence_less() -> None:
+    """A null check: the council's rapid responses sent to random inhabited cells instead of
+    warned or observed hotspots lower violence less (council only, agreements off so that
+    the responses are its only channel; paired seeds, 32 x 32)."""
+    base = ["lpc.enabled=false", "council.agreement_threshold=1"]
+    none = np.array(
+        [_violence(["lpc.enabled=false", "council.enabled=false"], s) for s in range(8)]
+    )
+    aimed = np.array([_violence(base, s) for s in range(8)]) - none
+    random = (
+        np.array([_violence([*base, 'council.targeting="random"'], s) for s in range(8)]) - none
+    )
+    assert aimed.mean() < random.mean() < 0 and (aimed < random).mean() >= 0.75, (aimed, random)
