@@ -10,6 +10,8 @@ model.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 from mesa import Model
 from mesa.discrete_space import FixedAgent
@@ -46,10 +48,16 @@ class LocalPeaceCommittee(FixedAgent):
 
     def covers(self, row: int, col: int) -> bool:
         """Whether (row, col) lies in the catchment disk (wrapped on a torus)."""
+        return self._in_disk(row, col, self.model.committees.cfg.radius)
+
+    def watches(self, row: int, col: int) -> bool:
+        """Whether (row, col) lies in its watch area: the disk of ``lpc.watch_radius``."""
+        return self._in_disk(row, col, self.model.committees.cfg.watch_radius)
+
+    def _in_disk(self, row: int, col: int, radius: int) -> bool:
         tier = self.model.committees
         h, w = tier.shape
         r0, c0 = self.cell.coordinate
-        radius = tier.cfg.radius
         shifts = (-1, 0, 1) if tier.torus else (0,)
         return any(
             (row - r0 + a * h) ** 2 + (col - c0 + b * w) ** 2 <= radius**2 + 1e-9
@@ -128,3 +136,63 @@ class LocalPeaceCommittee(FixedAgent):
             return 0.0
         group = int(self.model.layers["group"][row, col])
         return self.capacity * self.active * self.legitimacy_with(group)
+
+    def dialogue_at(self, row: int, col: int, civic_space: float) -> float:
+        """The cohesion gain rate its dialogue brings a cell (0 outside its catchment):
+        capability x the legitimacy the cell's group grants it x civic space (7.9). The
+        rates of all committees at a cell add up, capped at 1."""
+        if not self.covers(row, col):
+            return 0.0
+        cfg = self.model.committees.cfg
+        group = int(self.model.layers["group"][row, col])
+        return (
+            cfg.dialogue * (self.capacity * self.active) * self.legitimacy_with(group) * civic_space
+        )
+
+    def warn(self, risk: np.ndarray) -> tuple[int, int, float, int] | None:
+        """Its early warning this month, ``(row, col, severity, index)``, or None (7.9).
+
+        People tell committees they trust: at each cell of its watch area it sees the risk
+        map's value (``risk``, the response-footprint mean of last month's tension) times
+        the legitimacy the cell's group grants it. Its hotspot is the cell where it sees
+        the most (on a tie the first in row-major order); an active committee reports it
+        when that severity passes ``lpc.warning_threshold``.
+        """
+        tier = self.model.committees
+        h, w = tier.shape
+        group = self.model.layers["group"]
+        hotspot = None
+        for row in range(h):
+            for col in range(w):
+                if self.watches(row, col):
+                    seen = risk[row, col].item() * self.legitimacy_with(int(group[row, col]))
+                    if hotspot is None or seen > hotspot[2]:
+                        hotspot = (row, col, seen)
+        if hotspot is None or not self.active or not hotspot[2] > tier.cfg.warning_threshold:
+            return None
+        return (*hotspot, self.index)
+
+    def surveilled(self, row: int, col: int, capture: float) -> tuple[float, float]:
+        """Its trust (home group, other groups) after its warning about (row, col) became
+        surveillance (7.13): the reported cell's group trusts it a share
+        ``surveillance_cost * capture`` less."""
+        tier = self.model.committees
+        home, other = tier.trust_home[self.index].item(), tier.trust_other[self.index].item()
+        loss = 1.0 - tier.cfg.surveillance_cost * capture
+        if int(self.model.layers["group"][row, col]) == int(tier.home[self.index]):
+            return home * loss, other
+        return home, other * loss
+
+
+def collect_warnings(
+    sent: Iterable[tuple[int, int, float, int] | None],
+) -> list[tuple[int, int, float, int]]:
+    """All committees' warnings of a month as the council reads them, from their
+    :meth:`LocalPeaceCommittee.warn` results in committee order: a hotspot several
+    committees watch is reported once (by the first of them), listed by cell (row-major).
+    """
+    first: dict[tuple[int, int], tuple[int, int, float, int]] = {}
+    for warning in sent:
+        if warning is not None:
+            first.setdefault(warning[:2], warning)
+    return [first[cell] for cell in sorted(first)]
