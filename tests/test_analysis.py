@@ -467,3 +467,104 @@ def test_dose_response_bins_a_sampled_parameter():
     assert np.all(np.diff(scen["x.p"]) > 0)  # bins at increasing mean values
     assert np.allclose(scen["mean"], 2 * scen["x.p"], atol=0.02)  # the bin mean of x
     assert np.allclose(scen["effect"], scen["x.p"], atol=0.02)  # paired within points
+
+
+def _factorial_two_points(n: int = 20) -> pd.DataFrame:
+    """A 2x2 (none, lpc, council, both) at two parameter points whose interaction and
+    funding effect have opposite signs: pooled over the points they cancel."""
+    rng = np.random.default_rng(11)
+    rows = []
+    for point, (p, sign) in enumerate(((0.0, 1.0), (1.0, -1.0))):
+        base = 0.5 + rng.normal(0, 0.01, n)
+        cells = {"none": 0.0, "lpc": -0.1, "council": -0.1, "both": -0.2 + sign * 0.1}
+        funds = {"none": 0.0, "lpc": 50.0, "council": 50.0, "both": 100.0}
+        for name, shift in cells.items():
+            for rep in range(n):
+                rows.append(
+                    {
+                        "scenario": name,
+                        "replicate": rep,
+                        "point": point,
+                        "x.p": p,
+                        "status": "ok",
+                        "cumulative_violence": base[rep] + shift + rng.normal(0, 0.002),
+                        "funding_spent": funds[name],
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_interactions_and_funding_by_point_are_not_pooled():
+    from i4p_sim.stats.tables import funding_table, interactions_table
+
+    runs = _factorial_two_points()
+    inter = [{"name": "tiers", **CELLS}]
+    pooled = interactions_table(runs, inter, ["cumulative_violence"], n_resamples=200)
+    add = pooled[pooled["scale"] == "additive"]
+    assert abs(add["estimate"].iloc[0]) < 0.01  # +0.1 and -0.1 cancel
+    per = interactions_table(runs, inter, ["cumulative_violence"], by_point=True)
+    assert list(per.columns[:3]) == ["interaction", "point", "x.p"]
+    add = per[per["scale"] == "additive"]
+    assert add["point"].tolist() == [0, 1] and add["x.p"].tolist() == [0.0, 1.0]
+    assert add["estimate"].round(2).tolist() == [0.1, -0.1]
+    # the funding table: both against none spends 100 more at each point
+    ftab = funding_table(runs, "both", by_point=True)
+    assert list(ftab.columns[:4]) == ["funded", "versus", "point", "x.p"]
+    vs_none = ftab[ftab["versus"] == "none"]
+    assert vs_none["point"].tolist() == [0, 1]
+    assert vs_none["violence_averted"].round(2).tolist() == [0.1, 0.3]
+    assert np.allclose(vs_none["averted_per_funding"], [0.001, 0.003], atol=1e-4)
+    # one point: the same table as without by_point, no point columns
+    one = runs[runs["point"] == 0].drop(columns=["x.p"])
+    assert funding_table(one, "both", by_point=True).equals(funding_table(one, "both"))
+
+
+def test_funding_block_is_shared_by_report_and_compare():
+    from i4p_sim.stats.labels import funding_block
+
+    assert funding_block([7.348e-05]) == 100  # 0.073 per unit -> 7.3 per 100 units
+    assert funding_block([0.003, 0.001, float("nan")]) == 1  # 2 per unit already
+    assert funding_block([]) == 1
+
+
+def test_compare_splits_interactions_and_funding_by_point(tmp_path):
+    """``i4p compare`` on a 2x2 over a committee-density axis: the interaction and funding
+    tables come once per point with the point's density, funding in the report's units."""
+    from i4p_sim import run_experiment
+    from i4p_sim.stats.contrasts import param_columns
+    from i4p_sim.stats.format import format_number
+    from i4p_sim.stats.labels import funding_block
+    from i4p_sim.stats.tables import funding_table
+    from i4p_sim.sweep.store import read_runs
+
+    from conftest import experiment_text, run_cli
+
+    exp = tmp_path / "cmp.toml"
+    exp.write_text(experiment_text("compare_axis"))
+    out = run_experiment(exp, out=tmp_path / "out", workers=1, progress=False).out
+    proc = run_cli("compare", out)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    inter = text.split("2 x 2 interactions", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert "at each parameter point separately" in inter[0]
+    assert inter[1].split()[:3] == ["interaction", "point", "lpc.density"]
+    points = {tuple(ln.split()[1:3]) for ln in inter[2:]}
+    assert points == {("0", "5"), ("1", "20")}
+    # funding: scaled and worded as the report, at each point
+    head, *table = text.split("\nviolence prevented per ", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert "violent months per 1,000 communities" in head and "at each parameter point" in head
+    cols = table[0].split()
+    assert cols[:4] == ["funded", "versus", "point", "lpc.density"]
+    runs = read_runs(out)
+    assert param_columns(runs) == ["lpc.density"]
+    ftab = funding_table(runs, "both", by_point=True)
+    block = funding_block(ftab["averted_per_funding"])
+    per = "prevented_per_unit" if block == 1 else f"prevented_per_{block}_units"
+    assert per in cols and len(table) - 1 == len(ftab) > 2
+    assert set(ftab["point"]) == {0, 1}
+    for line, r in zip(table[1:], ftab.itertuples(index=False), strict=True):
+        row = dict(zip(cols, line.split(), strict=True))
+        assert (row["versus"], row["point"]) == (r.versus, str(r.point))
+        assert row["prevented"] == format_number(r.violence_averted * 1000)
+        assert row[per] == format_number(r.averted_per_funding * 1000 * block)
+        assert "e-0" not in line  # never 7.5e-05

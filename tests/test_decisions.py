@@ -234,7 +234,8 @@ def test_at_the_defaults_violence_comes_in_episodes_and_most_region_months_are_c
 
 @pytest.mark.parametrize("torus", [False, True])
 def test_per_agent_committee_rules_equal_the_vectorised_tier(torus) -> None:
-    """LocalPeaceCommittee.mediation_at / sanction_at over an AgentSet = the tier's fields."""
+    """LocalPeaceCommittee.mediation_at / sanction_at / dialogue_at over an AgentSet = the
+    tier's fields."""
     from i4p_sim.sim.agents import LocalPeaceCommittee
 
     m = hot_model(torus, 1, "landscape.patch_scale=1")
@@ -250,17 +251,20 @@ def test_per_agent_committee_rules_equal_the_vectorised_tier(torus) -> None:
     agents = m.agents_by_type[LocalPeaceCommittee]
     assert len(agents) == tier.n > 1
     w = m.shape[1]
-    keep, drive, sanction = [], [], []
+    keep, drive, sanction, dialogue = [], [], [], []
     for cell in tier.cover.tolist():
         row, col = divmod(cell, w)
         values = [a.mediation_at(row, col) for a in agents]
         keep.append(np.prod([1.0 - d for d, _ in values]))
         drive.append(sum(r for _, r in values))
         sanction.append(sum(a.sanction_at(row, col) for a in agents))
+        dialogue.append(min(sum(a.dialogue_at(row, col, 0.8) for a in agents), 1.0))
     np.testing.assert_allclose(1.0 - np.array(keep), tier.mediation_damping_cells(), atol=1e-12)
     np.testing.assert_allclose(drive, tier.mediation_drive_cells(), atol=1e-12)
     np.testing.assert_allclose(sanction, tier.sanction_cells(), atol=1e-12)
+    np.testing.assert_allclose(dialogue, tier.dialogue_cells(0.8), rtol=0, atol=1e-12)
     assert tier.mediation_drive_cells().max() > 0 and tier.mediation_damping_cells().max() > 0
+    assert tier.dialogue_cells(0.8).max() > 0
 
 
 @pytest.mark.parametrize("torus", [False, True])
@@ -314,3 +318,67 @@ def test_peace_spells_of_a_bernoulli_series_are_not_over_dispersed_a_sticky_one_
     sticky = [_markov(rng, 216, 0.97, 0.7) for _ in range(8)]
     res = spell_dispersion(sticky, n_permutations=199)
     assert res.p_value < 0.05 and res.ratio > 1.5, res
+
+
+@pytest.mark.parametrize("torus", [False, True])
+def test_per_agent_warnings_and_surveillance_equal_the_vectorised_tier(torus) -> None:
+    """LocalPeaceCommittee.warn through an AgentSet, collected in committee order, gives
+    CommitteeTier.warnings exactly (cells, committees, order; severities to 1e-12), step
+    after step; LocalPeaceCommittee.surveilled gives CommitteeTier.surveil's trust."""
+    from i4p_sim.sim.peace_committee import LocalPeaceCommittee, collect_warnings
+
+    m = hot_model(
+        torus,
+        3,
+        "landscape.patch_scale=1",
+        "donors.0.budget=150",  # 8 committees, funded enough to stay active
+        "lpc.inclusiveness=0.8",  # out-group cells see a little less: trust weights risk
+        "lpc.warning_threshold=0.1",
+    )
+    m.capture_i4p(0.5)  # warnings become surveillance: trust falls unevenly over the run
+    tier = m.committees
+    agents = m.agents_by_type[LocalPeaceCommittee]
+    lpcs = list(agents)
+    assert [a.index for a in lpcs] == list(range(tier.n)) and tier.n > 4
+    sent = shared = 0
+    for step in range(30):
+        m.step()
+        tier.active[step % tier.n] = False  # a dormant committee sends nothing
+        risk = m.responses.risk_map(m.layers["tension"], tier)
+        want = tier.warnings(risk)
+        mine = agents.map("warn", risk)  # in committee order
+        assert mine[step % tier.n] is None
+        got = collect_warnings(mine)
+        assert [(r, c, i) for r, c, _, i in got] == [(r, c, i) for r, c, _, i in want]
+        np.testing.assert_allclose([w[2] for w in got], [w[2] for w in want], rtol=0, atol=1e-12)
+        sent += len(want)
+        shared += sum(w is not None for w in mine) - len(want)  # overlapping watch areas
+        home, other = tier.trust_home.copy(), tier.trust_other.copy()
+        for r, c, _, i in got:
+            home[i], other[i] = lpcs[i].surveilled(r, c, m.capture)
+        tier.surveil(want, m.layers["group"], m.capture)
+        np.testing.assert_allclose(tier.trust_home, home, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(tier.trust_other, other, rtol=0, atol=1e-12)
+    assert sent > 10 and shared > 0
+    assert tier.trust_home.min() < 1.0
+    # ties: on an even risk map every cell of a group looks the same; the first (row-major)
+    # of the best-trusting group is the hotspot, and overlapping committees report it once
+    tier.active[:] = True
+    even = np.full(m.shape, 0.9)
+    got = collect_warnings(agents.map("warn", even))
+    assert got == tier.warnings(even) and 0 < len(got) < tier.n
+    # a report on a cell of another group costs the other groups' trust (both branches)
+    group = m.layers["group"]
+    reports = []
+    for a in lpcs:
+        home = group[a.cell.coordinate]
+        for want_home in (True, False):
+            rows, cols = np.nonzero((group == home) == want_home)
+            reports.append(
+                (int(rows[a.index % len(rows)]), int(cols[a.index % len(cols)]), a.index)
+            )
+    for r, c, i in reports:
+        expect = lpcs[i].surveilled(r, c, 1.0)
+        tier.surveil([(r, c, 0.5, i)], group, 1.0)
+        assert (tier.trust_home[i], tier.trust_other[i]) == pytest.approx(expect, abs=1e-12)
+    assert tier.trust_other.max() < 0.8

@@ -2,7 +2,7 @@
 
 Pure numpy. :class:`CommitteeTier` holds one array entry per committee and applies the
 update, mediation damping, dialogue and early-warning rules to all committees at once; the
-Mesa agents (``i4p_sim.sim.agents.LocalPeaceCommittee``) only view its rows. The parameters
+Mesa agents (``i4p_sim.sim.peace_committee.LocalPeaceCommittee``) only view its rows. The parameters
 come as any object with the attributes of :class:`CommitteeParams` (the scenario's
 ``[lpc]`` table), so this module imports nothing else of the package.
 """

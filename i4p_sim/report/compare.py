@@ -4,7 +4,8 @@ Paired effects against the baseline at each parameter point separately (never po
 contrasts between variants (declared in ``[report] contrasts`` or one factor apart by
 name), a dose-response table per parameter axis, each shocked scenario against its twin
 (censored recovery as the share recovered and a restricted mean, never a plain effect), the
-2x2 interactions and violence averted per unit of funding. Every interval comes from
+2x2 interactions and violence prevented per block of funding units (both at each
+parameter point, in the report's units). Every interval comes from
 :mod:`i4p_sim.stats.contrasts`' resampling, as in the HTML report. Reads only the results
 store.
 """
@@ -25,7 +26,7 @@ from i4p_sim.stats.contrasts import (
     param_columns,
 )
 from i4p_sim.stats.format import format_table
-from i4p_sim.stats.labels import CENSORED_METRICS
+from i4p_sim.stats.labels import CENSORED_METRICS, FUNDING_METRIC, funding_block, metric_label
 from i4p_sim.stats.metrics import SUMMARY_KEYS
 from i4p_sim.stats.resilience import PAIRED_KEYS, read_paired, with_paired
 from i4p_sim.stats.tables import (
@@ -156,16 +157,46 @@ def compare_text(
             "is a restricted mean (censored runs count their months observed), not an effect"
         )
         out.append(format_table(ptab))
+    point_cols = ["point", *params] if n_points > 1 else []
+    each_point = "; at each parameter point separately" if n_points > 1 else ""
     inter = config.get("interactions") or []
     if inter:
-        itab = interactions_table(runs, inter, [m for m in metrics if m in DEFAULT_METRICS[:3]])
-        out.append("\n2 x 2 interactions ((ab - b) - (a - none); ratio scale: 1 = no interaction)")
+        itab = interactions_table(
+            runs, inter, [m for m in metrics if m in DEFAULT_METRICS[:3]], by_point=True
+        )
+        out.append(
+            "\n2 x 2 interactions ((ab - b) - (a - none); ratio scale: 1 = no interaction)"
+            + each_point
+        )
         out.append(format_table(itab))
-    ftab = funding_table(runs, baseline)
+    ftab = funding_table(runs, baseline, by_point=True)
     if not ftab.empty:
-        out.append(f"\nviolence averted per unit of funding ({baseline} versus each scenario)")
-        out.append(format_table(ftab))
+        out.append(_funding_text(ftab, baseline, point_cols, each_point))
     if csv:
         atomic_write_text(csv, table.to_csv(index=False))
         out.append(f"wrote {csv}")
     return "\n".join(out)
+
+
+def _funding_text(ftab: pd.DataFrame, baseline: str, point_cols: list[str], note: str) -> str:
+    """The funding table in the report's units: violence prevented in violent months per
+    1,000 communities, per block of funding units (a power of ten; never 7.5e-05)."""
+    lab = metric_label(FUNDING_METRIC)
+    block = funding_block(ftab["averted_per_funding"])
+    units = "funding unit" if block == 1 else f"{block:,} funding units"
+    per = "prevented_per_unit" if block == 1 else f"prevented_per_{block}_units"
+    shown = ftab.assign(
+        prevented=ftab["violence_averted"] * lab.scale,
+        **{per: ftab["averted_per_funding"] * lab.scale * block},
+        ci_low=ftab["ci_low"] * lab.scale * block,
+        ci_high=ftab["ci_high"] * lab.scale * block,
+    )
+    head = (
+        f"\nviolence prevented per {units}: how much less violence {baseline} had than "
+        f"each variant spending a different amount ({lab.unit}), per {units} it spent "
+        "more (extra_funding below 0: it spent less); paired over replicates, 95% bootstrap "
+        f"CI ({N_RESAMPLES} resamples){note}; above 0: the extra funding came with less "
+        "violence, below 0: with more"
+    )
+    cols = ["funded", "versus", *point_cols, "extra_funding", "prevented", per]
+    return head + "\n" + format_table(shown[[*cols, "ci_low", "ci_high", "n"]])

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from i4p_sim.stats.format import format_number
-from i4p_sim.stats.labels import metric_label
+from i4p_sim.stats.labels import FUNDING_METRIC, funding_block, metric_label
 
 __all__ = [
     "FOLD_ROWS",
@@ -173,12 +173,8 @@ def twin_frame(ptab: pd.DataFrame) -> pd.DataFrame:
 def funding_frame(ftab: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Violence prevented per block of funding units, with the block (a power of ten)
     chosen so that the typical value is at least 1 (no 4.58e-05)."""
-    lab = metric_label("cumulative_violence")
-    per = ftab["averted_per_funding"].abs().to_numpy(dtype=float) * lab.scale
-    typical = float(pd.Series(per).median()) if len(per) else 1.0
-    block = 1
-    while math.isfinite(typical) and 0 < typical * block < 1 and block < 10**9:
-        block *= 10
+    lab = metric_label(FUNDING_METRIC)
+    block = funding_block(ftab["averted_per_funding"])
     rows = []
     for r in ftab.itertuples(index=False):
         rows.append(

@@ -11,12 +11,16 @@ percentages, so that no reader meets a 4.58e-05.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
     "CENSORED_METRICS",
+    "FUNDING_METRIC",
     "METRICS",
     "MetricLabel",
+    "funding_block",
     "metric_label",
     "param_label",
     "scaled",
@@ -102,6 +106,24 @@ def param_label(path: str) -> str:
     words = path.replace("_", " ").split(".")
     head = {"lpc": "committees", "council": "council", "donors": "donors"}.get(words[0], words[0])
     return f"{' '.join(words[1:]).capitalize()} ({head})" if len(words) > 1 else head.capitalize()
+
+
+#: The violence metric of "violence prevented per block of funding units".
+FUNDING_METRIC = "cumulative_violence"
+
+
+def funding_block(per_unit: Iterable[float]) -> int:
+    """The block of funding units (a power of ten) in which violence prevented per unit of
+    funding is shown: the smallest that makes the typical (median absolute) value, in the
+    display unit of :data:`FUNDING_METRIC`, at least 1 (7.3 per 100 units, not 7.3e-05
+    per unit). ``per_unit`` holds stored values (violence per funding unit)."""
+    scale = metric_label(FUNDING_METRIC).scale
+    vals = sorted(abs(float(v)) * scale for v in per_unit if math.isfinite(float(v)))
+    typical = (vals[(len(vals) - 1) // 2] + vals[len(vals) // 2]) / 2 if vals else 1.0
+    block = 1
+    while 0 < typical * block < 1 and block < 10**9:
+        block *= 10
+    return block
 
 
 def scaled(name: str, value: float) -> float:

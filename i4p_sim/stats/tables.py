@@ -7,11 +7,13 @@ the same bootstrap (:mod:`i4p_sim.stats.paired`), :data:`N_RESAMPLES` and :data:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
 from i4p_sim.stats.bootstrap import bootstrap_ci
-from i4p_sim.stats.contrasts import N_RESAMPLES, PAIR_ON, SEED
+from i4p_sim.stats.contrasts import N_RESAMPLES, PAIR_ON, SEED, param_columns
 from i4p_sim.stats.paired import averted_per_funding, interaction, paired_effects
 
 __all__ = [
@@ -120,6 +122,25 @@ def _pair_on(runs: pd.DataFrame) -> list[str]:
     return [c for c in PAIR_ON if c in runs.columns]
 
 
+def _per_point(
+    runs: pd.DataFrame, table: Callable[[pd.DataFrame], pd.DataFrame], at: int
+) -> pd.DataFrame:
+    """``table`` of each parameter point's runs separately, stacked, with ``point`` and the
+    point's parameter values as columns from position ``at``; one point: ``table(runs)``."""
+    if "point" not in runs.columns or runs["point"].nunique() < 2:
+        return table(runs)
+    params = param_columns(runs)
+    frames = []
+    for point, sub in runs.groupby("point", sort=True):
+        tab = table(sub)
+        if len(tab):
+            tab.insert(at, "point", int(point))
+            for k, p in enumerate(params):
+                tab.insert(at + 1 + k, p, sub[p].iloc[0])
+            frames.append(tab)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def effects_table(
     runs: pd.DataFrame,
     baseline: str,
@@ -151,9 +172,20 @@ def interactions_table(
     interactions: list[dict[str, str]],
     metrics: list[str] | tuple[str, ...],
     *,
+    by_point: bool = False,
     n_resamples: int = N_RESAMPLES,
 ) -> pd.DataFrame:
-    """Grassroots x top-down interaction per declared 2x2, additive and ratio scale."""
+    """Grassroots x top-down interaction per declared 2x2, additive and ratio scale.
+
+    With ``by_point`` and several parameter points, each point separately (columns
+    ``point`` and the parameters after ``interaction``); else pairs from every point
+    together."""
+    if by_point:
+        return _per_point(
+            runs,
+            lambda sub: interactions_table(sub, interactions, metrics, n_resamples=n_resamples),
+            1,
+        )
     pair_on = _pair_on(runs)
     rows = []
     for inter in interactions:
@@ -185,11 +217,23 @@ def interactions_table(
 
 
 def funding_table(
-    runs: pd.DataFrame, baseline: str, *, n_resamples: int = N_RESAMPLES
+    runs: pd.DataFrame,
+    baseline: str,
+    *,
+    by_point: bool = False,
+    n_resamples: int = N_RESAMPLES,
 ) -> pd.DataFrame:
     """Violence averted per unit of funding: the baseline against every scenario that
     spends a different amount (paired runs; differences under
-    :data:`FUNDING_NOISE_SHARE` of the baseline's funding are skipped as noise)."""
+    :data:`FUNDING_NOISE_SHARE` of the baseline's funding are skipped as noise).
+
+    With ``by_point`` and several parameter points, each point separately (columns
+    ``point`` and the parameters after ``versus``, the noise threshold from that point's
+    baseline); else pairs from every point together."""
+    if by_point:
+        return _per_point(
+            runs, lambda sub: funding_table(sub, baseline, n_resamples=n_resamples), 2
+        )
     pair_on = _pair_on(runs)
     ok = experiment_runs(runs[runs["status"] == "ok"])
     scale = abs(float(ok.loc[ok["scenario"] == baseline, "funding_spent"].mean()))
