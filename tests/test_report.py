@@ -326,3 +326,14 @@ def test_bad_report_table_is_one_line(tmp_path, report_table, expect):
     proc = run_cli("check", exp)
     assert proc.returncode == 2
     assert expect in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_plain_numbers_never_use_scientific_notation() -> None:
+    from i4p_sim.report.tables import plain_number
+
+    assert plain_number(99.5, 2) == "100"  # rounds up past 10**digits: not "1e+02"
+    assert plain_number(12345.6, 3) == "12,346"
+    assert plain_number(0.000123, 2) == "0.00012"
+    assert plain_number(3.14159, 3) == "3.14"
+    for v in (0.00051, 0.0099, 999.7, 9.96, 123456.0):
+        assert "e" not in plain_number(v, 2), v

@@ -45,6 +45,10 @@ def plain_number(x: Any, digits: int = 3) -> str:
             return f"{round(v):,}"
         if 0 < abs(v) < 5e-5:
             return "≈0"
+        text = format_number(v, digits)
+        if "e" in text:  # e.g. 99.5 at 2 digits rounds up to 1e+02
+            return f"{round(v):,}" if abs(v) >= 1 else f"{v:.{digits + 4}f}".rstrip("0")
+        return text
     return format_number(x, digits)
 
 
