@@ -122,8 +122,8 @@ def _summary(title: str, sub: pd.DataFrame) -> str:
             ratios = ratios[np.isfinite(ratios)]
             span = (
                 f" (ratio {_n(ratios.min())} to {_n(ratios.max())})"
-                if ratios.size > 1
-                else (f" (ratio {_n(ratios[0])})" if ratios.size else "")
+                if ratios.size > 1 and _n(ratios.min()) != _n(ratios.max())
+                else (f" (ratio {_n(ratios.min())})" if ratios.size else "")
             )
             names = ", ".join(_pair_words(r) for r in part.itertuples(index=False))
             bits.append(f"{what} in {len(part)} of {len(sub)}{span}: {_esc(names)}")
