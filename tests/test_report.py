@@ -247,8 +247,10 @@ def test_dose_response_per_axis_and_declared_contrasts(axis_report):
     assert "declared by the experiment ([report] contrasts)" in page
     assert "phased 10 vs abrupt 10" in page and "phased vs abrupt" not in page
     assert "These answers average over the 2 parameter points" in page
-    # effects at each point, never pooled
+    # effects at each point, never pooled; so are the funding table's rows
     assert "Paired effects against no shock, at each parameter point" in page
+    funding = page.split("Violence prevented by funding", 1)[1].split("<h2>", 1)[0]
+    assert "lpc.density" in funding
     proc = run_cli("compare", out)
     assert proc.returncode == 0, proc.stderr
     assert "each of the 2 parameter points separately" in proc.stdout

@@ -285,7 +285,7 @@ def _twin_section(paired: pd.DataFrame, order: list[str]) -> str:
 
 
 def _funding_section(runs: pd.DataFrame, baseline: str) -> str:
-    ftab = funding_table(runs, baseline)
+    ftab = funding_table(runs, baseline, by_point=True)  # never pooled over axis points
     if ftab.empty:
         return ""
     frame, block = funding_frame(ftab)
@@ -421,7 +421,9 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
 
     inter = config.get("interactions") or []
     if inter and len(ok):
-        itab = interactions_table(runs, inter, ["cumulative_violence", "resilience_loss"])
+        itab = interactions_table(
+            runs, inter, ["cumulative_violence", "resilience_loss"], by_point=True
+        )
         sections.append(
             "<h2>Interaction of the two tiers</h2><p class='note'>In each declared 2x2 "
             "(a = the grassroots factor, b = the top-down factor), the additive interaction "

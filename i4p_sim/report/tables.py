@@ -174,6 +174,15 @@ def twin_frame(ptab: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _with_points(table: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """``rows`` as a frame, led by the parameter columns (dotted paths) of a by-point table."""
+    frame = pd.DataFrame(rows)
+    params = [c for c in table.columns if "." in str(c)]
+    if params and len(frame):
+        frame = pd.concat([table[params].reset_index(drop=True), frame], axis=1)
+    return frame
+
+
 def funding_frame(ftab: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Violence prevented per block of funding units, with the block (a power of ten)
     chosen so that the typical value is at least 1 (no 4.58e-05)."""
@@ -192,7 +201,7 @@ def funding_frame(ftab: pd.DataFrame) -> tuple[pd.DataFrame, int]:
                 "pairs": r.n,
             }
         )
-    return pd.DataFrame(rows), block
+    return _with_points(ftab, rows), block
 
 
 def interactions_frame(itab: pd.DataFrame) -> pd.DataFrame:
@@ -212,4 +221,4 @@ def interactions_frame(itab: pd.DataFrame) -> pd.DataFrame:
                 "note": r.note,
             }
         )
-    return pd.DataFrame(rows)
+    return _with_points(itab, rows)
