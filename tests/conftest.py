@@ -104,6 +104,58 @@ def run_cli_subprocess(
     )
 
 
+def interrupt_sweep(
+    args: list[str | Path], out: Path, sig: int, *, parts: int = 1, module: str = "i4p_sim"
+) -> tuple[subprocess.Popen, str, list[int]]:
+    """Start ``python -m MODULE ARGS`` (a sweep into ``out``) in its own session, send it
+    ``sig`` once ``parts`` run chunks are stored, and wait for it to end.
+
+    Returns the finished process, its stderr and the process ids of its children seen just
+    before the signal (pool workers; to check they are gone). The process group is killed
+    if anything fails, so no sweep outlives its test.
+    """
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, *map(str, args)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if len(list((out / "runs").glob("part-*.parquet"))) >= parts:
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        kids = children_of(proc.pid)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return proc, err, kids
+
+
+def children_of(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
 # ------------------------------------------------------------------ suite times
 
 #: CI budgets per suite, in seconds (the README's test command runs all three).

@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import shlex
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +17,7 @@ import pytest
 from i4p_sim.sweep.manifest import typed_command
 from i4p_sim.sweep.progress import EVERY_S, LineProgress, format_seconds
 
-from conftest import ROOT, experiment_text, run_cli_subprocess
+from conftest import ROOT, experiment_text, interrupt_sweep, run_cli_subprocess
 
 PROGRESS = re.compile(
     r"^i4p: progress: (?P<name>\S+): stored (?P<stored>\d+)/(?P<total>\d+) runs, "
@@ -136,26 +132,7 @@ def test_ctrl_c_says_what_is_stored_and_rerunning_resumes(tmp_path: Path) -> Non
     out = tmp_path / "out"
     args = ["sweep", str(exp), "--out", str(out), "--workers", "1", "--no-report"]
     args += ["--replicates", "20"]  # 84 runs on one worker: several seconds to interrupt
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "i4p_sim", *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if list((out / "runs").glob("part-*.parquet")):
-                break
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)  # Ctrl-C
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    proc, err, _ = interrupt_sweep(args, out, signal.SIGINT)  # Ctrl-C after one chunk
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     lines = [ln for ln in err.splitlines() if ln.strip() and not PROGRESS.match(ln)]

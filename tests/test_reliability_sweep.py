@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from i4p_sim.config.errors import ConfigError
 from i4p_sim.config.experiment import load_experiment
 from i4p_sim.sweep.spec import iter_runs
 
-from conftest import ROOT, experiment_text, run_cli_subprocess
+from conftest import experiment_text, interrupt_sweep, run_cli_subprocess
 
 SMALL = experiment_text("small")
 RESUME = experiment_text("resume")
@@ -32,20 +31,6 @@ def cli(*args, env=None, timeout=120) -> subprocess.CompletedProcess:
 
 def manifest(out: Path) -> dict:
     return json.loads((out / "manifest.json").read_text())
-
-
-def children_of(pid: int) -> list[int]:
-    """Processes whose parent is ``pid`` (Linux /proc)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry.name))
-    return out
 
 
 def alive(pid: int) -> bool:
@@ -199,28 +184,9 @@ def test_sigterm_ends_workers_and_says_how_to_resume(tmp_path):
     exp = tmp_path / "resume.toml"
     exp.write_text(RESUME)
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "i4p_sim.cli", "sweep", str(exp), "--out", str(out)]
-        + ["--workers", "2", "--no-report"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if len(list((out / "runs").glob("part-*.parquet"))) >= 2:
-                break
-            time.sleep(0.1)
-        kids = children_of(proc.pid)
-        assert len(kids) >= 2  # the workers and the resource tracker
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    args = ["sweep", exp, "--out", out, "--workers", "2", "--no-report"]
+    proc, err, kids = interrupt_sweep(args, out, signal.SIGTERM, parts=2, module="i4p_sim.cli")
+    assert len(kids) >= 2  # the workers and the resource tracker
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "Traceback" not in err
     # stderr is a pipe: progress lines, then one line on what is stored
