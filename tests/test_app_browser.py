@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -200,8 +201,15 @@ def test_heat_map_step_play_pause(browser, server, tmp_path):
     page.click("#play")
     tab.wait_step(4)
     page.click("#pause")
-    page.wait_for_timeout(600)  # a tick already in flight may still land
-    paused_at = tab.step_now()
+    # a tick already in flight may still land (slowly, on a loaded machine): wait until
+    # the month has stopped moving, then it must stay put
+    paused_at, deadline = tab.step_now(), time.monotonic() + 15
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(700)
+        now = tab.step_now()
+        if now == paused_at:
+            break
+        paused_at = now
     page.wait_for_timeout(1200)
     assert tab.step_now() == paused_at
     page.screenshot(path=str(tmp_path / "paused.png"), full_page=True)
