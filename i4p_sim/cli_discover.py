@@ -8,6 +8,7 @@ and writes ``discover.json`` beside it (the report's "Scenario discovery" sectio
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from i4p_sim.config.errors import ConfigError
@@ -80,9 +81,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--min-density",
         type=_fraction,
-        default=0.8,
-        help="the chosen box: the highest coverage among boxes at least this dense "
-        "(default 0.8; if none is, the densest)",
+        help="choose the box with the highest coverage among those at least this dense (if "
+        "none is, the densest); default: the box with the largest harmonic mean of coverage "
+        "and density",
     )
     p.add_argument("--box", type=int, help="choose this box of the trajectory instead")
     p.add_argument("--peel-alpha", type=_alpha, default=0.05, help="share peeled per step")
@@ -197,7 +198,15 @@ def cmd_discover(args: argparse.Namespace) -> int:
         raise ConfigError(
             "command line", "--box" if args.box is not None else "", str(exc)
         ) from None
-    rules = tree_rules(table[params], y, max_depth=args.tree_depth)
+    try:
+        rules = tree_rules(table[params], y, max_depth=args.tree_depth)
+    except ImportError:  # scikit-learn missing: PRIM stands alone
+        rules = None
+        print(
+            "i4p: note: no classification tree: scikit-learn is not installed "
+            "(pip install 'i4p-sim[calibrate]')",
+            file=sys.stderr,
+        )
     rec = discovery_record(
         spec, args.metric, flag[2:], threshold, table, dropped, params, res, rules, args.tree_depth
     )

@@ -118,7 +118,7 @@ def point_outcomes(
         sides.append(rows[[*keys, "replicate", spec.metric]].set_index(by))
     both = (
         sides[0]
-        .join(sides[1][[spec.metric]], rsuffix="_a", how="inner")
+        .merge(sides[1][[spec.metric]], left_index=True, right_index=True, suffixes=("", "_a"))
         .dropna(subset=[spec.metric, spec.metric + "_a"])
         .reset_index()
     )
@@ -187,7 +187,7 @@ def discovery_record(
     dropped: int,
     params: list[str],
     res: PrimResult,
-    rules: list[dict[str, Any]],
+    rules: list[dict[str, Any]] | None,
     tree_depth: int,
 ) -> dict[str, Any]:
     """Everything ``discover.json`` holds (the report draws it; JSON-safe types only)."""
@@ -295,6 +295,9 @@ def discovery_text(rec: dict[str, Any]) -> str:
             f"{t['mass']:>4.2f}  {len(t['restricted']):>10}{mark}"
         )
     tree = rec["tree"]
+    if tree["leaves"] is None:
+        lines.append("classification tree: not computed (scikit-learn is not installed)")
+        return "\n".join(lines)
     lines.append(
         f"classification tree (depth <= {tree['max_depth']}), leaves densest first "
         "(* = predicted cases of interest):"

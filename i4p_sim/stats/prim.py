@@ -280,10 +280,25 @@ class _Prim:
             self.record(lims, idx, "paste")
 
 
-def choose_box(trajectory: Sequence[Box], min_density: float) -> tuple[int, str]:
-    """The box of the trajectory with the highest coverage among those with density at
-    least ``min_density`` (ties: fewer restrictions, then the earlier box); if none
-    reaches it, the densest box. Returns its index and the rule in words."""
+def choose_box(trajectory: Sequence[Box], min_density: float | None = None) -> tuple[int, str]:
+    """The chosen box of a trajectory, and the rule in words.
+
+    By default the box with the largest harmonic mean of coverage and density
+    (``2 c d / (c + d)``, the F1 score of the box read as a classifier of the cases: the
+    best balance of the trade-off). With ``min_density``, the box with the highest
+    coverage among those at least that dense, or the densest if none is. Ties: fewer
+    restrictions, then the earlier box.
+    """
+    if min_density is None:
+
+        def f1(i: int) -> float:
+            c, d = trajectory[i].coverage, trajectory[i].density
+            return 2 * c * d / (c + d) if c + d else 0.0
+
+        best = max(
+            range(len(trajectory)), key=lambda i: (f1(i), -len(trajectory[i].restricted), -i)
+        )
+        return best, "the best balance: the largest harmonic mean of coverage and density"
     ok = [i for i, b in enumerate(trajectory) if b.density >= min_density]
     if ok:
         best = max(ok, key=lambda i: (trajectory[i].coverage, -len(trajectory[i].restricted), -i))
@@ -299,7 +314,7 @@ def prim(
     peel_alpha: float = 0.05,
     paste_alpha: float = 0.05,
     mass_min: float = 0.05,
-    min_density: float = 0.8,
+    min_density: float | None = None,
     box: int | None = None,
 ) -> PrimResult:
     """Peel and paste one box over the numeric inputs ``x`` for the binary outcome ``y``.
@@ -314,9 +329,9 @@ def prim(
         Share of the box's points peeled (pasted) per step, and the smallest box's share of
         all points (Friedman & Fisher's ``alpha`` and ``beta_0``; the EMA Workbench's
         defaults).
-    min_density : float
-        The chosen box: the highest coverage among boxes at least this dense
-        (:func:`choose_box`).
+    min_density : float, optional
+        The chosen box: by default the best balance of coverage and density; with this,
+        the highest coverage among boxes at least this dense (:func:`choose_box`).
     box : int, optional
         Choose this trajectory index instead.
 
