@@ -155,6 +155,9 @@ def _median_threshold(out, spec: str) -> float:
 def test_discover_on_a_small_lhs_sweep_prints_a_box_and_writes_discover_json(lhs_sweep):
     spec = "diff:abrupt_8/phased_8:cumulative_violence"
     x = _median_threshold(lhs_sweep, spec)
+    (lhs_sweep / "discover.json").unlink(missing_ok=True)
+    assert run_cli("report", lhs_sweep).returncode == 0
+    assert "Scenario discovery" not in (lhs_sweep / "report.html").read_text()
     r = run_cli("discover", lhs_sweep, "--metric", spec, "--above", x)
     assert r.returncode == 0, r.stderr
     assert "cases of interest" in r.stdout and "paired per replicate" in r.stdout
@@ -166,6 +169,11 @@ def test_discover_on_a_small_lhs_sweep_prints_a_box_and_writes_discover_json(lhs
         assert line.split()[0] == restriction["param"]
     assert rec["points"] == 12 and rec["trajectory"][0]["coverage"] == 1.0
     assert "classification tree" in r.stdout and rec["tree"]["leaves"]
+    assert run_cli("report", lhs_sweep).returncode == 0
+    page = (lhs_sweep / "report.html").read_text()
+    assert "Scenario discovery" in page and "Coverage-density trade-off" in page
+    for restriction in rec["box"]["restrictions"]:
+        assert restriction["param"] in page
     r = run_cli("discover", lhs_sweep, "--metric", "abrupt_8:resilience_loss", "--below", 1e9)
     assert r.returncode == 2 and "selects 12 of 12" in r.stderr
 
