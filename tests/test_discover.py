@@ -143,39 +143,66 @@ def lhs_sweep(tmp_path_factory):
     return out
 
 
-def _median_threshold(out, spec: str) -> float:
-    runs = pd.read_parquet(out / "runs.parquet")
+def _values(out, spec: str) -> np.ndarray:
+    """The per-point values of ``spec`` in a results directory (what discover thresholds)."""
     from i4p_sim.stats.resilience import read_paired, with_paired
 
-    runs = with_paired(runs, read_paired(out))
+    runs = with_paired(pd.read_parquet(out / "runs.parquet"), read_paired(out))
+    runs = runs[runs["status"] == "ok"]
     table, _ = point_outcomes(runs, parse_metric(spec), ["lpc.density", "dynamics.contagion"])
-    return float(np.median(table["value"]))
+    return np.sort(table["value"].to_numpy(dtype=float))
+
+
+def _box_lines(stdout: str) -> list[str]:
+    return [ln.strip() for ln in stdout.splitlines() if " in [" in ln and "quasi-p" in ln]
 
 
 def test_discover_on_a_small_lhs_sweep_prints_a_box_and_writes_discover_json(lhs_sweep):
-    spec = "diff:abrupt_8/phased_8:cumulative_violence"
-    x = _median_threshold(lhs_sweep, spec)
-    (lhs_sweep / "discover.json").unlink(missing_ok=True)
-    assert run_cli("report", lhs_sweep).returncode == 0
-    assert "Scenario discovery" not in (lhs_sweep / "report.html").read_text()
-    r = run_cli("discover", lhs_sweep, "--metric", spec, "--above", x)
+    # the cases of interest: the two points of highest mean tension under an abrupt exit
+    # (few committees: low lpc.density)
+    spec = "abrupt_8:mean_tension"
+    v = _values(lhs_sweep, spec)
+    r = run_cli("discover", lhs_sweep, "--metric", spec, "--above", (v[-2] + v[-3]) / 2)
     assert r.returncode == 0, r.stderr
-    assert "cases of interest" in r.stdout and "paired per replicate" in r.stdout
-    assert "coverage" in r.stdout and "density" in r.stdout
+    assert "2 of 12 design points" in r.stdout and "mean over the replicates" in r.stdout
     rec = json.loads((lhs_sweep / "discover.json").read_text())
-    lines = [ln for ln in r.stdout.splitlines() if " in [" in ln and "quasi-p" in ln]
-    assert len(lines) == len(rec["box"]["restrictions"])
+    lines = _box_lines(r.stdout)
+    assert lines and len(lines) == len(rec["box"]["restrictions"])
     for line, restriction in zip(lines, rec["box"]["restrictions"], strict=True):
         assert line.split()[0] == restriction["param"]
-    assert rec["points"] == 12 and rec["trajectory"][0]["coverage"] == 1.0
+    assert "lpc.density" in [x["param"] for x in rec["box"]["restrictions"]]
+    assert rec["box"]["coverage"] > 0 and rec["points"] == 12
+    assert rec["trajectory"][0]["coverage"] == 1.0
     assert "classification tree" in r.stdout and rec["tree"]["leaves"]
+
+
+def test_discover_a_paired_contrast(lhs_sweep):
+    spec = "diff:abrupt_8/no_shock:mean_tension"
+    r = run_cli(
+        "discover", lhs_sweep, "--metric", spec, "--above", np.median(_values(lhs_sweep, spec))
+    )
+    assert r.returncode == 0, r.stderr
+    assert "abrupt_8 - no_shock (paired per replicate)" in r.stdout and _box_lines(r.stdout)
+    r = run_cli("discover", lhs_sweep, "--metric", "abrupt_8:resilience_loss", "--below", 1e9)
+    assert r.returncode == 2 and "selects 12 of 12" in r.stderr
+
+
+@pytest.mark.slow
+def test_the_report_shows_the_discovery(lhs_sweep, tmp_path):
+    from i4p_sim.report.discovery import discovery_section
+
+    assert discovery_section(tmp_path, 0) == ""  # no discover.json: no section
+    spec = "abrupt_8:mean_tension"
+    v = _values(lhs_sweep, spec)
+    assert run_cli("discover", lhs_sweep, "--metric", spec, "--above", v[-3]).returncode == 0
     assert run_cli("report", lhs_sweep).returncode == 0
     page = (lhs_sweep / "report.html").read_text()
     assert "Scenario discovery" in page and "Coverage-density trade-off" in page
+    rec = json.loads((lhs_sweep / "discover.json").read_text())
     for restriction in rec["box"]["restrictions"]:
         assert restriction["param"] in page
-    r = run_cli("discover", lhs_sweep, "--metric", "abrupt_8:resilience_loss", "--below", 1e9)
-    assert r.returncode == 2 and "selects 12 of 12" in r.stderr
+    assert "rerun <code>i4p discover" not in page
+    assert "rerun <code>i4p discover" in discovery_section(lhs_sweep, rec["runs_ok"] + 1)
 
 
 @pytest.mark.parametrize(
