@@ -81,17 +81,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--min-density",
         type=_fraction,
+        metavar="D",
         help="choose the box with the highest coverage among those at least this dense (if "
         "none is, the densest); default: the box with the largest harmonic mean of coverage "
         "and density",
     )
-    p.add_argument("--box", type=int, help="choose this box of the trajectory instead")
-    p.add_argument("--peel-alpha", type=_alpha, default=0.05, help="share peeled per step")
-    p.add_argument("--paste-alpha", type=_alpha, default=0.05, help="share pasted per step")
+    p.add_argument("--box", type=int, metavar="I", help="choose this box of the trajectory instead")
     p.add_argument(
-        "--mass-min", type=_fraction, default=0.05, help="smallest box, as a share of points"
+        "--peel-alpha", type=_alpha, default=0.05, metavar="A", help="share peeled per step (0.05)"
     )
-    p.add_argument("--tree-depth", type=_depth, default=3, help="the tree's depth (default 3)")
+    p.add_argument(
+        "--paste-alpha", type=_alpha, default=0.05, metavar="A", help="share pasted per step (0.05)"
+    )
+    p.add_argument(
+        "--mass-min",
+        type=_fraction,
+        default=0.05,
+        metavar="M",
+        help="the smallest box, as a share of the points (0.05)",
+    )
+    p.add_argument(
+        "--tree-depth",
+        type=_depth,
+        default=3,
+        metavar="N",
+        help="the tree's depth (1-6, default 3)",
+    )
     p.set_defaults(func=cmd_discover)
 
 
@@ -168,7 +183,10 @@ def cmd_discover(args: argparse.Namespace) -> int:
         raise ConfigError(
             str(root), "runs.parquet", "no varied parameter: discover needs a sweep over a design"
         )
-    table, dropped = point_outcomes(runs, spec, params)
+    try:
+        table, dropped = point_outcomes(runs, spec, params)
+    except ValueError as exc:
+        raise ConfigError("command line", "--metric", str(exc)) from None
     if table.empty:
         raise ConfigError(
             "command line", "--metric", f"'{args.metric}' has no value at any design point"

@@ -123,6 +123,8 @@ def test_replicates_are_averaged_per_point_and_contrasts_paired_per_replicate():
     diff, dropped = point_outcomes(runs, parse_metric("diff:b/a:m"), ["p.x"])
     assert dropped == 0 and diff["replicates"].tolist() == [3, 3]  # replicate 9 has no pair
     assert diff["value"].tolist() == pytest.approx([4.0, 5.0 - (-0.5)])
+    with pytest.raises(ValueError, match="common random numbers"):
+        point_outcomes(runs.assign(seed=range(len(runs))), parse_metric("diff:b/a:m"), ["p.x"])
     ratio, dropped = point_outcomes(runs, parse_metric("ratio:b/a:m"), ["p.x"])
     assert dropped == 1 and ratio["point"].tolist() == [0]  # mean(a) = -0.5 there
     assert ratio["value"].tolist() == pytest.approx([3.0])

@@ -104,6 +104,12 @@ def point_outcomes(
     ``runs`` are the ok runs of the experiment (with the paired metrics joined). Returns the
     table and the number of points left out (a ratio whose denominator mean is <= 0, or a
     point without a paired replicate).
+
+    Raises
+    ------
+    ValueError
+        A contrast whose two variants do not share the seed at some point and replicate
+        (not common random numbers: not paired).
     """
     keys = ["point", *params]
     if spec.kind == "mean":
@@ -112,16 +118,24 @@ def point_outcomes(
         out = values.groupby(keys, sort=True)["_v"].agg(value="mean", replicates="count")
         return out.reset_index(), runs["point"].nunique() - len(out)
     by = ["point", "replicate"]
+    seed = ["seed"] if "seed" in runs.columns else []
     sides = []
     for v in (spec.b, spec.a):
         rows = runs[runs["scenario"] == v]
-        sides.append(rows[[*keys, "replicate", spec.metric]].set_index(by))
+        sides.append(rows[[*keys, "replicate", *seed, spec.metric]].set_index(by))
     both = (
         sides[0]
-        .merge(sides[1][[spec.metric]], left_index=True, right_index=True, suffixes=("", "_a"))
+        .merge(
+            sides[1][[*seed, spec.metric]], left_index=True, right_index=True, suffixes=("", "_a")
+        )
         .dropna(subset=[spec.metric, spec.metric + "_a"])
         .reset_index()
     )
+    if seed and (both["seed"] != both["seed_a"]).any():
+        raise ValueError(
+            f"{spec.b} and {spec.a} do not share seeds at the same point and replicate: "
+            "a paired contrast needs common random numbers (variants of one sweep)"
+        )
     b, a = both[spec.metric].astype(float), both[spec.metric + "_a"].astype(float)
     both = both.assign(_b=b, _a=a, _d=b - a)
     agg = both.groupby(keys, sort=True).agg(
