@@ -230,6 +230,7 @@ def discovery_record(
         "aggregation": "mean over the replicates at each design point, then thresholded"
         + (" (contrasts paired per replicate)" if spec.kind != "mean" else ""),
         "points": len(table),
+        "replicates": [int(table["replicates"].min()), int(table["replicates"].max())],
         "points_dropped": dropped,
         "cases": int(res.y.sum()),
         "params": params,
@@ -271,9 +272,12 @@ def discovery_text(rec: dict[str, Any]) -> str:
     """The text ``i4p discover`` prints, from :func:`discovery_record`'s dict."""
     op = ">" if rec["direction"] == "above" else "<"
     n, cases = rec["points"], rec["cases"]
+    lo, hi = rec["replicates"]
+    reps = f"{lo}" if lo == hi else f"{lo} to {hi}"
     lines = [
         f"cases of interest: {rec['label']} {op} {_g(rec['threshold'])}, the "
-        f"{rec['aggregation']}: {cases} of {n} design points ({cases / n:.0%})"
+        f"{rec['aggregation']} ({reps} replicates per point): {cases} of {n} design points "
+        f"({cases / n:.0%})"
     ]
     if rec["points_dropped"]:
         lines.append(
