@@ -73,8 +73,14 @@ def tradeoff_figure(rec: dict[str, Any]) -> Any:
     )
     fig.update_layout(
         title={"text": "Coverage-density trade-off of the PRIM boxes"},
-        xaxis={"title": {"text": "coverage (share of the cases of interest inside the box)"}},
-        yaxis={"title": {"text": "density (share of the box's points that are cases)"}},
+        xaxis={
+            "title": {"text": "coverage (share of the cases of interest inside the box)"},
+            "range": [-0.02, 1.05],
+        },
+        yaxis={
+            "title": {"text": "density (share of the box's points that are cases)"},
+            "range": [-0.02, 1.05],
+        },
         height=440,
         margin={"t": 60, "l": 70, "r": 20, "b": 50},
         showlegend=False,
