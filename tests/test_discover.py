@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pandas as pd
@@ -228,3 +229,12 @@ def test_discover_needs_a_results_directory(tmp_path):
     r = run_cli("discover", tmp_path / "none", "--metric", "a:mean_tension", "--above", "1")
     assert r.returncode == 2 and "not a directory" in r.stderr
     assert (DATA / "discover_lhs.toml").exists()
+
+
+def test_without_scikit_learn_prim_still_runs_and_a_note_names_the_extra(lhs_sweep, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn -> ImportError
+    monkeypatch.setitem(sys.modules, "sklearn.tree", None)
+    v = _values(lhs_sweep, "abrupt_8:mean_tension")
+    r = run_cli("discover", lhs_sweep, "--metric", "abrupt_8:mean_tension", "--above", v[-3])
+    assert r.returncode == 0 and _box_lines(r.stdout)
+    assert "i4p-sim[calibrate]" in r.stderr and "not computed" in r.stdout
