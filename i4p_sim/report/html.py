@@ -18,6 +18,8 @@ and writes one HTML file with plotly.js embedded inline (no CDN):
   violence prevented per block of funding units;
 - heat maps of tension and violence of one replicate at the experiment's heat-map steps,
   read from the snapshots the sweep stored (the model is never run here);
+- scenario discovery (:mod:`.discovery`), when ``i4p discover`` has written
+  ``discover.json``: the coverage-density trade-off and the boxes;
 - the manifest.
 
 Metric names and units are the plain ones of :mod:`i4p_sim.stats.labels`; every interval
@@ -38,6 +40,7 @@ import pyarrow.dataset as ds
 from plotly.offline import get_plotlyjs
 
 from i4p_sim.config.errors import ConfigError
+from i4p_sim.report.discovery import discovery_section
 from i4p_sim.report.figures import (
     dose_response_figure,
     fig_html,
@@ -461,6 +464,7 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
             f"and the variant whose total violence differs most from it.</p>" + heat_html
         )
 
+    sections.append(discovery_section(root, len(ok)))
     sections.append(_manifest_section(manifest))
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
