@@ -231,15 +231,21 @@ def _read(name, path, attr, crs, transform, shape, kind) -> np.ndarray:
     counts = np.bincount(index.ravel(), minlength=len(feats) + 1)
     out[inside] = values[index[inside] - 1] / counts[index[inside]]
     out[~inside] = 0.0
-    inv = ~transform
     for i, (geom, value) in enumerate(feats):  # too small to hold a cell centre
         if counts[i + 1] == 0 and value > 0:
             left, bottom, right, top = _bounds([(geom, value)])
-            col, row = inv * ((left + right) / 2, (bottom + top) / 2)
-            r, c = int(math.floor(row)), int(math.floor(col))
+            r, c = cell_of(transform, (left + right) / 2, (bottom + top) / 2)
             if 0 <= r < shape[0] and 0 <= c < shape[1]:
                 out[r, c] += value
     return out
+
+
+def cell_of(transform: Affine, x: float, y: float) -> tuple[int, int]:
+    """(row, col) of the cell holding the point (x, y) of a north-up grid."""
+    return (
+        math.floor((y - transform.f) / transform.e),
+        math.floor((x - transform.c) / transform.a),
+    )
 
 
 def _open_raster(name: str, path: str):

@@ -49,11 +49,9 @@ def read_sites(
         lons = [p[1][0] for p in rows_cols]
         lats = [p[1][1] for p in rows_cols]
         xs, ys = transform("EPSG:4326", maps.crs, lons, lats)
-        inv = ~maps.transform
-        cells = []
-        for x, y in zip(xs, ys, strict=True):
-            col, row = inv * (x, y)
-            cells.append((math.floor(row), math.floor(col)))
+        from i4p_sim.geo.maps import cell_of
+
+        cells = [cell_of(maps.transform, x, y) for x, y in zip(xs, ys, strict=True)]
     else:
         cells = [(int(p[1][0]), int(p[1][1])) for p in rows_cols]
     h, w = shape
