@@ -101,6 +101,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         for note in exp.notes:
             _note(note)
         check_grid_memory(exp.largest_cells(), str(path), field="grid")
+        for name in exp.scenarios:  # maps and sites read now, as the runs would
+            for point in range(len(exp.points) or 1):
+                _check_geo(exp.scenario_at(name, point), str(path))
         total = exp.total_runs()
         own = len(exp.scenarios) * len(exp.points) * exp.replicates
         extra = f", {total - own} of them twins or null-perturbed twins" if total > own else ""
@@ -136,7 +139,7 @@ def _write_maps(out: Path, run) -> list[str]:
     atomic_write_text(out / "georeference.json", json_dumps(run.georef, indent=2) + "\n")
     names = ("mean_violence", "population", "region", "group", "grievance", "tension")
     layers = {n: run.layers[n] for n in names if n in run.layers}
-    write_geotiffs(out, run.georef, layers)
+    write_geotiffs(out / "maps", run.georef, layers)
     return [f"maps/{n}.tif" for n in layers]
 
 
@@ -239,6 +242,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
     )
     runs = res.runs
+    tifs = _write_sweep_maps(res, str(args.experiment))
     n_ok = int((runs["status"] == "ok").sum()) if len(runs) else 0
     n_failed = int((runs["status"] == "failed").sum()) if len(runs) else 0
     try:
@@ -261,6 +265,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         f"results: {res.out / 'runs.parquet'}, {res.out / 'series'}/, manifest.json, "
         f"paired.parquet (each run against its twin)"
     )
+    if tifs:
+        print(f"maps:    {len(tifs)} GeoTIFF(s) under {res.out / 'maps'}/ (mean over replicates)")
     if report is not None:
         print(f"report:  {report}")
     if n_failed:
@@ -270,6 +276,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _write_sweep_maps(res, source: str) -> list:
+    """A sweep's snapshots as GeoTIFF for every scenario that reads maps (else nothing)."""
+    exp = res.experiment
+    keys = [(n, p) for n in exp.scenarios for p in range(len(exp.points) or 1)]
+    scenarios = {k: exp.scenario_at(*k) for k in keys}
+    if not any(sc.landscape.maps() for sc in scenarios.values()):
+        return []
+    from i4p_sim.geo import check_scenario
+    from i4p_sim.geo.output import write_sweep_geotiffs
+
+    georefs = {k: check_scenario(sc, source) for k, sc in scenarios.items() if sc.landscape.maps()}
+    return write_sweep_geotiffs(res.out, georefs, res.runs)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -329,3 +329,29 @@ sys.exit(main(["check", {str(KENYA)!r}]))
     assert len(lines) == 1, res.stderr
     assert f"{KENYA}: landscape.population_map: real maps need rasterio" in lines[0]
     assert 'pip install -e ".[geo]"' in lines[0]
+
+
+@pytest.mark.slow
+def test_a_sweep_on_a_map_writes_mean_snapshot_geotiffs(tmp_path: Path) -> None:
+    exp = tmp_path / "kenya_exp.toml"
+    exp.write_text(
+        'name = "kenya_exp"\ndescription = "Kenya, coarse"\nseed = 1\nreplicates = 2\n'
+        f'steps = 14\nbaseline = "steady"\nbase = "{KENYA.as_posix()}"\n'
+        'set = ["landscape.cell_km=100", "grid.height=11", "grid.width=9"]\n'
+        'heatmap_steps = [13]\n[[variants]]\nname = "steady"\ndescription = "steady"\n',
+        encoding="utf-8",
+    )
+    assert run_cli("check", exp).returncode == 0
+    out = tmp_path / "res"
+    proc = run_cli("sweep", exp, "--out", out, "--workers", "1", "--no-report")
+    assert proc.returncode == 0, proc.stderr
+    folder = out / "maps" / "steady" / "point-0"
+    geo = json.loads((folder / "georeference.json").read_text())
+    with rasterio.open(folder / "violence_step13.tif") as src:
+        assert src.crs.to_epsg() == 32737 and list(src.transform)[:6] == geo["transform"]
+        v = src.read(1)
+        assert src.shape == (11, 9) and ((v >= 0) & (v <= 1)).all()
+    bad = exp.read_text().replace("grid.height=11", "grid.height=10")
+    exp.write_text(bad, encoding="utf-8")
+    line = one_error_line(run_cli("check", exp))
+    assert f"{exp}: landscape.region_map: covers 11 x 9 cells" in line

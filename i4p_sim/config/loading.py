@@ -123,6 +123,8 @@ def _resolve_files(raw: dict[str, Any], path: Path) -> dict[str, Any]:
         if not isinstance(value, str) or not value:
             continue  # absent, or the wrong type: validation says so
         target = path.parent / value
+        if "\0" in value:
+            raise ConfigError(str(path), f"{section}.{key}", "not a valid path (a NUL byte)")
         if not _exists(target):
             raise ConfigError(
                 str(path), f"{section}.{key}", f"'{value}' not found (looked for {target})"
