@@ -288,11 +288,15 @@ def _read_raster(name, path, crs, transform, shape, kind) -> np.ndarray:
 
 def _features(name: str, path: str, attr: str, crs: CRS) -> list[tuple[dict, float]]:
     """(geometry in ``crs``, value) of every feature with a geometry."""
-    return list(_features_cached(name, path, attr, crs.to_wkt()))
+    try:
+        stamp = Path(path).stat().st_mtime_ns
+    except OSError:
+        stamp = 0  # the read below says what is wrong
+    return list(_features_cached(name, path, attr, crs.to_wkt(), stamp))
 
 
 @lru_cache(maxsize=16)
-def _features_cached(name: str, path: str, attr: str, crs_wkt: str) -> tuple:
+def _features_cached(name: str, path: str, attr: str, crs_wkt: str, stamp: int) -> tuple:
     field = f"landscape.{name}"
     p = Path(path)
     try:
