@@ -226,8 +226,15 @@ def test_kenya_runs_24_steps_and_its_geotiff_reads_back(tmp_path: Path) -> None:
         assert src.shape == (209, 178)
     with rasterio.open(out / "maps" / "region.tif") as src:
         assert set(np.unique(src.read(1)).tolist()) == set(range(48))  # 47 counties and 0
-    sc = load_scenario(KENYA)
-    assert len(I4PModel(sc, communities=False).regional) == 47
+    # committees at four towns by lon/lat land in their counties (county_code, KNBS order)
+    towns = tmp_path / "towns.csv"
+    towns.write_text(
+        "name,lon,lat\nNairobi,36.82,-1.29\nMombasa,39.67,-4.05\nKisumu,34.76,-0.09\n"
+        "Lodwar,35.60,3.12\n"
+    )
+    m = I4PModel(load_scenario(KENYA, overrides=[f"lpc.sites={towns}"]), communities=False)
+    assert len(m.regional) == 47
+    assert [int(m.region[r, c]) for r, c in m.committees.positions.tolist()] == [47, 1, 42, 23]
 
 
 # ---------------------------------------------------------------------- bad input
