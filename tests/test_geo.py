@@ -23,7 +23,13 @@ from i4p_sim.sim.simulation import Simulation
 from conftest import ROOT, run_cli
 
 rasterio = pytest.importorskip("rasterio")
-from rasterio.transform import from_origin  # noqa: E402
+from rasterio.transform import Affine  # noqa: E402
+
+
+def from_origin(west: float, north: float, xsize: float, ysize: float) -> Affine:
+    """rasterio's ``from_origin`` (which warns with affine 3)."""
+    return Affine(xsize, 0.0, west, 0.0, -ysize, north)
+
 
 KENYA = ROOT / "scenarios" / "kenya.toml"
 #: Kenya at 100 km cells: 11 x 9, a second per run.
