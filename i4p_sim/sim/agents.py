@@ -286,8 +286,8 @@ def build_councils(
     ``council.regions`` blocks.
 
     Returns the councils — the national one first, then the regional ones in row-major
-    order of their regions (or id order); none without a council tier — and, for each committee at
-    ``positions``, the index of its most local council (for co-optation and shielding;
+    order of their regions (or id order); none without a council tier — and, for each
+    committee at ``positions``, the index of its most local council (for co-optation and shielding;
     -1 without councils).
     """
     n = len(positions)

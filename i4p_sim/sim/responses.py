@@ -236,9 +236,9 @@ class RapidResponses:
     def _observe(self, council: NationalCouncil, spare: int, t: int) -> None:
         """Send ``spare`` responses to violence ``council`` saw in its bounds (ODD 7.11)."""
         if spare > 0 and len(self.seen) == self.seen.maxlen:
-            region = council.mask if council.parent is not None else None
-            if region is None and council.parent is not None:
-                region = council.bounds
+            region = None  # the national council sees the whole grid
+            if council.parent is not None:  # a block's bounds, or a map region's cells
+                region = council.bounds if council.mask is None else council.mask
             self.dispatch(council, self.observed_targets(spare, region), t)
 
     def dispatch(
