@@ -136,6 +136,9 @@ class RapidResponses:
         One fixed-shape draw of ``max_targets`` cells per step from the targeting stream;
         the i-th response dispatched this step goes to the i-th (cycling if ever more).
         """
+        if not self._inhabited_idx.size:  # no inhabited cell: nothing to target, no draw
+            self._random_cells = self._inhabited_idx
+            return
         picks = self.target_rng.integers(0, self._inhabited_idx.size, size=self.max_targets)
         self._random_cells = self._inhabited_idx[picks]
         self._random_used = 0
