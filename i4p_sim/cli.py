@@ -101,6 +101,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         for note in exp.notes:
             _note(note)
         check_grid_memory(exp.largest_cells(), str(path), field="grid")
+        for name in exp.scenarios:  # maps and sites read now, as the runs would
+            for point in range(len(exp.points) or 1):
+                _check_geo(exp.scenario_at(name, point), str(path))
         total = exp.total_runs()
         own = len(exp.scenarios) * len(exp.points) * exp.replicates
         extra = f", {total - own} of them twins or null-perturbed twins" if total > own else ""
@@ -109,11 +112,35 @@ def cmd_check(args: argparse.Namespace) -> int:
     sc = load_scenario(path, steps=steps)
     check_grid_memory(sc.grid.width * sc.grid.height, str(path), field="grid")
     check_shocks_in_horizon([("", sc)], str(path), flag="--steps" if steps else "steps =")
+    georef = _check_geo(sc, str(path))
+    where = f", {georef['crs']}, {georef['cell_km']:g} km cells" if georef else ""
     print(
-        f"{path}: ok (scenario '{sc.name}', {sc.grid.height}x{sc.grid.width} grid, "
+        f"{path}: ok (scenario '{sc.name}', {sc.grid.height}x{sc.grid.width} grid{where}, "
         f"{sc.steps} steps, {len(sc.shocks)} shocks)"
     )
     return 0
+
+
+def _check_geo(scenario, source: str) -> dict | None:
+    """Read a scenario's maps and sites CSV now (errors name ``source``); its georeference."""
+    if not (scenario.landscape.maps() or scenario.lpc.sites):
+        return None
+    from i4p_sim.geo import check_scenario
+
+    return check_scenario(scenario, source)
+
+
+def _write_maps(out: Path, run) -> list[str]:
+    """A geo run's layers as GeoTIFF under ``out/maps/`` and its georeference as JSON."""
+    from i4p_sim.geo.output import write_geotiffs
+    from i4p_sim.sweep.finite import json_dumps
+    from i4p_sim.sweep.storage import atomic_write_text
+
+    atomic_write_text(out / "georeference.json", json_dumps(run.georef, indent=2) + "\n")
+    names = ("mean_violence", "population", "region", "group", "grievance", "tension")
+    layers = {n: run.layers[n] for n in names if n in run.layers}
+    write_geotiffs(out / "maps", run.georef, layers)
+    return [f"maps/{n}.tif" for n in layers]
 
 
 def format_summary(summary: dict, scenario) -> str:
@@ -148,7 +175,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     require_kernels([scenario], *where)  # numba missing: one line with the install command
     if args.out:  # before the run, not after it
         check_output_dir(args.out)
-    run = run_with_twin(scenario)
+    georef = _check_geo(scenario, str(args.scenario))
+    run = run_with_twin(scenario, mean_violence=bool(args.out and georef))
     summary = dict(run.result.summary)
     try:
         check_finite(run.result.series, summary, run.layers)
@@ -173,6 +201,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             atomic_write_parquet(out / "twin_series.parquet", run.twin.series.reset_index())
         atomic_write_text(out / "scenario.toml", scenario.to_toml())
         atomic_write_text(out / "summary.json", json_dumps(summary, indent=2) + "\n")
+        tifs = _write_maps(out, run) if run.georef else []
     if args.format == "json":
         print(json_dumps(summary, indent=2))
     else:
@@ -182,6 +211,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.out:
             extra = ", twin_series.parquet" if run.twin is not None else ""
             print(f"wrote {Path(args.out) / 'series.parquet'}{extra}, scenario.toml, summary.json")
+            if tifs:
+                print(f"wrote georeference.json ({run.georef['crs']}), {', '.join(tifs)}")
     return 0
 
 
@@ -211,6 +242,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
     )
     runs = res.runs
+    tifs = _write_sweep_maps(res, str(args.experiment))
     n_ok = int((runs["status"] == "ok").sum()) if len(runs) else 0
     n_failed = int((runs["status"] == "failed").sum()) if len(runs) else 0
     try:
@@ -233,6 +265,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         f"results: {res.out / 'runs.parquet'}, {res.out / 'series'}/, manifest.json, "
         f"paired.parquet (each run against its twin)"
     )
+    if tifs:
+        print(f"maps:    {len(tifs)} GeoTIFF(s) under {res.out / 'maps'}/ (mean over replicates)")
     if report is not None:
         print(f"report:  {report}")
     if n_failed:
@@ -242,6 +276,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _write_sweep_maps(res, source: str) -> list:
+    """A sweep's snapshots as GeoTIFF for every scenario that reads maps (else nothing)."""
+    exp = res.experiment
+    keys = [(n, p) for n in exp.scenarios for p in range(len(exp.points) or 1)]
+    scenarios = {k: exp.scenario_at(*k) for k in keys}
+    if not any(sc.landscape.maps() for sc in scenarios.values()):
+        return []
+    from i4p_sim.geo import check_scenario
+    from i4p_sim.geo.output import write_sweep_geotiffs
+
+    georefs = {k: check_scenario(sc, source) for k, sc in scenarios.items() if sc.landscape.maps()}
+    return write_sweep_geotiffs(res.out, georefs, res.runs)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -371,7 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--set lpc.enabled=false --set shocks.0.at=60",
     )
     p.add_argument("--kernel", choices=("numpy", "numba"), help="tension-core kernel")
-    p.add_argument("--out", metavar="DIR", help="write series.parquet, scenario.toml, summary.json")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write series.parquet, scenario.toml, summary.json (and, with maps, "
+        "georeference.json and GeoTIFF layers under maps/)",
+    )
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     p.set_defaults(func=cmd_run)
 

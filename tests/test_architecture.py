@@ -130,3 +130,35 @@ def test_importing_the_report_does_not_load_mesa_or_the_model() -> None:
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def _geo_imports(path: Path) -> list[tuple[int, bool]]:
+    """(line, at module level) of each import of ``i4p_sim.geo`` in a source file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    top = {id(n) for n in tree.body}
+    found = []
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        if any(n == "i4p_sim.geo" or n.startswith("i4p_sim.geo.") for n in names):
+            found.append((node.lineno, id(node) in top))
+    return found
+
+
+def test_the_geo_layer_is_imported_only_lazily_and_only_by_config_sim_and_the_cli() -> None:
+    """rasterio is optional (the ``geo`` extra): nothing may import ``i4p_sim.geo`` at
+    module level, core never, and only the configuration, the model and the CLI at all."""
+    allowed = ("i4p_sim.config", "i4p_sim.sim", "i4p_sim.cli")
+    for module, path in MODULES.items():
+        if module.startswith("i4p_sim.geo"):
+            continue
+        for line, at_top in _geo_imports(path):
+            where = f"{module}:{line}"
+            assert not at_top, f"{where} imports i4p_sim.geo at module level"
+            assert module.startswith(allowed), f"{where} imports i4p_sim.geo"
+    # and the geo package itself imports rasterio only where a map is read or written
+    init = (PACKAGE / "geo" / "__init__.py").read_text(encoding="utf-8")
+    assert "import rasterio" not in init.replace("        import rasterio", "")

@@ -52,6 +52,16 @@ SECTIONS = {
 #: Largest magnitude drawn for a valid float (the schema allows more; the overflow of
 #: extreme values is tested to fail cleanly in test_reliability_sweep/inputs).
 VALID_FLOAT_CAP = 1e6
+#: Fields naming files or a CRS (real maps): not drawn here; tests/test_geo.py tries them.
+GEO_FIELDS = {
+    *(
+        f"{kind}_{suffix}"
+        for kind in ("population", "group", "region")
+        for suffix in ("map", "field")
+    ),
+    "crs",
+    "sites",
+}
 FUZZ = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
@@ -124,6 +134,8 @@ def valid_scenarios(draw) -> dict[str, Any]:
                 table[name] = [draw(st.integers(1, 3)), draw(st.integers(1, 3))]
             elif section == "lpc" and name == "count":
                 table[name] = draw(st.integers(0, 12))
+            elif name in GEO_FIELDS:
+                continue
             elif draw(st.booleans()):
                 table[name] = draw(valid_value(name, field))
         data[section] = table

@@ -602,3 +602,15 @@ def test_with_regional_councils_each_committee_is_trained_once():
         model._councils_act([], t=0)
     np.testing.assert_allclose(nested.committees.training, flat.committees.training)
     assert (flat.committees.training > 0).all()
+
+
+def test_random_targeting_on_a_grid_with_no_inhabited_cell_runs() -> None:
+    """Found by the fuzzer: the null check's draw of targets among no cells."""
+    sc = load_scenario(
+        None,
+        overrides=["grid.width=4", "grid.height=3", "landscape.inhabited_share=0.0"],
+        steps=3,
+    )
+    sc = sc.model_copy(update={"council": sc.council.model_copy(update={"targeting": "random"})})
+    model = I4PModel(sc, communities=False).run()
+    assert not model.layers["violence"].any()

@@ -28,6 +28,11 @@ STRUCTURAL = {
     "council.regions",
     "council.domestic_budget",
     "council.cost",
+    # real maps (docs/ODD.md 6): input data and its georeference, not behaviour
+    *(f"landscape.{k}_{s}" for k in ("population", "group", "region") for s in ("map", "field")),
+    "landscape.crs",
+    "landscape.cell_km",
+    "lpc.sites",
 }
 SECTIONS = ("landscape", "dynamics", "community", "state", "lpc", "council")
 

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from i4p_sim.config.errors import ConfigError, from_validation_error
 from i4p_sim.config.scenario import (
+    FILE_FIELDS,
     SHOCK_CLASSES,
     SHOCK_KINDS,
     CouncilConfig,
@@ -99,7 +100,7 @@ def resolve_extends(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str
     if p in _chain:
         cycle = " -> ".join(str(c.name) for c in (*_chain, p))
         raise ConfigError(str(path), "extends", f"circular extends ({cycle})")
-    raw = read_toml(path)
+    raw = _resolve_files(read_toml(path), Path(path))
     parent = raw.pop("extends", None)
     if parent is None:
         return raw
@@ -111,6 +112,25 @@ def resolve_extends(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str
     if not _exists(parent_path):
         raise ConfigError(str(path), "extends", f"'{parent}' not found (looked for {parent_path})")
     return _merge(resolve_extends(parent_path, (*_chain, p)), raw)
+
+
+def _resolve_files(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Map and CSV paths (``landscape.*_map``, ``lpc.sites``) made absolute, relative to
+    the file that names them (as ``extends``); a missing file is a one-line error here."""
+    for section, key in FILE_FIELDS:
+        table = raw.get(section)
+        value = table.get(key) if isinstance(table, dict) else None
+        if not isinstance(value, str) or not value:
+            continue  # absent, or the wrong type: validation says so
+        target = path.parent / value
+        if "\0" in value:
+            raise ConfigError(str(path), f"{section}.{key}", "not a valid path (a NUL byte)")
+        if not _exists(target):
+            raise ConfigError(
+                str(path), f"{section}.{key}", f"'{value}' not found (looked for {target})"
+            )
+        table[key] = str(target.absolute())
+    return raw
 
 
 def parse_set(assignment: str) -> tuple[str, Any]:

@@ -14,6 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNeg = Annotated[float, Field(ge=0.0)]
 Step = Annotated[int, Field(ge=0)]
+#: A map or CSV file: relative paths are relative to the scenario file that names them.
+MapPath = Annotated[str, Field(min_length=1, max_length=4096)]
+#: The scenario fields that name a file (``[landscape]`` maps and ``[lpc] sites``).
+MAP_FIELDS = ("population_map", "group_map", "region_map")
+FILE_FIELDS = (*(("landscape", f) for f in MAP_FIELDS), ("lpc", "sites"))
 
 
 #: Names of scenarios, donors and experiments: they become file and directory names under
@@ -50,6 +55,25 @@ class LandscapeConfig(_Section):
     grievance_sd: Annotated[float, Field(ge=0.0, le=0.5)] = 0.12
     grievance_scale: Annotated[float, Field(ge=0.0, le=256.0)] = 6.0
     cohesion_mean: Unit = 0.5
+    # Real maps (docs/ODD.md 6; the ``geo`` extra): a GeoTIFF (band 1) or GeoJSON polygons
+    # (the ``*_field`` attribute of each feature), relative to the scenario file, read onto
+    # the grid in ``crs`` at ``cell_km``. Population: persons per polygon (spread evenly
+    # over its cells) or per GeoTIFF pixel; group: 0..groups-1; region: ids >= 1 whose
+    # cells become the regional councils' jurisdictions.
+    population_map: MapPath | None = None
+    population_field: Annotated[str, Field(min_length=1, max_length=128)] = "population"
+    group_map: MapPath | None = None
+    group_field: Annotated[str, Field(min_length=1, max_length=128)] = "group"
+    region_map: MapPath | None = None
+    region_field: Annotated[str, Field(min_length=1, max_length=128)] = "region"
+    #: the grid's projected CRS (EPSG code, WKT or PROJ string); maps in degrees are
+    #: reprojected to it
+    crs: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
+    cell_km: Annotated[float, Field(gt=0.0, le=1000.0)] = 5.0
+
+    def maps(self) -> dict[str, str]:
+        """The map fields that are set: field name -> path."""
+        return {name: path for name in MAP_FIELDS if (path := getattr(self, name)) is not None}
 
 
 class DynamicsConfig(_Section):
@@ -129,6 +153,9 @@ class LPCConfig(_Section):
     ownership_loss: Unit = 0.2
     legitimacy_recovery: Unit = 0.02
     cooptation: Unit = 0.02
+    #: committee sites from a CSV (columns ``row,col`` or ``lon,lat``), one committee per
+    #: line; replaces ``density`` and ``placement``
+    sites: MapPath | None = None
 
 
 class CouncilConfig(_Section):
@@ -288,6 +315,16 @@ class Scenario(_Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
+        ls = self.landscape
+        if ls.maps() and ls.crs is None:
+            raise ValueError(
+                "landscape.crs: required with a map; allowed: a projected CRS such as "
+                "'EPSG:32737' (UTM zone 37S)"
+            )
+        if ls.region_map is not None and self.council.regions != (1, 1):
+            raise ValueError(
+                "council.regions: must be [1, 1] when landscape.region_map gives the regions"
+            )
         names = [d.name for d in self.donors]
         if len(set(names)) != len(names):
             raise ValueError("donors: names must be unique")

@@ -119,7 +119,9 @@ class Community(FixedAgent):
 
 
 class NationalCouncil(Agent):
-    """A peace council over a rectangular jurisdiction (national or regional).
+    """A peace council over a jurisdiction (national or regional): a rectangle of the grid
+    (``bounds``) or, for a region read from a map, the cells of ``mask`` (``bounds`` is
+    then its bounding box).
 
     Reads early warnings from the committees in its jurisdiction; what exceeds its
     rapid-response capacity passes up to its parent. Without warnings it sees only
@@ -136,11 +138,13 @@ class NationalCouncil(Agent):
         bounds: tuple[int, int, int, int],
         parent: NationalCouncil | None = None,
         cells: int = 1000,
+        mask: np.ndarray | None = None,
     ) -> None:
         super().__init__(model)
         self.cfg = cfg
         self.name = name
         self.bounds = bounds  # row0, row1, col0, col1 (half-open)
+        self.mask = mask  # (H, W) bool: its cells, when not the whole rectangle
         self.parent = parent
         #: inhabited cells in its jurisdiction / 1,000: what its densities are per (ODD 5.3)
         self.scale = cells / 1000.0
@@ -163,6 +167,8 @@ class NationalCouncil(Agent):
         return "national" if self.parent is None else "regional"
 
     def covers(self, row: int, col: int) -> bool:
+        if self.mask is not None:
+            return bool(self.mask[row, col])
         r0, r1, c0, c1 = self.bounds
         return r0 <= row < r1 and c0 <= col < c1
 
@@ -216,7 +222,10 @@ class NationalCouncil(Agent):
             return
         r0, r1, c0, c1 = self.bounds
         rows, cols = committees.positions[:, 0], committees.positions[:, 1]
-        inside = (rows >= r0) & (rows < r1) & (cols >= c0) & (cols < c1)
+        if self.mask is not None:
+            inside = self.mask[rows, cols]
+        else:
+            inside = (rows >= r0) & (rows < r1) & (cols >= c0) & (cols < c1)
         gain = self.cfg.training * self.mandate * self.funded_share()
         committees.training += inside * gain * (1.0 - committees.capacity)
 
@@ -268,12 +277,17 @@ def build_councils(
     shape: tuple[int, int],
     positions: np.ndarray,
     inhabited: np.ndarray | None = None,
+    regions: np.ndarray | None = None,
 ) -> tuple[list[NationalCouncil], np.ndarray]:
     """The councils of a run (docs/ODD.md 5.3) and the council each committee answers to.
 
+    ``regions`` (an (H, W) id per cell, 0 for none; from ``landscape.region_map``) gives
+    one regional council per id on the grid, in increasing id order, instead of the
+    ``council.regions`` blocks.
+
     Returns the councils — the national one first, then the regional ones in row-major
-    order of their regions; none without a council tier — and, for each committee at
-    ``positions``, the index of its most local council (for co-optation and shielding;
+    order of their regions (or id order); none without a council tier — and, for each
+    committee at ``positions``, the index of its most local council (for co-optation and shielding;
     -1 without councils).
     """
     n = len(positions)
@@ -287,7 +301,23 @@ def build_councils(
     )
     councils = [national]
     nr, nc = cfg.regions
-    if nr * nc > 1:
+    if regions is not None:
+        for rid in np.unique(regions[regions > 0]).tolist():
+            mask = regions == rid
+            rows, cols = np.nonzero(mask)
+            bounds = (int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1)
+            councils.append(
+                NationalCouncil(
+                    model,
+                    cfg,
+                    name=f"region-{rid}",
+                    bounds=bounds,
+                    parent=national,
+                    cells=int(inhabited[mask].sum()),
+                    mask=mask,
+                )
+            )
+    elif nr * nc > 1:
         r_edges = np.linspace(0, h, nr + 1).round().astype(int)
         c_edges = np.linspace(0, w, nc + 1).round().astype(int)
         for i in range(nr):

@@ -114,6 +114,9 @@ class I4PModel(mesa.Model):
         self.torus = g.torus
         with gc_paused():  # ~10 objects per cell, all long-lived: no collection needed
             self.grid = OrthogonalMooreGrid(self.shape, torus=g.torus, random=self.random)
+        self.georef: dict[str, Any] | None = None  # the grid's CRS and transform (real maps)
+        self.region: np.ndarray | None = None  # region id per cell (0: none), from a map
+        self._maps = None
         self._build_layers()
         self._build_landscape()
         self._build_traits()
@@ -215,6 +218,12 @@ class I4PModel(mesa.Model):
         L["grievance"][...] = landscape.grievance(
             rng, shape, ls.grievance_mean, ls.grievance_sd, ls.grievance_scale, torus
         )
+        if ls.maps():  # real maps replace the layers they give (docs/ODD.md 6)
+            from i4p_sim.geo import grid_maps
+
+            self._maps = grid_maps(self.config, self.config.name)
+            self.region = self._maps.apply(L)
+            self.georef = self._maps.georeference()
 
     def _build_traits(self) -> None:
         """Persistent traits of the communities, from the traits stream (docs/ODD.md 5.1)."""
@@ -262,6 +271,10 @@ class I4PModel(mesa.Model):
         """Flat indices of the committees' cells (docs/ODD.md 5.2), placement stream."""
         cfg = self.config.lpc
         rng = self.streams["placement"]
+        if cfg.sites is not None and cfg.enabled:  # listed in a CSV: no draw (ODD 5.2)
+            from i4p_sim.geo.sites import read_sites
+
+            return read_sites(cfg.sites, self.config, self._maps, self.inhabited, self.config.name)
         # a density: committees per 1,000 inhabited cells, rounded half to even (ODD 5.2)
         n = int(np.rint(cfg.density * self.n_inhabited / 1000.0)) if cfg.enabled else 0
         candidates = np.flatnonzero(self.inhabited.ravel())
@@ -279,7 +292,12 @@ class I4PModel(mesa.Model):
     def _build_councils(self) -> None:
         """The national council, regional councils (docs/ODD.md 5.3), who answers to whom."""
         self.councils, self.council_of = build_councils(
-            self, self.config.council, self.shape, self.committees.positions, self.inhabited
+            self,
+            self.config.council,
+            self.shape,
+            self.committees.positions,
+            self.inhabited,
+            regions=self.region,
         )
         self.national: NationalCouncil | None = self.councils[0] if self.councils else None
         self.regional = [c for c in self.councils if c.parent is not None]

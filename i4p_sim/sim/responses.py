@@ -136,6 +136,9 @@ class RapidResponses:
         One fixed-shape draw of ``max_targets`` cells per step from the targeting stream;
         the i-th response dispatched this step goes to the i-th (cycling if ever more).
         """
+        if not self._inhabited_idx.size:  # no inhabited cell: nothing to target, no draw
+            self._random_cells = self._inhabited_idx
+            return
         picks = self.target_rng.integers(0, self._inhabited_idx.size, size=self.max_targets)
         self._random_cells = self._inhabited_idx[picks]
         self._random_used = 0
@@ -236,8 +239,10 @@ class RapidResponses:
     def _observe(self, council: NationalCouncil, spare: int, t: int) -> None:
         """Send ``spare`` responses to violence ``council`` saw in its bounds (ODD 7.11)."""
         if spare > 0 and len(self.seen) == self.seen.maxlen:
-            bounds = council.bounds if council.parent is not None else None
-            self.dispatch(council, self.observed_targets(spare, bounds), t)
+            region = None  # the national council sees the whole grid
+            if council.parent is not None:  # a block's bounds, or a map region's cells
+                region = council.bounds if council.mask is None else council.mask
+            self.dispatch(council, self.observed_targets(spare, region), t)
 
     def dispatch(
         self, council: NationalCouncil, targets: list[tuple[int, int, str]], t: int
@@ -262,19 +267,22 @@ class RapidResponses:
             council.responses_sent += 1
 
     def observed_targets(
-        self, k: int, bounds: tuple[int, int, int, int] | None = None
+        self, k: int, bounds: tuple[int, int, int, int] | np.ndarray | None = None
     ) -> list[tuple[int, int, str]]:
         """The k worst areas of violence the council saw ``observation_delay`` steps ago.
 
         ``bounds`` (row0, row1, col0, col1) restricts the targets to a regional council's
-        region (the displaced target may fall just outside it, as any observation error).
+        region (the displaced target may fall just outside it, as any observation error);
+        an (H, W) bool mask restricts them to its cells (a region read from a map).
         """
         if not self.seen[0].any():
             return []
         seen = self._seen_f
         np.copyto(seen, self.seen[0])
         density = ndimage.uniform_filter(seen, size=3, mode="constant", output=self._density)
-        if bounds is not None:
+        if isinstance(bounds, np.ndarray):
+            density = np.where(bounds, density, 0.0)
+        elif bounds is not None:
             r0, r1, c0, c1 = bounds
             inside = np.zeros(self.shape, dtype=bool)
             inside[r0:r1, c0:c1] = True

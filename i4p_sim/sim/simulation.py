@@ -65,6 +65,9 @@ class Simulation:
         Key of the re-seeded stream.
     reseed_name : str
         The stream re-seeded (the violence draws).
+    count_violence : bool
+        Count, per cell, the months of violence (:attr:`violence_months`; what
+        :meth:`mean_violence` divides by the steps done).
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class Simulation:
         reseed_at: int | None = None,
         reseed_key: int = 1,
         reseed_name: str = "decisions",
+        count_violence: bool = False,
     ) -> None:
         if not isinstance(scenario, Scenario):
             raise TypeError(f"Simulation needs a validated Scenario, not {type(scenario)!r}")
@@ -88,6 +92,9 @@ class Simulation:
         self.reseed_at = None if reseed_at is None else int(reseed_at)
         self.reseed_key = int(reseed_key)
         self.reseed_name = reseed_name
+        self.violence_months = (
+            np.zeros(self.model.shape, dtype=np.int32) if count_violence else None
+        )
 
     @property
     def steps_done(self) -> int:
@@ -114,11 +121,19 @@ class Simulation:
             if t == self.reseed_at:
                 model.reseed_stream(self.reseed_name, self.reseed_key)
             model.step()
+            if self.violence_months is not None:
+                self.violence_months += model.layers["violence"]
             if t in wanted:
                 self.snapshots[t] = {
                     name: model.layers[name].astype(np.float32) for name in self.snapshot_layers
                 }
         return self
+
+    def mean_violence(self) -> np.ndarray:
+        """Share of the steps done in which each cell was violent (needs ``count_violence``)."""
+        if self.violence_months is None:
+            raise ValueError("mean_violence needs Simulation(..., count_violence=True)")
+        return self.violence_months / max(1, self.model.steps)
 
     def series(self) -> pd.DataFrame:
         """Per-step measures so far, indexed by step (0-based)."""

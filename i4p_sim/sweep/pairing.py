@@ -73,20 +73,30 @@ class TwinRun:
     noise_pairs: int
     #: The shocked run's state arrays at its end (layer name -> array), for checks.
     layers: dict[str, Any] | None = None
+    #: The grid's georeference (CRS, transform) when the scenario reads maps, else None.
+    georef: dict[str, Any] | None = None
 
 
-def run_with_twin(scenario: Scenario, *, window: int = 12, noise_pairs: int = 1) -> TwinRun:
+def run_with_twin(
+    scenario: Scenario, *, window: int = 12, noise_pairs: int = 1, mean_violence: bool = False
+) -> TwinRun:
     """Run ``scenario``; with shocks, also its twin (shocks removed, same seed) and
     ``noise_pairs`` null-perturbed twins (decisions stream re-seeded at the reference
     step with keys 1, 2, ...) whose pairs with the twin give ``tol``.
 
-    ``noise_pairs = 0`` gives ``tol = 0`` (the strictest band).
+    ``noise_pairs = 0`` gives ``tol = 0`` (the strictest band). ``mean_violence`` adds the
+    share of months each cell was violent to ``layers`` (as ``"mean_violence"``).
     """
-    sim = Simulation(scenario, communities=False).advance()
+    sim = Simulation(scenario, communities=False, count_violence=mean_violence).advance()
     result, layers = sim.result(window=window), dict(sim.model.layers)
+    if mean_violence:
+        layers["mean_violence"] = sim.mean_violence()
+    if sim.model.region is not None:
+        layers["region"] = sim.model.region
+    georef = sim.model.georef
     sim.release()
     if not scenario.shocks:
-        return TwinRun(result, None, None, None, None, 0, layers)
+        return TwinRun(result, None, None, None, None, 0, layers, georef)
     s = scenario.resolved_reference_step()
     twin_sc = scenario.model_copy(update={"shocks": [], "name": f"{scenario.name}~twin"})
     twin = simulate(twin_sc, window=window)
@@ -101,4 +111,4 @@ def run_with_twin(scenario: Scenario, *, window: int = 12, noise_pairs: int = 1)
     paired = paired_metrics(
         result.series["violence_share"].to_numpy(), tv, s, window=window, tol=tol
     )
-    return TwinRun(result, twin, paired, tol, twin_sc.name, noise_pairs, layers)
+    return TwinRun(result, twin, paired, tol, twin_sc.name, noise_pairs, layers, georef)
