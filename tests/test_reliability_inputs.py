@@ -316,3 +316,13 @@ def test_config_errors_survive_pickling_between_processes():
     for cls in (ConfigError, RunFailed):
         err = pickle.loads(pickle.dumps(cls("a.toml", "lpc.cost", "must be >= 0")))
         assert type(err) is cls and str(err) == "a.toml: lpc.cost: must be >= 0"
+
+
+def test_a_set_with_a_newline_is_still_a_one_line_error():
+    """Found by the fuzzer under CI's hypothesis profile: ``--set '=\\n'``."""
+    from i4p_sim.config.errors import ConfigError
+    from i4p_sim.config.loading import load_scenario
+
+    with pytest.raises(ConfigError) as info:
+        load_scenario(None, overrides=["=\n"])
+    assert "\n" not in info.value.one_line() and "'=\\n'" in info.value.one_line()

@@ -25,8 +25,10 @@ class ConfigError(ValueError):
     exit_code = 2
 
     def __init__(self, source: str, field: str, message: str) -> None:
-        self.source = str(source)
-        self.field = field
+        # a field or file name with a newline or other control character (a fuzzed --set)
+        # is shown quoted, so the message stays one line
+        self.source = str(source) if str(source).isprintable() else repr(str(source))
+        self.field = field if field.isprintable() else repr(field)
         self.message = " ".join(str(message).split())
         super().__init__(self.one_line())
 
