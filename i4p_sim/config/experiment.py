@@ -227,7 +227,7 @@ def apply_point(base: Scenario, point: dict[str, Any], source: str) -> Scenario:
     data = base.to_dict()
     for path, value in point.items():
         try:
-            for one in _shock_kind_paths(data, path, source):
+            for one in _shock_kind_paths(data, path):
                 data = set_path(data, one, value, source=source)
         except ConfigError as err:
             raise ConfigError(source, f"axes.{path}", err.message) from None
@@ -237,24 +237,32 @@ def apply_point(base: Scenario, point: dict[str, Any], source: str) -> Scenario:
         raise ConfigError(source, f"axes/sample: {err.field}", err.message) from None
 
 
-def _shock_kind_paths(data: dict[str, Any], path: str, source: str) -> list[str]:
+def _shock_kind_paths(data: dict[str, Any], path: str) -> list[str]:
     """``shocks.KIND.FIELD`` (the form of experiments/priors.toml) -> ``shocks.I.FIELD`` for
-    every shock ``I`` of that kind; any other path -> itself."""
+    every shock ``I`` of that kind (none in a twin without shocks); any other path ->
+    itself."""
     parts = path.split(".")
     if len(parts) != 3 or parts[0] != "shocks" or parts[1].isdigit():
         return [path]
-    found = [
+    return [
         f"shocks.{i}.{parts[2]}"
         for i, shock in enumerate(data.get("shocks") or [])
         if shock.get("kind") == parts[1]
     ]
-    if not found:
-        raise ConfigError(
-            source,
-            f"axes.{path}",
-            f"this scenario has no '{parts[1]}' shock; leave it out (sample.exclude)",
-        )
-    return found
+
+
+def _check_shock_kinds(points: list[dict[str, Any]], scenarios: dict[str, Scenario], source: str):
+    """A ``shocks.KIND.FIELD`` parameter needs a scenario with a ``KIND`` shock."""
+    kinds = {shock.kind for sc in scenarios.values() for shock in sc.shocks}
+    for path in points[0] if points else {}:
+        parts = path.split(".")
+        if len(parts) == 3 and parts[0] == "shocks" and not parts[1].isdigit():
+            if parts[1] not in kinds:
+                raise ConfigError(
+                    source,
+                    f"sample.ranges.{path}",
+                    f"no scenario here has a '{parts[1]}' shock; leave it out (sample.exclude)",
+                )
 
 
 def _resolve_scenario(
@@ -483,6 +491,7 @@ def load_experiment(
     )
     twins, extra, nulls = resolve_twins(cfg, scenarios, source)
     points = _points(cfg, source)
+    _check_shock_kinds(points, scenarios, source)
     at_points = {
         (name, p_idx): apply_point(sc, point, source)
         for p_idx, point in enumerate(points)
