@@ -129,8 +129,14 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
             table, dropped = sa.morris_indices(
                 names, bounds, x, y, design["num_levels"], seed=design["seed"]
             )
-            active = sa.select_active(table, share=args.share)
-            out.update(trajectories=design["n"], dropped_trajectories=dropped, active=active)
+            passing = sa.passes_rule(table, share=args.share)
+            active = passing[: sa.MAX_ACTIVE]
+            out.update(
+                trajectories=design["n"],
+                dropped_trajectories=dropped,
+                active=active,
+                passing_rule=len(passing),
+            )
             out["rule"] = (
                 f"mu_star >= {args.share:g} x max mu_star and mu_star > "
                 f"{sa.NOISE_MULTIPLE:g} x noise level; at most {sa.MAX_ACTIVE}"
@@ -160,7 +166,10 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
             f"{need} replicate(s) per point keep noise under 5% of the variance of point means"
         )
     if design["method"] == "morris":
-        print(f"active ({out['rule']}): {len(out['active'])}")
+        print(
+            f"active ({out['rule']}): {len(out['active'])} of the {out['passing_rule']} that "
+            "pass the rule"
+        )
         for path in out["active"]:
             print(f"  {path}  ({param_label(path)})")
     print(f"wrote {root / 'sensitivity.json'} and {root / 'sensitivity.csv'}")

@@ -126,6 +126,13 @@ def test_the_design_methods_list_salib_points_and_priors_resolve(tmp_path):
         and not any(k.startswith("shocks") for k in exp.points[0])
     )
     assert isinstance(exp.points[0]["council.response_delay"], int)
+    some = priors.replace('exclude = ["shocks.*"]', 'include = ["community.*", "lpc.radius"]')
+    exp = load_experiment(_experiment(tmp_path, some, "some"))
+    assert "lpc.radius" in exp.points[0] and all(
+        k.startswith("community.") for k in exp.points[0] if k != "lpc.radius"
+    )
+    with pytest.raises(ConfigError, match="no prior matches 'lpc.nope'"):
+        load_experiment(_experiment(tmp_path, some.replace("lpc.radius", "lpc.nope"), "nope"))
     with pytest.raises(ConfigError, match="has a 'election' shock"):
         load_experiment(
             _experiment(

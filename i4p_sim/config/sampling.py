@@ -8,8 +8,8 @@ a power of 2). The designs keep SALib's row order, so ``i4p sensitivity`` can an
 store by the point index of its runs.
 
 ``ranges = "priors"`` means every ``[[prior]]`` of ``priors_file`` (next to the experiment
-file; default ``priors.toml``) except the paths matching ``exclude`` (shell patterns, e.g.
-``"shocks.*"``); a prior whose default, low and high are all integers stays an integer.
+file; default ``priors.toml``) matching ``include`` (shell patterns; default all) except
+those matching ``exclude`` (e.g. ``"shocks.*"``); a prior whose default, low and high are all integers stays an integer.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ class SampleConfig(BaseModel):
     num_levels: Annotated[int, Field(ge=2, le=100)] = 4
     #: with ranges = "priors": the priors file, relative to the experiment file
     priors_file: str = "priors.toml"
+    #: with ranges = "priors": shell patterns of the prior paths varied (default: all)
+    include: list[str] = Field(default_factory=list)
     #: with ranges = "priors": shell patterns of prior paths left at their defaults
     exclude: list[str] = Field(default_factory=list)
 
@@ -71,8 +73,9 @@ def sample_ranges(sample: SampleConfig, source: str) -> tuple[dict[str, list[flo
     """The sample's ranges (dotted path -> ``[low, high]``) and its integer paths, with
     ``ranges = "priors"`` resolved from the priors file next to ``source``."""
     if sample.ranges != "priors":
-        if sample.exclude:
-            raise ConfigError(source, "sample.exclude", 'only with ranges = "priors"')
+        if sample.exclude or sample.include:
+            field = "sample.exclude" if sample.exclude else "sample.include"
+            raise ConfigError(source, field, 'only with ranges = "priors"')
         ranges = _flatten(sample.ranges)
         _check_ranges(ranges, source)
         for i, path in enumerate(sample.integers):
@@ -91,12 +94,17 @@ def sample_ranges(sample: SampleConfig, source: str) -> tuple[dict[str, list[flo
         path = prior.get("path", "")
         if any(fnmatch.fnmatchcase(path, pat) for pat in sample.exclude):
             continue
+        if sample.include and not any(fnmatch.fnmatchcase(path, p) for p in sample.include):
+            continue
         ranges[path] = [prior.get("low"), prior.get("high")]
         ends = (prior.get("default"), prior.get("low"), prior.get("high"))
         if all(isinstance(v, int) and not isinstance(v, bool) for v in ends):
             integers.append(path)
     if not ranges:
-        raise ConfigError(source, "sample.exclude", f"excludes every prior of {file}")
+        raise ConfigError(source, "sample", f"include/exclude leave no prior of {file}")
+    unmatched = [p for p in sample.include if not any(fnmatch.fnmatchcase(r, p) for r in ranges)]
+    if unmatched:
+        raise ConfigError(source, "sample.include", f"no prior matches {unmatched[0]!r}")
     _check_ranges(ranges, source)
     return ranges, integers
 

@@ -33,6 +33,7 @@ __all__ = [
     "design_matrix",
     "morris_indices",
     "noise_index",
+    "passes_rule",
     "replicates_needed",
     "select_active",
     "sobol_indices",
@@ -157,21 +158,27 @@ def _noise_levels(
         return np.sqrt(2 / np.pi) * np.sqrt(var_sum / count)
 
 
+def passes_rule(
+    table: pd.DataFrame, share: float = ACTIVE_SHARE, noise_multiple: float = NOISE_MULTIPLE
+) -> list[str]:
+    """Every parameter with ``mu_star >= share * max(mu_star)`` and ``mu_star >
+    noise_multiple * noise_level`` (where the noise level is known), by ``mu_star``."""
+    top = float(table["mu_star"].max())
+    if not top > 0:
+        return []
+    noise = table["noise_level"].fillna(0.0)
+    ok = (table["mu_star"] >= share * top) & (table["mu_star"] > noise_multiple * noise)
+    return list(table[ok].sort_values("mu_star", ascending=False, kind="stable")["parameter"])
+
+
 def select_active(
     table: pd.DataFrame,
     share: float = ACTIVE_SHARE,
     noise_multiple: float = NOISE_MULTIPLE,
     max_active: int = MAX_ACTIVE,
 ) -> list[str]:
-    """Parameters with ``mu_star >= share * max(mu_star)`` and ``mu_star > noise_multiple *
-    noise_level`` (where the noise level is known), the largest ``max_active`` of them."""
-    top = float(table["mu_star"].max())
-    if not top > 0:
-        return []
-    noise = table["noise_level"].fillna(0.0)
-    ok = (table["mu_star"] >= share * top) & (table["mu_star"] > noise_multiple * noise)
-    ranked = table[ok].sort_values("mu_star", ascending=False, kind="stable")
-    return list(ranked["parameter"][:max_active])
+    """The largest ``max_active`` of :func:`passes_rule`."""
+    return passes_rule(table, share, noise_multiple)[:max_active]
 
 
 def sobol_indices(
