@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from i4p_sim import cli_crossing, cli_discover
+from i4p_sim import cli_crossing, cli_discover, cli_sensitivity
 from i4p_sim._version import __version__
 from i4p_sim.config.errors import ConfigError, RunFailed, os_error_line
 from i4p_sim.config.experiment import load_experiment
@@ -473,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compare)
     cli_crossing.add_parser(sub)
     cli_discover.add_parser(sub)
+    cli_sensitivity.add_parser(sub)
 
     p = sub.add_parser(
         "report",

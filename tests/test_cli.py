@@ -68,6 +68,7 @@ SUBCOMMANDS = (
     "compare",
     "crossing",
     "discover",
+    "sensitivity",
     "report",
     "viz",
     "validate",

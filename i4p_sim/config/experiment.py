@@ -54,7 +54,7 @@ from i4p_sim.config.loading import (
     validate_scenario,
     with_default_lists,
 )
-from i4p_sim.config.sampling import sample_points
+from i4p_sim.config.sampling import design_record, sample_points, sample_ranges, sample_size
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.config.twins import NULL_SUFFIX, TWIN_SUFFIX, resolve_twins
 
@@ -183,8 +183,9 @@ class Experiment:
         return sorted(set(cand))
 
     def resolved_config(self) -> dict[str, Any]:
-        """The fully resolved experiment (JSON-serialisable) for the manifest."""
-        return {
+        """The fully resolved experiment (JSON-serialisable) for the manifest; a sensitivity
+        design (morris, saltelli) adds ``design`` for ``i4p sensitivity``."""
+        resolved = {
             "name": self.name,
             "source": self.source,
             "file": self.config.model_dump(mode="json", exclude_none=True),
@@ -205,6 +206,10 @@ class Experiment:
             "nulls": self.nulls,
             "noise_pairs": self.noise_pairs,
         }
+        design = design_record(self.config.sample, self.source) if self.config.sample else None
+        if design is not None:  # only for sensitivity designs: other hashes stay as they were
+            resolved["design"] = design
+        return resolved
 
     def config_hash(self) -> str:
         """sha256 of :meth:`resolved_config`."""
@@ -222,13 +227,42 @@ def apply_point(base: Scenario, point: dict[str, Any], source: str) -> Scenario:
     data = base.to_dict()
     for path, value in point.items():
         try:
-            data = set_path(data, path, value, source=source)
+            for one in _shock_kind_paths(data, path):
+                data = set_path(data, one, value, source=source)
         except ConfigError as err:
             raise ConfigError(source, f"axes.{path}", err.message) from None
     try:
         return validate_scenario(data, source)
     except ConfigError as err:
         raise ConfigError(source, f"axes/sample: {err.field}", err.message) from None
+
+
+def _shock_kind_paths(data: dict[str, Any], path: str) -> list[str]:
+    """``shocks.KIND.FIELD`` (the form of experiments/priors.toml) -> ``shocks.I.FIELD`` for
+    every shock ``I`` of that kind (none in a twin without shocks); any other path ->
+    itself."""
+    parts = path.split(".")
+    if len(parts) != 3 or parts[0] != "shocks" or parts[1].isdigit():
+        return [path]
+    return [
+        f"shocks.{i}.{parts[2]}"
+        for i, shock in enumerate(data.get("shocks") or [])
+        if shock.get("kind") == parts[1]
+    ]
+
+
+def _check_shock_kinds(points: list[dict[str, Any]], scenarios: dict[str, Scenario], source: str):
+    """A ``shocks.KIND.FIELD`` parameter needs a scenario with a ``KIND`` shock."""
+    kinds = {shock.kind for sc in scenarios.values() for shock in sc.shocks}
+    for path in points[0] if points else {}:
+        parts = path.split(".")
+        if len(parts) == 3 and parts[0] == "shocks" and not parts[1].isdigit():
+            if parts[1] not in kinds:
+                raise ConfigError(
+                    source,
+                    f"sample.ranges.{path}",
+                    f"no scenario here has a '{parts[1]}' shock; leave it out (sample.exclude)",
+                )
 
 
 def _resolve_scenario(
@@ -449,12 +483,15 @@ def load_experiment(
         name: sc.model_copy(update={"reference_step": ref_step}) for name, sc in scenarios.items()
     }
     # count before listing: seven 30-value axes are 22 billion points
-    n_points = count_points(flatten_axes(cfg.axes), cfg.sample.n if cfg.sample else None)
+    n_points = count_points(flatten_axes(cfg.axes), None)
+    if cfg.sample is not None:
+        n_points = sample_size(cfg.sample, len(sample_ranges(cfg.sample, source)[0]))
     check_sweep_size(
         len(scenarios), n_points, cfg.replicates, source, field="sample" if cfg.sample else "axes"
     )
     twins, extra, nulls = resolve_twins(cfg, scenarios, source)
     points = _points(cfg, source)
+    _check_shock_kinds(points, scenarios, source)
     at_points = {
         (name, p_idx): apply_point(sc, point, source)
         for p_idx, point in enumerate(points)
@@ -500,4 +537,4 @@ def _points(cfg: ExperimentConfig, source: str) -> list[dict[str, Any]]:
         return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes.values())]
     if cfg.sample is None:
         return [{}]
-    return sample_points(cfg.sample, flatten_axes(cfg.sample.ranges), source)
+    return sample_points(cfg.sample, source)
