@@ -182,3 +182,34 @@ def test_responses_to_random_cells_lower_violence_less() -> None:
         np.array([_violence([*base, 'council.targeting="random"'], s) for s in range(8)]) - none
     )
     assert aimed.mean() < random.mean() < 0 and (aimed < random).mean() >= 0.75, (aimed, random)
+
+
+@pytest.mark.slow
+def test_interaction_and_exit_harm_flip_with_composition_and_the_drive_is_why() -> None:
+    """partisan_committees (paired seeds, 32 x 32): the tier interaction
+    ``(both - council) - (lpc - none)`` is negative with partisan committees (inclusiveness
+    0.2: the council offsets them) and positive with inclusive ones (1.0); an abrupt exit at
+    month 120 lowers violence with partisan committees and raises it with inclusive ones.
+    With the partisan drive ablated (threshold 0.01) neither flips (docs/ODD.md 8.10)."""
+    lpc_off, council_off = ["lpc.enabled=false"], ["council.enabled=false"]
+    exit_120 = 'shocks=[{kind="funding_withdrawal", at=120, donor="all", mode="abrupt"}]'
+
+    def interaction(extra: list[str]) -> np.ndarray:
+        both_minus_council = contrast("partisan_committees", [*lpc_off, *extra], extra, 24)
+        lpc_minus_none = contrast("partisan_committees", NONE + extra, [*council_off, *extra], 24)
+        return both_minus_council - lpc_minus_none
+
+    partisan, inclusive = ["lpc.inclusiveness=0.2"], ["lpc.inclusiveness=1.0"]
+    ablated = ["lpc.partisan_threshold=0.01"]
+    assert interaction(partisan).mean() < 0 < interaction(inclusive).mean()
+    assert interaction([*partisan, *ablated]).mean() > 0
+    harm = {
+        name: contrast("partisan_committees", extra, [*extra, exit_120], 120)
+        for name, extra in (
+            ("partisan", partisan),
+            ("inclusive", inclusive),
+            ("ablated", [*partisan, *ablated]),
+        )
+    }
+    assert harm["partisan"].mean() < 0 < harm["inclusive"].mean(), harm
+    assert harm["ablated"].mean() > 0 and (harm["ablated"] > 0).mean() >= 0.75, harm
