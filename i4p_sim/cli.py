@@ -209,6 +209,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         steps=args.steps,
         fresh=args.fresh,
         retry_failed=args.retry_failed,
+        branch=not args.no_branch,
     )
     runs = res.runs
     n_ok = int((runs["status"] == "ok").sum()) if len(runs) else 0
@@ -402,6 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="discard stored runs and start over")
     p.add_argument("--retry-failed", action="store_true", help="rerun only runs stored as failed")
     p.add_argument("--no-report", action="store_true", help="do not write the HTML report")
+    p.add_argument(
+        "--no-branch",
+        action="store_true",
+        help="run every run from step 0 (default: runs of a seed that share their past "
+        "compute it once and fork; the results are the same)",
+    )
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser(
