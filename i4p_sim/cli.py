@@ -148,7 +148,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     require_kernels([scenario], *where)  # numba missing: one line with the install command
     if args.out:  # before the run, not after it
         check_output_dir(args.out)
-    run = run_with_twin(scenario)
+    advance, checkpoints = None, None
+    if args.checkpoint_every or args.resume:
+        from i4p_sim.sweep.checkpoint import Checkpoints
+
+        flag = "--checkpoint-every" if args.checkpoint_every else "--resume"
+        if not args.out:
+            raise ConfigError("command line", flag, "needs --out DIR (where checkpoints go)")
+        checkpoints = Checkpoints(args.out, scenario, args.checkpoint_every or scenario.steps)
+
+        def advance(sim) -> None:
+            start = checkpoints.run(sim, resume=args.resume)
+            if args.resume:
+                _note(f"resumed from step {start}" if start else "no checkpoint: from step 0")
+
+    run = run_with_twin(scenario, advance=advance)
     summary = dict(run.result.summary)
     try:
         check_finite(run.result.series, summary, run.layers)
@@ -374,6 +388,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kernel", choices=("numpy", "numba"), help="tension-core kernel")
     p.add_argument("--out", metavar="DIR", help="write series.parquet, scenario.toml, summary.json")
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    p.add_argument(
+        "--checkpoint-every",
+        type=_positive_int,
+        metavar="N",
+        help="write a checkpoint of the run every N steps to DIR/checkpoints (needs --out)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the last checkpoint in --out (same scenario and versions)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(

@@ -13,6 +13,7 @@ runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,14 +76,26 @@ class TwinRun:
     layers: dict[str, Any] | None = None
 
 
-def run_with_twin(scenario: Scenario, *, window: int = 12, noise_pairs: int = 1) -> TwinRun:
+def run_with_twin(
+    scenario: Scenario,
+    *,
+    window: int = 12,
+    noise_pairs: int = 1,
+    advance: Callable[[Simulation], Any] | None = None,
+) -> TwinRun:
     """Run ``scenario``; with shocks, also its twin (shocks removed, same seed) and
     ``noise_pairs`` null-perturbed twins (decisions stream re-seeded at the reference
     step with keys 1, 2, ...) whose pairs with the twin give ``tol``.
 
-    ``noise_pairs = 0`` gives ``tol = 0`` (the strictest band).
+    ``noise_pairs = 0`` gives ``tol = 0`` (the strictest band). ``advance`` runs the
+    scenario's own simulation to its horizon instead of ``Simulation.advance`` (the
+    checkpoints of ``i4p run``, :class:`~i4p_sim.sweep.checkpoint.Checkpoints`).
     """
-    sim = Simulation(scenario, communities=False).advance()
+    sim = Simulation(scenario, communities=False)
+    if advance is None:
+        sim.advance()
+    else:
+        advance(sim)
     result, layers = sim.result(window=window), dict(sim.model.layers)
     sim.release()
     if not scenario.shocks:
