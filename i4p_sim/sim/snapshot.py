@@ -33,7 +33,7 @@ __all__ = ["ModelSnapshot", "capture", "dynamics_key", "restore"]
 
 #: Scenario fields that do not change a run's dynamics (only its identity or its outputs'
 #: reading); the shocks are compared separately, shock by shock, with their first effect.
-NON_DYNAMIC = ("name", "description", "shocks", "steps", "reference_step")
+NON_DYNAMIC = ("name", "description", "shocks", "steps", "reference_step", "seed")
 #: Committee-tier arrays that change during a run.
 TIER_ARRAYS = (
     "capacity",
@@ -67,12 +67,15 @@ _RESPONSE_FLOAT = ("target_tension", "target_percentile")
 
 
 def dynamics_key(scenario: Any) -> str:
-    """A hash of everything in ``scenario`` but its name, description, shocks, steps and
-    reference step: two scenarios with the same key and seed evolve identically until
-    the first effect of a shock one has and the other has not."""
-    data = scenario.to_dict()
-    for key in NON_DYNAMIC:
-        data.pop(key, None)
+    """A hash of everything in ``scenario`` but its name, description, shocks, steps,
+    reference step and seed: two scenarios with the same key and the same seed evolve
+    identically until the first effect of a shock one has and the other has not."""
+    return dict_dynamics_key(scenario.to_dict())
+
+
+def dict_dynamics_key(data: dict[str, Any]) -> str:
+    """:func:`dynamics_key` of a scenario's ``to_dict()``."""
+    data = {k: v for k, v in data.items() if k not in NON_DYNAMIC}
     text = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 

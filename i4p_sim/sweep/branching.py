@@ -87,7 +87,7 @@ def events(spec: RunSpec) -> set[Event]:
 
 def tree_key(spec: RunSpec) -> tuple[int, str]:
     """Runs with the same key can share a prefix: same seed, same dynamics."""
-    return spec.seed, dynamics_key(spec.scenario)
+    return spec.seed, spec.dynamics or dynamics_key(spec.scenario)
 
 
 def plan(specs: list[RunSpec]) -> Node:
