@@ -176,7 +176,13 @@ def shrink(exp: Experiment, points: int, grid: int | None) -> Experiment:
 
 
 def branching(
-    tmp: Path, replicates: int, points: int, grid: int | None, workers: int, repeat: int = 2
+    tmp: Path,
+    replicates: int,
+    points: int,
+    grid: int | None,
+    workers: int,
+    repeat: int = 2,
+    match: str = "",
 ) -> None:
     print(
         f"[branching] theoretical: the files' replicates and points; measured: {replicates} "
@@ -191,6 +197,8 @@ def branching(
     print(head)
     for path in EXPERIMENTS:
         name = str(path.relative_to(REPO / "experiments"))
+        if match and not any(m in name for m in match.split(",")):
+            continue
         full_b, full_i = theoretical_steps(iter_runs(load_experiment(path)))
         exp = shrink(load_experiment(path, replicates=replicates), points, grid)
         specs = list(iter_runs(exp))
@@ -262,6 +270,11 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=2, help="branching: parameter points")
     parser.add_argument("--grid", type=int, help="branching: grid side (default: the file's)")
     parser.add_argument("--repeat", type=int, default=2, help="branching: sweeps per mode")
+    parser.add_argument(
+        "--match",
+        default="",
+        help="branching: only experiments whose path has one of these comma-separated substrings",
+    )
     parser.add_argument("--snapshot-grid", type=int, default=1024, help="snapshot: grid side")
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -272,7 +285,13 @@ def main() -> None:
             speedup(tmp, 4 if args.quick else 16)
         if "branching" in only:
             branching(
-                tmp, 1 if args.quick else args.replicates, args.points, args.grid, 2, args.repeat
+                tmp,
+                1 if args.quick else args.replicates,
+                args.points,
+                args.grid,
+                2,
+                args.repeat,
+                args.match,
             )
         if "snapshot" in only:
             snapshot_size(256 if args.quick else args.snapshot_grid)
