@@ -152,17 +152,43 @@ def theoretical_steps(specs: Iterable[RunSpec]) -> tuple[int, int]:
     return branched, independent
 
 
-def tree_batches(specs: Iterable[RunSpec], size: int) -> Iterator[list[RunSpec]]:
-    """Batches of whole trees (a tree never spans two tasks), about ``size`` runs each."""
-    batch: list[RunSpec] = []
-    for unit in units(specs):
-        for group in trees(unit):
+#: Trees gathered before they are ordered by cost (the largest first) and batched: the
+#: ordering balances the workers' last tasks; the window keeps the driver's memory flat.
+ORDER_WINDOW = 64
+
+
+def tree_cost(group: list[RunSpec]) -> int:
+    """Cell-steps a tree computes with branching (its plan's steps x the grid's cells)."""
+    grid = group[0].scenario.grid
+    return plan(group).steps() * grid.width * grid.height
+
+
+def tree_batches(
+    specs: Iterable[RunSpec], size: int, window: int = ORDER_WINDOW
+) -> Iterator[list[RunSpec]]:
+    """Batches of whole trees (a tree never spans two tasks), about ``size`` runs each.
+
+    Trees are taken ``window`` at a time and the costliest go first (longest processing
+    time first), so that no worker is left with a big tree while the others idle at the end.
+    """
+    buffered: list[list[RunSpec]] = []
+
+    def flush() -> Iterator[list[RunSpec]]:
+        batch: list[RunSpec] = []
+        for group in sorted(buffered, key=tree_cost, reverse=True):
             if batch and len(batch) + len(group) > size:
                 yield batch
                 batch = []
             batch.extend(group)
-    if batch:
-        yield batch
+        if batch:
+            yield batch
+        buffered.clear()
+
+    for unit in units(specs):
+        buffered.extend(trees(unit))
+        if len(buffered) >= window:
+            yield from flush()
+    yield from flush()
 
 
 def branch_record(previous: dict[str, Any], enabled: bool) -> dict[str, Any]:
