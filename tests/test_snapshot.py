@@ -187,3 +187,33 @@ def test_reseed_is_a_branch_point():
     sim.restore(snap, base, reseed_at=None)  # and back: the reseeded stream is restored too
     sim.advance()
     assert_same(sim, Simulation(base).advance())
+
+
+def test_run_with_twin_forks_its_twins_and_equals_independent_runs():
+    """``i4p run``'s twin and null twins fork from the run's own past: same results."""
+    from i4p_sim.config.twins import NULL_RESEED_KEY
+    from i4p_sim.sim.simulation import simulate
+    from i4p_sim.sweep.pairing import run_with_twin
+
+    sc = busy()
+    run = run_with_twin(sc, noise_pairs=2)
+    alone = simulate(sc)
+    pd.testing.assert_frame_equal(run.result.series, alone.series, check_exact=True)
+    assert run.result.summary == alone.summary
+    twin_sc = sc.model_copy(update={"shocks": [], "name": f"{sc.name}~twin"})
+    twin = simulate(twin_sc)
+    pd.testing.assert_frame_equal(run.twin.series, twin.series, check_exact=True)
+    assert run.twin.summary == twin.summary
+    ref = Simulation(sc).advance()
+    for name, layer in run.layers.items():
+        assert np.array_equal(layer, ref.model.layers[name])
+    s = sc.resolved_reference_step()
+    # the tolerance comes from the null twins: recompute it from independent runs
+    from i4p_sim.stats.resilience import noise_floor
+
+    nulls = [
+        simulate(twin_sc, reseed_at=s, reseed_key=NULL_RESEED_KEY + i).series for i in range(2)
+    ]
+    tv = twin.series["violence_share"].to_numpy()
+    pairs = [(tv, n["violence_share"].to_numpy()) for n in nulls]
+    assert run.tol == noise_floor(pairs, s, window=12)

@@ -24,7 +24,8 @@ import pyarrow.dataset as ds
 from i4p_sim.config.experiment import Experiment
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.config.twins import NULL_RESEED_KEY
-from i4p_sim.sim.simulation import Simulation, SimulationResult, simulate
+from i4p_sim.sim.shocks import first_effect
+from i4p_sim.sim.simulation import Simulation, SimulationResult
 from i4p_sim.stats.resilience import (
     PAIRED_FILE,
     empty_paired,
@@ -92,22 +93,39 @@ def run_with_twin(
     checkpoints of ``i4p run``, :class:`~i4p_sim.sweep.checkpoint.Checkpoints`).
     """
     sim = Simulation(scenario, communities=False)
+    s = scenario.resolved_reference_step()
+    fork = None
     if advance is None:
+        if scenario.shocks:
+            # the twin and the null twins share the run's past until the first effect of its
+            # shocks or the reference step: computed once, forked (docs/DESIGN.md, branching)
+            sim.advance(min([s, *(first_effect(x) for x in scenario.shocks)]))
+            fork = sim.snapshot()
         sim.advance()
     else:
         advance(sim)
-    result, layers = sim.result(window=window), dict(sim.model.layers)
-    sim.release()
+    result = sim.result(window=window)
+    layers = {name: layer.copy() for name, layer in sim.model.layers.items()}
     if not scenario.shocks:
+        sim.release()
         return TwinRun(result, None, None, None, None, 0, layers)
-    s = scenario.resolved_reference_step()
     twin_sc = scenario.model_copy(update={"shocks": [], "name": f"{scenario.name}~twin"})
-    twin = simulate(twin_sc, window=window)
+    if fork is None:
+        sim.release()
+        sim = Simulation(twin_sc, communities=False)
+    else:
+        sim.restore(fork, twin_sc, reseed_at=None)
+    try:
+        sim.advance(s)
+        at_s = sim.snapshot()
+        twin = sim.advance().result(window=window)
+        nulls = []
+        for i in range(noise_pairs):
+            sim.restore(at_s, twin_sc, reseed_at=s, reseed_key=NULL_RESEED_KEY + i)
+            nulls.append(sim.advance().result(window=window))
+    finally:
+        sim.release()
     tv = twin.series["violence_share"].to_numpy()
-    nulls = [
-        simulate(twin_sc, window=window, reseed_at=s, reseed_key=NULL_RESEED_KEY + i)
-        for i in range(noise_pairs)
-    ]
     tol = noise_floor(
         [(tv, n.series["violence_share"].to_numpy()) for n in nulls], s, window=window
     )
