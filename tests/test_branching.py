@@ -299,3 +299,20 @@ def test_resume_recomputes_only_the_prefixes_of_missing_runs(tmp_path, monkeypat
     ref = tmp_path / "ref"
     run_experiment(exp_path, out=ref, workers=1, progress=False, branch=False)
     assert_same_store(ref, out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "executor",
+    [{"workers": 1}, {"dask_local": 1}, {"dask_local": 2}],
+    ids=["pool-1", "dask-1", "dask-2"],
+)
+def test_branched_sweep_of_the_main_job_on_every_executor(tmp_path, executor):
+    if "dask_local" in executor:
+        pytest.importorskip("distributed")
+    exp = small(load_experiment(ROOT / "experiments/funding_withdrawal.toml", replicates=2))
+    ref, out = tmp_path / "ref", tmp_path / "branched"
+    run_experiment(exp, out=ref, workers=2, progress=False, branch=False)
+    run_experiment(exp, out=out, progress=False, **executor)
+    assert_same_store(ref, out)
+    assert manifest(out)["branching"]["steps_computed"] == theoretical_steps(iter_runs(exp))[0]
