@@ -16,6 +16,7 @@ from pathlib import Path
 
 from i4p_sim import cli_crossing, cli_discover, cli_sensitivity
 from i4p_sim._version import __version__
+from i4p_sim.cli_geo import check_geo, write_run_maps, write_sweep_maps
 from i4p_sim.config.errors import ConfigError, RunFailed, os_error_line
 from i4p_sim.config.experiment import load_experiment
 from i4p_sim.config.horizon import check_shocks_in_horizon
@@ -103,7 +104,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         check_grid_memory(exp.largest_cells(), str(path), field="grid")
         for name in exp.scenarios:  # maps and sites read now, as the runs would
             for point in range(len(exp.points) or 1):
-                _check_geo(exp.scenario_at(name, point), str(path))
+                check_geo(exp.scenario_at(name, point), str(path))
         total = exp.total_runs()
         own = len(exp.scenarios) * len(exp.points) * exp.replicates
         extra = f", {total - own} of them twins or null-perturbed twins" if total > own else ""
@@ -112,35 +113,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     sc = load_scenario(path, steps=steps)
     check_grid_memory(sc.grid.width * sc.grid.height, str(path), field="grid")
     check_shocks_in_horizon([("", sc)], str(path), flag="--steps" if steps else "steps =")
-    georef = _check_geo(sc, str(path))
+    georef = check_geo(sc, str(path))
     where = f", {georef['crs']}, {georef['cell_km']:g} km cells" if georef else ""
     print(
         f"{path}: ok (scenario '{sc.name}', {sc.grid.height}x{sc.grid.width} grid{where}, "
         f"{sc.steps} steps, {len(sc.shocks)} shocks)"
     )
     return 0
-
-
-def _check_geo(scenario, source: str) -> dict | None:
-    """Read a scenario's maps and sites CSV now (errors name ``source``); its georeference."""
-    if not (scenario.landscape.maps() or scenario.lpc.sites):
-        return None
-    from i4p_sim.geo import check_scenario
-
-    return check_scenario(scenario, source)
-
-
-def _write_maps(out: Path, run) -> list[str]:
-    """A geo run's layers as GeoTIFF under ``out/maps/`` and its georeference as JSON."""
-    from i4p_sim.geo.output import write_geotiffs
-    from i4p_sim.sweep.finite import json_dumps
-    from i4p_sim.sweep.storage import atomic_write_text
-
-    atomic_write_text(out / "georeference.json", json_dumps(run.georef, indent=2) + "\n")
-    names = ("mean_violence", "population", "region", "group", "grievance", "tension")
-    layers = {n: run.layers[n] for n in names if n in run.layers}
-    write_geotiffs(out / "maps", run.georef, layers)
-    return [f"maps/{n}.tif" for n in layers]
 
 
 def format_summary(summary: dict, scenario) -> str:
@@ -175,8 +154,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     require_kernels([scenario], *where)  # numba missing: one line with the install command
     if args.out:  # before the run, not after it
         check_output_dir(args.out)
-    georef = _check_geo(scenario, str(args.scenario))
-    run = run_with_twin(scenario, mean_violence=bool(args.out and georef))
+    georef = check_geo(scenario, str(args.scenario))
+    advance, checkpoints = None, None
+    if args.checkpoint_every or args.resume:
+        from i4p_sim.sweep.checkpoint import Checkpoints
+
+        flag = "--checkpoint-every" if args.checkpoint_every else "--resume"
+        if not args.out:
+            raise ConfigError("command line", flag, "needs --out DIR (where checkpoints go)")
+        checkpoints = Checkpoints(args.out, scenario, args.checkpoint_every or scenario.steps)
+
+        def advance(sim) -> None:
+            start = checkpoints.run(sim, resume=args.resume)
+            if args.resume:
+                _note(f"resumed from step {start}" if start else "no checkpoint: from step 0")
+
+    run = run_with_twin(scenario, mean_violence=bool(args.out and georef), advance=advance)
     summary = dict(run.result.summary)
     try:
         check_finite(run.result.series, summary, run.layers)
@@ -201,7 +194,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             atomic_write_parquet(out / "twin_series.parquet", run.twin.series.reset_index())
         atomic_write_text(out / "scenario.toml", scenario.to_toml())
         atomic_write_text(out / "summary.json", json_dumps(summary, indent=2) + "\n")
-        tifs = _write_maps(out, run) if run.georef else []
+        tifs = write_run_maps(out, run) if run.georef else []
     if args.format == "json":
         print(json_dumps(summary, indent=2))
     else:
@@ -240,9 +233,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         steps=args.steps,
         fresh=args.fresh,
         retry_failed=args.retry_failed,
+        branch=not args.no_branch,
     )
     runs = res.runs
-    tifs = _write_sweep_maps(res, str(args.experiment))
+    tifs = write_sweep_maps(res, str(args.experiment))
     n_ok = int((runs["status"] == "ok").sum()) if len(runs) else 0
     n_failed = int((runs["status"] == "failed").sum()) if len(runs) else 0
     try:
@@ -276,20 +270,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
-
-
-def _write_sweep_maps(res, source: str) -> list:
-    """A sweep's snapshots as GeoTIFF for every scenario that reads maps (else nothing)."""
-    exp = res.experiment
-    keys = [(n, p) for n in exp.scenarios for p in range(len(exp.points) or 1)]
-    scenarios = {k: exp.scenario_at(*k) for k in keys}
-    if not any(sc.landscape.maps() for sc in scenarios.values()):
-        return []
-    from i4p_sim.geo import check_scenario
-    from i4p_sim.geo.output import write_sweep_geotiffs
-
-    georefs = {k: check_scenario(sc, source) for k, sc in scenarios.items() if sc.landscape.maps()}
-    return write_sweep_geotiffs(res.out, georefs, res.runs)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -426,6 +406,17 @@ def build_parser() -> argparse.ArgumentParser:
         "georeference.json and GeoTIFF layers under maps/)",
     )
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    p.add_argument(
+        "--checkpoint-every",
+        type=_positive_int,
+        metavar="N",
+        help="write a checkpoint of the run every N steps to DIR/checkpoints (needs --out)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the last checkpoint in --out (same scenario and versions)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
@@ -455,6 +446,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="discard stored runs and start over")
     p.add_argument("--retry-failed", action="store_true", help="rerun only runs stored as failed")
     p.add_argument("--no-report", action="store_true", help="do not write the HTML report")
+    p.add_argument(
+        "--no-branch",
+        action="store_true",
+        help="run every run from step 0 (default: runs of a seed that share their past "
+        "compute it once and fork; the results are the same)",
+    )
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser(

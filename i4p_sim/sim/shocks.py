@@ -92,6 +92,7 @@ class ShockSchedule:
         self.seed = seed
         self.shocks: list = []
         self.rngs: list[np.random.Generator] = []
+        self.keys: list[int] = []  # each shock's stream key (its stable id)
         self.fired: list[tuple[int, str]] = []
         for shock in shocks:
             self._append(shock)
@@ -102,8 +103,10 @@ class ShockSchedule:
         params = shock.model_dump(mode="json", exclude={"kind", "at"})
         dump = shock.model_dump(mode="json")
         same = sum(s.model_dump(mode="json") == dump for s in self.shocks)
+        key = shock_key(shock.kind, shock.at, params, same)
         self.shocks.append(shock)
-        self.rngs.append(shock_stream(self.seed, shock_key(shock.kind, shock.at, params, same)))
+        self.keys.append(key)
+        self.rngs.append(shock_stream(self.seed, key))
 
     def _resolve(self) -> None:
         turns = sorted(s.at for s in self.shocks if isinstance(s, AutocraticTurn))
@@ -284,3 +287,41 @@ HANDLERS: dict[str, Handler] = {
 }
 if set(HANDLERS) != set(SHOCK_CLASSES):  # a new kind in the schema needs its handler here
     raise ImportError(f"shock handlers {sorted(HANDLERS)} != schema kinds {sorted(SHOCK_CLASSES)}")
+
+
+# ----------------------------------------------------------- first effect (branching)
+
+
+def _withdrawal_first(s: FundingWithdrawal) -> int:
+    """First step whose budget multiplier differs from 1, taking effect at ``s.at``.
+
+    A withdrawal conditional on an autocratic turn waits for it, but never fires before its
+    own ``at``: computing from ``at`` is conservative (never later than the real effect).
+    """
+    if s.mode == "phased":
+        step = max(0, int(np.floor(s.at - s.ramp / 2 - 0.5)) - 1)  # just before the ramp
+        while withdrawal_multiplier(s, s.at, step) == 1.0 and step < s.at + s.ramp:
+            step += 1
+        return step
+    return s.at
+
+
+#: Shock kind -> the first step at which a shock of that kind can change the model (its
+#: state or any random stream): before it, a run with the shock and one without are
+#: identical, so a branching sweep runs that past once (docs/DESIGN.md, branching).
+FIRST_EFFECT: dict[str, Callable[[Any], int]] = {
+    "funding_withdrawal": _withdrawal_first,
+    "political_upheaval": lambda s: s.at,
+    "election": lambda s: max(0, s.at - s.pre_steps),  # the campaign pulse
+    "autocratic_turn": lambda s: s.at,
+    "border_spillover": lambda s: s.at,
+    "economic_shock": lambda s: s.at,
+    "trigger_incident": lambda s: s.at,
+}
+if set(FIRST_EFFECT) != set(SHOCK_CLASSES):
+    raise ImportError("every shock kind must declare its first effect step (FIRST_EFFECT)")
+
+
+def first_effect(shock) -> int:
+    """The first step at which ``shock`` can change a run (see :data:`FIRST_EFFECT`)."""
+    return int(FIRST_EFFECT[shock.kind](shock))

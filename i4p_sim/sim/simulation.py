@@ -3,7 +3,8 @@
 Every path that runs a model — the sweep worker, ``i4p run``, the app, validation and the
 benchmarks — builds a :class:`Simulation` from a validated
 :class:`~i4p_sim.config.scenario.Scenario`, advances it and reads its outputs. Snapshot and
-restore (for branching sweeps) will live here too.
+restore (:meth:`Simulation.snapshot`, :meth:`Simulation.restore`) let a branching sweep run a
+shared past once and fork it, and ``i4p run`` write checkpoints.
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ import pandas as pd
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.sim.memory import release_model
 from i4p_sim.sim.model import I4PModel
+from i4p_sim.sim.snapshot import ModelSnapshot, capture, rebind
+from i4p_sim.sim.snapshot import restore as restore_model
 from i4p_sim.stats.metrics import summary_metrics
 
 #: Layers a spatial snapshot holds by default (what the report's heat maps draw).
 SNAPSHOT_LAYERS = ("tension", "violence")
+#: :meth:`Simulation.restore`'s default: keep the run's own re-seed step.
+KEEP = object()
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,52 @@ class Simulation:
         if self.violence_months is None:
             raise ValueError("mean_violence needs Simulation(..., count_violence=True)")
         return self.violence_months / max(1, self.model.steps)
+
+    def snapshot(self) -> ModelSnapshot:
+        """The state after :attr:`steps_done` steps: arrays, generator states, scalars.
+
+        Holds no Python agent object (:mod:`i4p_sim.sim.snapshot`); the spatial snapshots
+        taken so far are in its arrays as ``spatial/<layer>@<step>``.
+        """
+        snap = capture(self.model)
+        for step, layers in self.snapshots.items():
+            for name, grid in layers.items():
+                snap.arrays[f"spatial/{name}@{step}"] = grid.copy()
+        return snap
+
+    def restore(
+        self,
+        snap: ModelSnapshot,
+        scenario: Scenario | None = None,
+        *,
+        snapshot_steps: Iterable[int] | None = None,
+        reseed_at: int | None | object = KEEP,
+        reseed_key: int | None = None,
+    ) -> Simulation:
+        """Write ``snap`` into this simulation's model, in place; it continues from there.
+
+        Agents are not rebuilt; the collected series and spatial snapshots are truncated
+        to the snapshot's step. ``scenario`` (same dynamics and seed; shocks, steps and
+        name may differ) rebinds the run's configuration: a branch of a shared past.
+        ``snapshot_steps``, ``reseed_at`` and ``reseed_key`` replace this run's when given.
+        """
+        if scenario is not None:
+            rebind(self.model, scenario)
+            self.scenario = scenario
+        restore_model(self.model, snap)
+        if snapshot_steps is not None:
+            self.snapshot_steps = frozenset(int(s) for s in snapshot_steps)
+        if reseed_at is not KEEP:
+            self.reseed_at = None if reseed_at is None else int(reseed_at)  # type: ignore[arg-type]
+        if reseed_key is not None:
+            self.reseed_key = int(reseed_key)
+        spatial: dict[int, dict[str, np.ndarray]] = {}
+        for key, grid in snap.arrays.items():
+            if key.startswith("spatial/"):
+                name, step = key[len("spatial/") :].rsplit("@", 1)
+                spatial.setdefault(int(step), {})[name] = grid.copy()
+        self.snapshots = {s: spatial[s] for s in sorted(spatial) if s < snap.step}
+        return self
 
     def series(self) -> pd.DataFrame:
         """Per-step measures so far, indexed by step (0-based)."""

@@ -1,9 +1,11 @@
 """The sweep driver: :func:`run_experiment` runs an experiment into a resumable store.
 
 Runs are listed lazily (:func:`~i4p_sim.sweep.spec.iter_runs`), grouped in batches, run on
-an executor (:mod:`~i4p_sim.sweep.executors`) by :func:`~i4p_sim.sweep.worker.run_batch`
+an executor (:mod:`~i4p_sim.sweep.executors`) by :func:`~i4p_sim.sweep.worker.run_task`
 and written batch by batch into the :class:`~i4p_sim.sweep.store.Store`; runs already
-stored are skipped, so a killed sweep resumes where it stopped. A second sweep into a
+stored are skipped, so a killed sweep resumes where it stopped. By default a task is one
+or more whole prefix trees (:mod:`~i4p_sim.sweep.branching`): runs of a seed that share
+their past compute it once; ``branch=False`` (``--no-branch``) runs every run from step 0. A second sweep into a
 directory that a running sweep holds stops with a one-line error instead of clearing the
 other's temp files and chunks. The report is written by the ``i4p sweep`` command, not
 here.
@@ -34,6 +36,7 @@ from i4p_sim.config.errors import ConfigError, RunFailed
 from i4p_sim.config.experiment import Experiment, load_experiment
 from i4p_sim.config.limits import check_grid_memory
 from i4p_sim.sim.kernels import require_kernels
+from i4p_sim.sweep.branching import add_branches, branch_record, tree_batches
 from i4p_sim.sweep.executors import make_executor
 from i4p_sim.sweep.manifest import finish_manifest, new_manifest, now
 from i4p_sim.sweep.pairing import write_paired
@@ -41,7 +44,7 @@ from i4p_sim.sweep.progress import EVERY_S, make_progress
 from i4p_sim.sweep.spec import RunSpec, iter_runs
 from i4p_sim.sweep.storage import directory_lock, probe_writable
 from i4p_sim.sweep.store import Store, read_manifest
-from i4p_sim.sweep.worker import run_batch
+from i4p_sim.sweep.worker import run_task
 
 __all__ = [
     "SweepInterrupted",
@@ -135,6 +138,7 @@ def run_experiment(
     retry_failed: bool = False,
     batch_size: int | None = None,
     progress: bool = True,
+    branch: bool = True,
 ) -> SweepResult:
     """Run an experiment into a resumable results store.
 
@@ -162,6 +166,10 @@ def run_experiment(
     progress : bool
         Show progress on stderr: a tqdm bar on a terminal, else a line every ~10 s or 10%
         of the runs (:mod:`~i4p_sim.sweep.progress`).
+    branch : bool
+        Run each seed's shared past once and fork it (:mod:`~i4p_sim.sweep.branching`);
+        results are those of independent runs. The manifest records which runs were
+        forked from which (``branching``).
 
     Returns
     -------
@@ -199,7 +207,16 @@ def run_experiment(
         # one sweep per directory: a second one would delete this one's files in flight
         with directory_lock(root), _terminate_as_interrupt():
             return _run_locked(
-                exp, root, workers, scheduler, dask_local, fresh, retry_failed, batch_size, progress
+                exp,
+                root,
+                workers,
+                scheduler,
+                dask_local,
+                fresh,
+                retry_failed,
+                batch_size,
+                progress,
+                branch,
             )
     except BaseException:
         # an unreachable scheduler (or any failure before a run was stored) leaves nothing
@@ -295,6 +312,7 @@ def _run_locked(
     retry_failed: bool,
     batch_size: int | None,
     progress: bool,
+    branch: bool = True,
 ) -> SweepResult:
     store = Store(root, log=_log)
     if fresh:
@@ -328,6 +346,7 @@ def _run_locked(
         _log(f"{err.one_line()}; starting a new manifest")
         previous = {}
     manifest = new_manifest(exp, started, previous)
+    manifest["branching"] = branching = branch_record(previous, branch)
     ran = failed = 0
     executor_desc = "none (nothing to run)"
     interrupted = False
@@ -339,7 +358,7 @@ def _run_locked(
                 manifest["executor"] = desc
                 store.write_manifest(manifest)
                 size = batch_size or _batch_size(next(iter_runs(exp), None), n_pending, slots)
-                batches = _batches(pending(), size)
+                batches = tree_batches(pending(), size) if branch else _batches(pending(), size)
                 in_flight: dict[cf.Future, list[RunSpec]] = {}
                 # runs of batches lost with a dead worker: rerun one at a time, alone, so a
                 # run that kills its worker is found and recorded as failed
@@ -352,9 +371,11 @@ def _run_locked(
                     else None
                 )
 
-                def record(rows, series, snapshots) -> None:
+                def record(rows, series, snapshots, info=None, batch=()) -> None:
                     nonlocal ran, failed
                     store.write_batch(rows, series, snapshots)
+                    if info is not None:
+                        add_branches(branching, info, batch)
                     ran += len(rows)
                     failed += sum(r["status"] == "failed" for r in rows)
                     if bar is not None:
@@ -365,13 +386,13 @@ def _run_locked(
                         if suspects:
                             if not in_flight:
                                 batch = suspects.popleft()
-                                in_flight[executor.submit(run_batch, batch)] = batch
+                                in_flight[executor.submit(run_task, batch, branch)] = batch
                         else:
                             while len(in_flight) < slots * IN_FLIGHT_PER_SLOT:
                                 batch = next(batches, None)
                                 if batch is None:
                                     break
-                                in_flight[executor.submit(run_batch, batch)] = batch
+                                in_flight[executor.submit(run_task, batch, branch)] = batch
                         if not in_flight:
                             break
                         done, _ = cf.wait(
@@ -383,7 +404,7 @@ def _run_locked(
                         for fut in done:
                             batch = in_flight.pop(fut)
                             try:
-                                rows, series, snapshots = fut.result()
+                                rows, series, snapshots, info = fut.result()
                             except BrokenProcessPool:
                                 lost.append(batch)
                                 continue
@@ -393,7 +414,7 @@ def _run_locked(
                                     row["error"] = f"{type(exc).__name__}: {exc}"[:2000]
                                 record(rows, None, None)
                                 continue
-                            record(rows, series, snapshots)
+                            record(rows, series, snapshots, info, batch)
                             del series, snapshots
                         if lost:
                             # every task in flight died with the pool: rerun them all

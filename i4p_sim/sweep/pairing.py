@@ -13,6 +13,7 @@ runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ import pyarrow.dataset as ds
 from i4p_sim.config.experiment import Experiment
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.config.twins import NULL_RESEED_KEY
-from i4p_sim.sim.simulation import Simulation, SimulationResult, simulate
+from i4p_sim.sim.shocks import first_effect
+from i4p_sim.sim.simulation import Simulation, SimulationResult
 from i4p_sim.stats.resilience import (
     PAIRED_FILE,
     empty_paired,
@@ -78,7 +80,12 @@ class TwinRun:
 
 
 def run_with_twin(
-    scenario: Scenario, *, window: int = 12, noise_pairs: int = 1, mean_violence: bool = False
+    scenario: Scenario,
+    *,
+    window: int = 12,
+    noise_pairs: int = 1,
+    mean_violence: bool = False,
+    advance: Callable[[Simulation], Any] | None = None,
 ) -> TwinRun:
     """Run ``scenario``; with shocks, also its twin (shocks removed, same seed) and
     ``noise_pairs`` null-perturbed twins (decisions stream re-seeded at the reference
@@ -86,25 +93,49 @@ def run_with_twin(
 
     ``noise_pairs = 0`` gives ``tol = 0`` (the strictest band). ``mean_violence`` adds the
     share of months each cell was violent to ``layers`` (as ``"mean_violence"``).
+    ``advance`` runs the scenario's own simulation to its horizon instead of
+    ``Simulation.advance`` (the checkpoints of ``i4p run``,
+    :class:`~i4p_sim.sweep.checkpoint.Checkpoints`).
     """
-    sim = Simulation(scenario, communities=False, count_violence=mean_violence).advance()
-    result, layers = sim.result(window=window), dict(sim.model.layers)
+    sim = Simulation(scenario, communities=False, count_violence=mean_violence)
+    s = scenario.resolved_reference_step()
+    fork = None
+    if advance is None:
+        if scenario.shocks:
+            # the twin and the null twins share the run's past until the first effect of its
+            # shocks or the reference step: computed once, forked (docs/DESIGN.md, branching)
+            sim.advance(min([s, *(first_effect(x) for x in scenario.shocks)]))
+            fork = sim.snapshot()
+        sim.advance()
+    else:
+        advance(sim)
+    result = sim.result(window=window)
+    layers = {name: layer.copy() for name, layer in sim.model.layers.items()}
     if mean_violence:
         layers["mean_violence"] = sim.mean_violence()
     if sim.model.region is not None:
         layers["region"] = sim.model.region
     georef = sim.model.georef
-    sim.release()
     if not scenario.shocks:
+        sim.release()
         return TwinRun(result, None, None, None, None, 0, layers, georef)
-    s = scenario.resolved_reference_step()
     twin_sc = scenario.model_copy(update={"shocks": [], "name": f"{scenario.name}~twin"})
-    twin = simulate(twin_sc, window=window)
+    if fork is None:
+        sim.release()
+        sim = Simulation(twin_sc, communities=False)
+    else:
+        sim.restore(fork, twin_sc, reseed_at=None)
+    try:
+        sim.advance(s)
+        at_s = sim.snapshot()
+        twin = sim.advance().result(window=window)
+        nulls = []
+        for i in range(noise_pairs):
+            sim.restore(at_s, twin_sc, reseed_at=s, reseed_key=NULL_RESEED_KEY + i)
+            nulls.append(sim.advance().result(window=window))
+    finally:
+        sim.release()
     tv = twin.series["violence_share"].to_numpy()
-    nulls = [
-        simulate(twin_sc, window=window, reseed_at=s, reseed_key=NULL_RESEED_KEY + i)
-        for i in range(noise_pairs)
-    ]
     tol = noise_floor(
         [(tv, n.series["violence_share"].to_numpy()) for n in nulls], s, window=window
     )

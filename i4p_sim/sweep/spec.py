@@ -18,6 +18,7 @@ from i4p_sim._version import __version__
 from i4p_sim.config.experiment import Experiment, replicate_seeds
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.config.twins import NULL_RESEED_KEY
+from i4p_sim.sim.snapshot import dict_dynamics_key
 
 __all__ = ["RunSpec", "iter_runs", "replicate_seeds", "run_id"]
 
@@ -52,6 +53,9 @@ class RunSpec:
     reseed_at : int, optional
         A null-perturbed twin's run: the step at which its decisions stream is re-seeded
         (with key :data:`~i4p_sim.config.twins.NULL_RESEED_KEY`).
+    dynamics : str
+        :func:`~i4p_sim.sim.snapshot.dynamics_key` of the scenario (runs of one seed with
+        the same key can share a prefix; not part of the run's id). Empty: not computed.
     """
 
     run_id: str
@@ -64,6 +68,7 @@ class RunSpec:
     window: int
     snapshot_steps: tuple[int, ...] = ()
     reseed_at: int | None = None
+    dynamics: str = ""
 
 
 def run_id(
@@ -91,7 +96,7 @@ def iter_runs(exp: Experiment) -> Iterator[RunSpec]:
     steps. Implicit twins and null-perturbed twins (:meth:`Experiment.run_names`) are runs
     like any other; a null run's id also holds its re-seed step and key.
     """
-    dicts: dict[tuple[str, int], dict[str, Any]] = {}
+    dicts: dict[tuple[str, int], tuple[dict[str, Any], str]] = {}
     snap_steps = tuple(exp.heatmap_steps())
     n_snap = exp.config.snapshot_replicates
     for rep, seed in enumerate(exp.seeds):
@@ -103,8 +108,9 @@ def iter_runs(exp: Experiment) -> Iterator[RunSpec]:
                 if key not in dicts:
                     if len(dicts) >= IDENT_CACHE_SIZE:
                         dicts.clear()
-                    dicts[key] = scenario.to_dict()
-                data = dict(dicts[key])
+                    as_dict = scenario.to_dict()
+                    dicts[key] = (as_dict, dict_dynamics_key(as_dict))
+                data = dict(dicts[key][0])
                 data["seed"] = seed
                 if reseed_at is not None:
                     data["reseed"] = {"at": reseed_at, "key": NULL_RESEED_KEY}
@@ -119,4 +125,5 @@ def iter_runs(exp: Experiment) -> Iterator[RunSpec]:
                     window=exp.window,
                     snapshot_steps=snap_steps if rep < n_snap else (),
                     reseed_at=reseed_at,
+                    dynamics=dicts[key][1],
                 )
