@@ -20,6 +20,7 @@ from scipy import ndimage
 
 from i4p_sim.core.committees import CommitteeTier
 from i4p_sim.core.landscape import square_window
+from i4p_sim.core.window_means import FootprintMean
 
 if TYPE_CHECKING:
     from i4p_sim.config.scenario import CouncilConfig
@@ -116,7 +117,7 @@ class RapidResponses:
         self._seen_f = np.empty(shape)
         self._density = np.empty(shape)
         self._risk = np.zeros(shape)
-        self._risk_window: tuple[np.ndarray, ...] | None = None
+        self._footprint: FootprintMean | None = None
         self._inhabited_idx = np.flatnonzero(inhabited)
         self._gathered = np.empty(self._inhabited_idx.size)
         self._gathered_mask = np.empty(self._inhabited_idx.size, dtype=bool)
@@ -141,39 +142,17 @@ class RapidResponses:
         """Tension averaged over a rapid response's footprint: what a warning ranks by.
 
         The mean over the (2r+1)^2 footprint, cells beyond a non-torus edge counting as 0
-        (``scipy.ndimage.uniform_filter`` with mode "constant" or "wrap"), evaluated only on
-        the cells some committee watches: warnings read nothing else.
+        (``scipy.ndimage.uniform_filter`` with mode "constant" or "wrap", to rounding),
+        evaluated on the rows holding a cell some committee watches: warnings read nothing
+        else. Its sums add the footprint's cells in the order ``np.sum`` adds a gathered
+        footprint (:class:`~i4p_sim.core.window_means.FootprintMean`), whole rows at once.
         """
-        if self._risk_window is None:
-            cells, window, inside = self._footprint_windows(committees.watched_cells())
-            self._risk_window = (
-                cells,
-                window,
-                inside,
-                np.empty(window.shape),
-                np.empty(len(cells)),
+        if self._footprint is None:
+            rows = committees.watched_cells() // self.shape[1]
+            self._footprint = FootprintMean(
+                self.shape, self.cfg.response_radius, self.torus, rows=rows
             )
-        cells, window, inside, values, sums = self._risk_window
-        np.take(tension.ravel(), window, out=values)
-        values *= inside
-        values.sum(axis=1, out=sums)
-        sums /= window.shape[1]
-        self._risk.ravel()[cells] = sums
-        return self._risk
-
-    def _footprint_windows(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Flat indices of each cell's response footprint and which of them lie on the grid."""
-        h, w = self.shape
-        rad = self.cfg.response_radius
-        off = np.arange(-rad, rad + 1)
-        dr, dc = np.meshgrid(off, off, indexing="ij")
-        rows = cells[:, None] // w + dr.ravel()[None, :]
-        cols = cells[:, None] % w + dc.ravel()[None, :]
-        if self.torus:
-            rows, cols = rows % h, cols % w
-        inside = ((rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)).astype(np.float64)
-        window = np.clip(rows, 0, h - 1) * w + np.clip(cols, 0, w - 1)
-        return cells, window, inside
+        return self._footprint(tension, self._risk)
 
     # --------------------------------------------------- process step 4: triage, dispatch
 

@@ -1,0 +1,182 @@
+"""Means over square windows, in the floating-point order of the calls they replace.
+
+Pure numpy. Box means the model takes every step, computed with vector operations in
+exactly the order of additions of the slower call each replaces, so the results are bit
+for bit the same (tested in ``tests/test_window_means.py``):
+
+* :class:`FootprintMean` -- the mean of a field over the (2r+1)^2 square around every
+  cell, cells beyond a non-torus edge counting as 0: what ``np.sum`` over each cell's
+  gathered footprint gives (numpy's pairwise summation: eight running partial sums, then a
+  fixed tree), here as a sum of shifted views of a padded copy, row block by row block;
+* :func:`uniform_filter1d_constant` -- ``scipy.ndimage.uniform_filter1d(x, size, axis,
+  mode="constant")``: a running sum along each line (``tmp += new - old``, divided by
+  ``size`` at each output), here a cumulative sum of the line differences. Not faster than
+  scipy on a whole grid; it lets :mod:`i4p_sim.core.hotspots` redo scipy's arithmetic on
+  the few lines it needs.
+
+Both replicate the order of operations of numpy 2 and scipy 1.17 (the versions pinned by
+the tests); a library that changed its order would fail those tests, not silently drift.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: numpy's pairwise summation adds up to this many terms with eight running partial sums.
+PAIRWISE_BLOCK = 128
+#: Cells per row block of :class:`FootprintMean`: its eight partial sums stay in cache.
+BLOCK_CELLS = 1 << 13
+
+
+def _pairwise_sum(terms: list[np.ndarray], out: np.ndarray, acc: list[np.ndarray]) -> None:
+    """``out = sum(terms)`` in the order of numpy's pairwise summation of a contiguous row.
+
+    ``terms`` are same-shape arrays (term ``k`` holds the ``k``-th summand of every
+    output); ``acc`` eight scratch arrays of that shape. numpy sums ``n < 8`` terms one by
+    one from 0.0; up to 128 in eight running partial sums (``acc[j]`` takes terms ``j, j + 8,
+    j + 16, ...``) combined as ``((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))``, the
+    ``n % 8`` last terms added one by one; beyond 128 it splits at a multiple of 8 near
+    the middle and adds the two halves' sums.
+    """
+    n = len(terms)
+    if n < 8:
+        np.add(terms[0], 0.0, out=out)
+        for term in terms[1:]:
+            out += term
+        return
+    if n > PAIRWISE_BLOCK:
+        half = n // 2
+        half -= half % 8
+        _pairwise_sum(terms[:half], out, acc)
+        rest = np.empty_like(out)
+        _pairwise_sum(terms[half:], rest, acc)
+        out += rest
+        return
+    whole = n - n % 8
+    for j in range(8):
+        if whole > 8:
+            np.add(terms[j], terms[j + 8], out=acc[j])
+        else:
+            np.copyto(acc[j], terms[j])
+    for i in range(16, whole, 8):
+        for j in range(8):
+            acc[j] += terms[i + j]
+    a = acc
+    np.add(a[0], a[1], out=a[0])
+    np.add(a[2], a[3], out=a[2])
+    np.add(a[0], a[2], out=a[0])
+    np.add(a[4], a[5], out=a[4])
+    np.add(a[6], a[7], out=a[6])
+    np.add(a[4], a[6], out=a[4])
+    np.add(a[0], a[4], out=out)
+    for term in terms[whole:]:
+        out += term
+
+
+class FootprintMean:
+    """Mean of a field over the square of radius ``radius`` around each cell.
+
+    Equal bit for bit to gathering each cell's (2r+1)^2 footprint (offsets row-major,
+    cells beyond a non-torus edge as 0, wrapped on a torus) and taking ``np.sum(axis=1) /
+    (2r+1)^2``, for a finite field with no negative values (a beyond-the-edge term is then
+    +0.0 either way).
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Grid shape.
+    radius : int
+        Chebyshev radius of the square.
+    torus : bool
+        Whether the grid wraps.
+    rows : array of int, optional
+        The rows whose means are wanted (default: all); the other rows of the output are
+        left as they were.
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, int],
+        radius: int,
+        torus: bool,
+        rows: np.ndarray | None = None,
+    ) -> None:
+        h, w = shape
+        r = radius
+        self.shape, self.radius, self.torus = shape, radius, torus
+        self.size = (2 * r + 1) ** 2
+        self.padded = np.zeros((h + 2 * r, w + 2 * r))
+        if torus:  # flat index into the field of every padded cell
+            pr = np.arange(-r, h + r) % h
+            pc = np.arange(-r, w + r) % w
+            self._wrap = (pr[:, None] * w + pc[None, :]).ravel()
+        block = max(1, BLOCK_CELLS // w)
+        wanted = np.zeros(h, dtype=bool)
+        wanted[np.arange(h) if rows is None else rows] = True
+        self.blocks = [
+            (r0, min(h, r0 + block)) for r0 in range(0, h, block) if wanted[r0 : r0 + block].any()
+        ]
+        self._acc = [np.empty((block, w)) for _ in range(8)]
+
+    def __call__(self, field: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Write the footprint means of ``field`` into ``out`` (its wanted rows); return it."""
+        h, w = self.shape
+        r = self.radius
+        padded = self.padded
+        if self.torus:
+            np.take(field.reshape(-1), self._wrap, out=padded.reshape(-1))
+        else:
+            padded[r : r + h, r : r + w] = field
+        side = 2 * r + 1
+        for r0, r1 in self.blocks:
+            n = r1 - r0
+            terms = [
+                padded[r0 + dr : r1 + dr, dc : dc + w] for dr in range(side) for dc in range(side)
+            ]
+            dest = out[r0:r1]
+            _pairwise_sum(terms, dest, [a[:n] for a in self._acc])
+            dest /= self.size
+        return out
+
+
+def uniform_filter1d_constant(
+    x: np.ndarray, size: int, axis: int, out: np.ndarray, diff: np.ndarray
+) -> np.ndarray:
+    """``scipy.ndimage.uniform_filter1d(x, size, axis, out, mode="constant")``, bit for bit.
+
+    Per line: ``tmp`` = the first window's sum (0.0 plus its terms one by one), then
+    ``tmp += x[l + s2] - x[l - s1 - 1]`` at each next position ``l`` (``s1 = size // 2``,
+    ``s2 = size - s1 - 1``, zeros beyond both ends), and each output is ``tmp / size``:
+    the running sums are a cumulative sum of those differences.
+
+    Parameters
+    ----------
+    x : array
+        Input (bool or float), read as float64.
+    size : int
+        Window size (origin 0), >= 1.
+    axis : int
+        Axis of the lines.
+    out : float64 array
+        The result (may be ``x``).
+    diff : float64 array
+        Scratch of the same shape, distinct from ``x``.
+    """
+    xs = np.moveaxis(x, axis, 0)
+    ds = np.moveaxis(diff, axis, 0)
+    n = xs.shape[0]
+    s1 = size // 2
+    s2 = size - s1 - 1
+    ds[0] = 0.0  # the first window: s1 zeros before the line, then x[0 .. s2]
+    for k in range(min(s2 + 1, n)):
+        ds[0] += xs[k]
+    # position l (1 .. n-1): x[l + s2] enters (zero beyond the line), x[l - s1 - 1] leaves
+    enter = max(0, n - 1 - s2)
+    ds[1 : 1 + enter] = xs[1 + s2 :]
+    ds[1 + enter :] = 0.0
+    leave = n - (s1 + 1)
+    if leave > 0:
+        ds[s1 + 1 :] -= xs[:leave]
+    np.cumsum(diff, axis=axis, out=out)
+    out /= size
+    return out

@@ -1,0 +1,64 @@
+"""The box means of ``core.window_means`` equal, bit for bit, the calls they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from i4p_sim.core.window_means import FootprintMean, uniform_filter1d_constant
+
+
+def gathered_footprint_mean(field: np.ndarray, radius: int, torus: bool) -> np.ndarray:
+    """The reference: gather every cell's footprint (row-major offsets) and ``np.sum`` it."""
+    h, w = field.shape
+    cells = np.arange(h * w)
+    off = np.arange(-radius, radius + 1)
+    dr, dc = np.meshgrid(off, off, indexing="ij")
+    rows = cells[:, None] // w + dr.ravel()[None, :]
+    cols = cells[:, None] % w + dc.ravel()[None, :]
+    if torus:
+        rows, cols = rows % h, cols % w
+    inside = ((rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)).astype(np.float64)
+    window = np.clip(rows, 0, h - 1) * w + np.clip(cols, 0, w - 1)
+    values = np.take(field.ravel(), window) * inside
+    return (values.sum(axis=1) / window.shape[1]).reshape(h, w)
+
+
+def wide_range(rng, shape):
+    """Non-negative values over many orders of magnitude: any change of order shows."""
+    return rng.random(shape) * 10.0 ** rng.integers(-8, 3, shape)
+
+
+# radius 0: fewer than 8 terms; 1-5: numpy's eight partial sums; 6-7: more than 128 terms
+@pytest.mark.parametrize("radius", [0, 1, 2, 3, 5, 6, 7])
+@pytest.mark.parametrize("torus", [False, True])
+@pytest.mark.parametrize("shape", [(40, 50), (7, 9), (300, 20)])
+def test_footprint_mean_equals_the_gathered_sum(radius, torus, shape):
+    rng = np.random.default_rng(radius)
+    field = wide_range(rng, shape)
+    got = FootprintMean(shape, radius, torus)(field, np.zeros(shape))
+    assert got.tobytes() == gathered_footprint_mean(field, radius, torus).tobytes()
+
+
+def test_footprint_mean_computes_the_wanted_rows_only():
+    rng = np.random.default_rng(1)
+    shape = (600, 40)  # row blocks of 8192 // 40 = 204 rows
+    field = wide_range(rng, shape)
+    rows = np.array([3, 450])
+    out = np.full(shape, -1.0)
+    FootprintMean(shape, 2, False, rows=rows)(field, out)
+    want = gathered_footprint_mean(field, 2, False)
+    assert out[rows].tobytes() == want[rows].tobytes()
+    assert (out[204:408] == -1.0).all()  # a block without wanted rows is left alone
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 9])
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("shape", [(64, 80), (3, 5), (1, 7), (50, 2)])
+def test_uniform_filter1d_equals_scipy(size, axis, shape):
+    rng = np.random.default_rng(size)
+    for x in (rng.random(shape) < 0.1, wide_range(rng, shape)):
+        want = ndimage.uniform_filter1d(x.astype(np.float64), size, axis, mode="constant")
+        got = uniform_filter1d_constant(x, size, axis, np.empty(shape), np.empty(shape))
+        assert got.tobytes() == want.tobytes()
