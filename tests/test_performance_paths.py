@@ -308,3 +308,18 @@ def test_dense_response_union_equals_the_window_loop():
             R.DENSE_WINDOWS = old
         assert loop_keep.tobytes() == dense_keep.tobytes()
         assert np.array_equal(loop_rd, m.responses.damping)
+
+
+def test_sorted_landing_percentiles_equal_the_counts(monkeypatch):
+    """Many responses landing at once: one sort of the inhabited cells, the same shares."""
+    import i4p_sim.sim.responses as responses_mod
+
+    sc = small("upheaval", n=40, seed=7)
+    runs = []
+    for threshold in (0, 10**9):  # always sort / always count
+        monkeypatch.setattr(responses_mod, "SORTED_LANDINGS", threshold)
+        m = I4PModel(sc, communities=False)
+        m.run(120)
+        runs.append([(r.lands, r.target_tension, r.target_percentile) for r in m.responses.landed])
+    assert len(runs[0]) > 10
+    assert runs[0] == runs[1]
