@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import ndimage
 
 from i4p_sim.core.committees import CommitteeTier
+from i4p_sim.core.hotspots import DensestWindows
 from i4p_sim.core.landscape import square_window
 from i4p_sim.core.window_means import FootprintMean
 
@@ -117,8 +117,7 @@ class RapidResponses:
         self._window_mask = np.zeros(shape, dtype=bool)
         # the council's view of violence: a ring of preallocated maps, oldest first
         self.seen: deque[np.ndarray] = deque(maxlen=max(1, cfg.observation_delay + 1))
-        self._seen_f = np.empty(shape)
-        self._density = np.empty(shape)
+        self._densest = DensestWindows(shape, 3)  # a council's view: 3 x 3 windows
         self._risk = np.zeros(shape)
         self._footprint: FootprintMean | None = None
         self._inhabited_idx = np.flatnonzero(inhabited)
@@ -231,19 +230,9 @@ class RapidResponses:
         """
         if not self.seen[0].any():
             return []
-        seen = self._seen_f
-        np.copyto(seen, self.seen[0])
-        density = ndimage.uniform_filter(seen, size=3, mode="constant", output=self._density)
-        if bounds is not None:
-            r0, r1, c0, c1 = bounds
-            inside = np.zeros(self.shape, dtype=bool)
-            inside[r0:r1, c0:c1] = True
-            density = np.where(inside, density, 0.0)
         # the k densest cells with density > 0, ties by cell index: the first k of a stable
-        # argsort of -density restricted to > 0, without sorting the whole grid
-        flat = density.reshape(-1)
-        candidates = np.flatnonzero(flat > 0)
-        order = candidates[np.argsort(-flat[candidates], kind="stable")[:k]]
+        # argsort of -density restricted to > 0, without filtering and sorting the grid
+        order = self._densest(self.seen[0], k, bounds)
         h, w = self.shape
         rows, cols = order // w, order % w
         # this step's fixed-shape draw; targets beyond it (never at run time) are exact
