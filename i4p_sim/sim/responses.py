@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 #: Landed responses kept for diagnostics (ODD 7.12); older ones are only counted.
 LANDED_KEPT = 1000
-#: Above this many response windows in force, their union is found with one 2-D
-#: difference array instead of a loop over windows (same cells, same product).
+#: Above this many response windows in force, their union is found by dilating the map of
+#: their cells instead of a loop over windows (same cells, same product).
 DENSE_WINDOWS = 24
 #: Above this many responses landing in one step, their percentiles are found by sorting
 #: the inhabited cells' tension once instead of one count over them per response.
@@ -113,7 +113,10 @@ class RapidResponses:
         self.landed: deque[Response] = deque(maxlen=LANDED_KEPT)
         self.n_landed = 0
         self.damping = np.zeros(shape)  # response_damping of docs/ODD.md 7.3
-        self._windows: list[tuple[slice, slice]] = []  # footprints in force this step
+        # footprints in force this step (None: too many, their union was used instead)
+        self._windows: list[tuple[slice, slice]] | None = []
+        self._in_force = 0  # how many
+        self._dilation = tuple(np.zeros(shape, dtype=bool) for _ in range(3))
         self._window_mask = np.zeros(shape, dtype=bool)
         # the council's view of violence: a ring of preallocated maps, oldest first
         self.seen: deque[np.ndarray] = deque(maxlen=max(1, cfg.observation_delay + 1))
@@ -137,7 +140,7 @@ class RapidResponses:
 
     def window(self, resp: Response) -> tuple[slice, slice]:
         """A response's footprint: the square of radius ``response_radius`` around it."""
-        return square_window(resp.row, resp.col, self.cfg.response_radius, self.shape)
+        return self.square(resp.row, resp.col)
 
     # ------------------------------------------------------------ process step 3: risk
 
@@ -280,20 +283,26 @@ class RapidResponses:
         """
         rd = self.damping
         strength = self.cfg.response_strength
-        windows = [self.window(r) for r in self.queue if r.lands <= t < r.ends]
-        if len(windows) > DENSE_WINDOWS or len(self._windows) > DENSE_WINDOWS:
+        centres = [(r.row, r.col) for r in self.queue if r.lands <= t < r.ends]
+        if len(centres) > DENSE_WINDOWS or self._in_force > DENSE_WINDOWS:
             # every response has the same strength: the factor is 1 - strength on the
-            # union of the windows, found with a 2-D difference array
-            union = self._union(windows)
+            # union of the windows, the footprint dilated around the responses' cells
+            union = self._union(centres)
             np.multiply(union, strength, out=rd)
             np.multiply(keep, 1.0 - strength, out=keep, where=union)
-            self._windows = windows
+            self._windows = None
+            self._in_force = len(centres)
             return
-        for window in self._windows:  # last step's footprints: back to zero
-            rd[window] = 0.0
+        if self._windows is None:  # last step's union: back to zero
+            rd.fill(0.0)
+        else:
+            for window in self._windows:  # last step's footprints: back to zero
+                rd[window] = 0.0
+        windows = [self.square(row, col) for row, col in centres]
         for window in windows:
             np.maximum(rd[window], strength, out=rd[window])
         self._windows = windows
+        self._in_force = len(windows)
         if windows:
             done = self._window_mask
             for window in windows:
@@ -303,21 +312,31 @@ class RapidResponses:
             for window in windows:
                 done[window] = False
 
-    def _union(self, windows: list[tuple[slice, slice]]) -> np.ndarray:
-        """Boolean (H, W) union of rectangular windows (a 2-D difference array)."""
-        h, w = self.shape
-        diff = np.zeros((h + 1, w + 1), dtype=np.int32)
-        if windows:
-            r0 = np.array([win[0].start for win in windows])
-            r1 = np.array([win[0].stop for win in windows])
-            c0 = np.array([win[1].start for win in windows])
-            c1 = np.array([win[1].stop for win in windows])
-            np.add.at(diff, (r0, c0), 1)
-            np.add.at(diff, (r0, c1), -1)
-            np.add.at(diff, (r1, c0), -1)
-            np.add.at(diff, (r1, c1), 1)
-        counts = np.cumsum(np.cumsum(diff, axis=0), axis=1)
-        return counts[:h, :w] > 0
+    def square(self, row: int, col: int) -> tuple[slice, slice]:
+        """The footprint of a response at (row, col): see :meth:`window`."""
+        return square_window(row, col, self.cfg.response_radius, self.shape)
+
+    def _union(self, centres: list[tuple[int, int]]) -> np.ndarray:
+        """Boolean (H, W) union of the footprints around ``centres``.
+
+        The footprints are the squares of radius ``response_radius`` clipped to the grid:
+        their union is the map of centres dilated by that square, one axis at a time.
+        """
+        r = self.cfg.response_radius
+        marks, rows, union = self._dilation
+        marks.fill(False)
+        if centres:
+            at = np.array(centres)
+            marks[at[:, 0], at[:, 1]] = True
+        np.copyto(rows, marks)
+        for d in range(1, r + 1):  # along columns: rows i - r .. i + r
+            rows[d:] |= marks[:-d]
+            rows[:-d] |= marks[d:]
+        np.copyto(union, rows)
+        for d in range(1, r + 1):  # then along rows
+            union[:, d:] |= rows[:, :-d]
+            union[:, :-d] |= rows[:, d:]
+        return union
 
     # ----------------------------------------------- process step 6: what councils see
 
