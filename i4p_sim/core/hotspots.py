@@ -23,8 +23,6 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from i4p_sim.core.window_means import uniform_filter1d_constant
-
 
 def densest_cells(density: np.ndarray, k: int) -> np.ndarray:
     """Flat indices of the ``k`` cells of highest positive density, ties by cell index.
@@ -67,8 +65,10 @@ class DensestWindows:
     def __init__(self, shape: tuple[int, int], size: int) -> None:
         self.shape = shape
         self.size = size
-        self._columns = np.zeros(shape, dtype=np.int32)  # counts over each column window
-        self._counts = np.zeros(shape, dtype=np.int32)  # counts over each square window
+        if size > 255:  # column counts must fit a uint8, window counts a uint16
+            raise ValueError(f"window size {size} > 255")
+        self._columns = np.zeros(shape, dtype=np.uint8)  # counts over each column window
+        self._counts = np.zeros(shape, dtype=np.uint16)  # counts over each square window
         self._density = np.empty(shape)  # the fallback's filtered map
 
     def __call__(
@@ -101,8 +101,8 @@ class DensestWindows:
         if positive.size < k:  # rounding residues might be chosen: filter as scipy does
             return self._filtered(violent, k, bounds)
         values = flat[positive]
-        if positive.size > k:
-            kth = -np.partition(-values, k - 1)[k - 1]
+        if positive.size > k:  # the k-th largest count and every cell that reaches it
+            kth = np.partition(values, positive.size - k)[positive.size - k]
             positive = positive[values >= kth]
         return _top(positive, self._exact_density(positive), k)
 
@@ -111,12 +111,13 @@ class DensestWindows:
         h, w = self.shape
         s1 = self.size // 2
         cols, counts = self._columns, self._counts
+        cells = violent.view(np.uint8)  # bool as 0 / 1, without a cast
         cols.fill(0)
         counts.fill(0)
         for d in range(-s1, self.size - s1):  # window rows l - s1 .. l + s2
             lo, hi = max(0, -d), min(h, h - d)
             if lo < hi:
-                cols[lo:hi] += violent[lo + d : hi + d]
+                cols[lo:hi] += cells[lo + d : hi + d]
         for d in range(-s1, self.size - s1):
             lo, hi = max(0, -d), min(w, w - d)
             if lo < hi:
@@ -124,16 +125,56 @@ class DensestWindows:
         return counts
 
     def _exact_density(self, cells: np.ndarray) -> np.ndarray:
-        """scipy's filtered density at ``cells``: its two passes, on their rows only.
+        """scipy's filtered density at ``cells``, from the column counts of their rows.
 
-        The first pass (along columns) sums 0s and 1s exactly: its output is the column
-        count over ``size``. The second runs along each row from its start.
+        scipy's first pass (along columns) sums 0s and 1s exactly: its output is the column
+        count over ``size``. The second runs along each row from its start: ``tmp`` is the
+        first window's sum (0.0 plus its terms one by one), then ``tmp += entering -
+        leaving`` at each next cell, and the density is ``tmp / size``. The difference is
+        0.0 wherever both those column counts are 0, and adding 0.0 leaves ``tmp`` as it
+        is (it is never -0.0), so only the positions next to a non-zero column count are
+        accumulated, in order, row by row (a cumulative sum along a compacted table).
         """
         w = self.shape[1]
+        size = float(self.size)
+        s1 = self.size // 2
+        s2 = self.size - s1 - 1
         rows, where = np.unique(cells // w, return_inverse=True)
-        first = self._columns[rows] / float(self.size)
-        second = uniform_filter1d_constant(first, self.size, 1, first, np.empty_like(first))
-        return second[where, cells % w]
+        counts = self._columns
+        n = rows.size
+        first = np.zeros(n)  # the first window: x[0 .. s2] of each row, one by one
+        for k in range(min(s2 + 1, w)):
+            first += counts[rows, k] / size
+        index = np.full(self.shape[0], -1)  # grid row -> its place in ``rows``
+        index[rows] = np.arange(n)
+        nonzero = np.flatnonzero(counts.reshape(-1) != 0)
+        line, col = index[nonzero // w], nonzero % w
+        col = col[line >= 0]
+        line = line[line >= 0]
+        # positions where such a count enters (l = col - s2) or leaves (l = col + s1 + 1)
+        pos = np.concatenate([col - s2, col + s1 + 1])
+        line = np.concatenate([line, line])
+        keep = (pos >= 1) & (pos < w)
+        keys = np.sort(line[keep] * w + pos[keep])
+        keys = keys[np.append(True, keys[1:] != keys[:-1])]  # each position once
+        line, pos = keys // w, keys % w
+        enter, leave = pos + s2, pos - s1 - 1
+        new = np.where(enter < w, counts[rows[line], np.minimum(enter, w - 1)] / size, 0.0)
+        old = np.where(leave >= 0, counts[rows[line], np.maximum(leave, 0)] / size, 0.0)
+        # each row's terms in order: its first window (key row * w), then its differences
+        keys = np.concatenate([np.arange(n) * w, keys])
+        terms = np.concatenate([first, new - old])
+        order = np.argsort(keys, kind="stable")
+        keys, terms = keys[order], terms[order]
+        line = keys // w
+        starts = np.searchsorted(line, np.arange(n))
+        rank = np.arange(keys.size) - starts[line]
+        table = np.zeros((n, int(rank.max()) + 1))
+        table[line, rank] = terms
+        np.cumsum(table, axis=1, out=table)
+        # tmp at a cell: after its row's last term at or before it
+        last = np.searchsorted(keys, where * w + cells % w, side="right") - 1
+        return table[where, last - starts[where]] / size
 
     def _filtered(
         self, violent: np.ndarray, k: int, bounds: tuple[int, int, int, int] | None

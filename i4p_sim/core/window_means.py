@@ -147,7 +147,7 @@ def uniform_filter1d_constant(
     Per line: ``tmp`` = the first window's sum (0.0 plus its terms one by one), then
     ``tmp += x[l + s2] - x[l - s1 - 1]`` at each next position ``l`` (``s1 = size // 2``,
     ``s2 = size - s1 - 1``, zeros beyond both ends), and each output is ``tmp / size``:
-    the running sums are a cumulative sum of those differences.
+    the running sums are a cumulative sum of :func:`uniform_filter1d_differences`.
 
     Parameters
     ----------
@@ -161,6 +161,20 @@ def uniform_filter1d_constant(
         The result (may be ``x``).
     diff : float64 array
         Scratch of the same shape, distinct from ``x``.
+    """
+    uniform_filter1d_differences(x, size, axis, diff)
+    np.cumsum(diff, axis=axis, out=out)
+    out /= size
+    return out
+
+
+def uniform_filter1d_differences(
+    x: np.ndarray, size: int, axis: int, diff: np.ndarray
+) -> np.ndarray:
+    """The terms scipy's 1-D uniform filter adds up along each line, into ``diff``.
+
+    The first window's sum (0.0 plus ``x[0 .. s2]`` one by one) at position 0, then
+    ``x[l + s2] - x[l - s1 - 1]`` (zero beyond the line) at each position ``l >= 1``.
     """
     xs = np.moveaxis(x, axis, 0)
     ds = np.moveaxis(diff, axis, 0)
@@ -177,6 +191,4 @@ def uniform_filter1d_constant(
     leave = n - (s1 + 1)
     if leave > 0:
         ds[s1 + 1 :] -= xs[:leave]
-    np.cumsum(diff, axis=axis, out=out)
-    out /= size
-    return out
+    return diff
