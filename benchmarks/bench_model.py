@@ -14,6 +14,10 @@ Usage::
     their ratio. Target: <= 2x the bare grid.
 (c) Peak memory (max RSS) of a fresh process that builds a 1024^2 model and runs 5
     steps, next to one that only builds the bare grid, and the interpreter's own RSS.
+(d) Mesa's own Epstein civil-violence example (``mesa.examples.advanced
+    .epstein_civil_violence``, its default densities and vision) against the I4P model on
+    the same grid (64^2 and 128^2), the same number of steps, interleaved: median ms per
+    step of each and their ratio. The issue asks the I4P step to stay far faster.
 
 All timings are wall-clock medians; the ratios compare figures measured in this run.
 """
@@ -146,6 +150,41 @@ def construction(n: int, repeats: int) -> tuple[float, float, float, Simulation]
     return med(grids), med(paused), med(models), model
 
 
+# ------------------------------------------------------------------------ Epstein
+
+
+def epstein_model(n: int, seed: int = 0):
+    """Mesa's Epstein civil-violence example on an n x n grid, or None if not shipped."""
+    try:
+        from mesa.examples.advanced.epstein_civil_violence.model import EpsteinCivilViolence
+    except ImportError:
+        return None
+    return EpsteinCivilViolence(width=n, height=n, seed=seed)
+
+
+def against_epstein(n: int, steps: int) -> tuple[float, float] | None:
+    """Median seconds per step of the Epstein example and of the I4P model, interleaved.
+
+    One warm-up step each, then ``steps`` steps of each in turn (the I4P model with its
+    default agents, DataCollector and numpy kernel).
+    """
+    epstein = epstein_model(n)
+    if epstein is None:
+        return None
+    sim = Simulation(scenario(n))
+    epstein.step()
+    one_step(sim)
+    t_epstein, t_i4p = [], []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        epstein.step()
+        t_epstein.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        one_step(sim)
+        t_i4p.append(time.perf_counter() - t0)
+    return statistics.median(t_epstein), statistics.median(t_i4p)
+
+
 # ------------------------------------------------------------------------- memory
 
 
@@ -261,6 +300,21 @@ def main(argv: list[str] | None = None) -> int:
         )
     models.clear()
     gc.collect()
+
+    # (d) Mesa's Epstein example on the same grid
+    print("\n(d) Mesa's Epstein civil-violence example vs the I4P model, same grid and steps")
+    print(f"{'grid':>10} {'Epstein':>11} {'I4P':>9} {'ratio':>8}")
+    for n, steps in ((64, 10 if quick else 20), (128, 3 if quick else 6)):
+        found = against_epstein(n, steps)
+        if found is None:
+            print("  mesa.examples.advanced.epstein_civil_violence is not in this Mesa")
+            break
+        t_epstein, t_i4p = found
+        print(
+            f"{n:>5}^2    {t_epstein * 1e3:>8.1f} ms {t_i4p * 1e3:>6.2f} ms {t_epstein / t_i4p:>7.0f}x"
+            f"  ({steps} steps each, interleaved)",
+            flush=True,
+        )
 
     # (c) memory
     print("\n(c) peak memory (max RSS of a fresh process), 1024^2")
