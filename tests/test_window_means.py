@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from i4p_sim.core import window_means
 from i4p_sim.core.window_means import FootprintMean, uniform_filter1d_constant
 
 
@@ -41,7 +42,8 @@ def test_footprint_mean_equals_the_gathered_sum(radius, torus, shape):
     assert got.tobytes() == gathered_footprint_mean(field, radius, torus).tobytes()
 
 
-def test_footprint_mean_computes_the_wanted_rows_only():
+def test_footprint_mean_computes_the_wanted_rows_only(monkeypatch):
+    monkeypatch.setattr(window_means, "BLOCK_CELLS", 8192)
     rng = np.random.default_rng(1)
     shape = (600, 40)  # row blocks of 8192 // 40 = 204 rows
     field = wide_range(rng, shape)

@@ -25,7 +25,7 @@ import numpy as np
 #: numpy's pairwise summation adds up to this many terms with eight running partial sums.
 PAIRWISE_BLOCK = 128
 #: Cells per row block of :class:`FootprintMean`: its eight partial sums stay in cache.
-BLOCK_CELLS = 1 << 13
+BLOCK_CELLS = 1 << 15
 
 
 def _pairwise_sum(terms: list[np.ndarray], out: np.ndarray, acc: list[np.ndarray]) -> None:
