@@ -142,6 +142,7 @@ class CommitteeTier:
         self.entry_home = np.ones(self.flat.size, dtype=bool)  # set by set_groups
         self.watch_home = np.ones(self.watch[0].size, dtype=bool)
         self.home = np.zeros(n, dtype=np.int64)
+        self._pick_trust()
         # the cells some catchment covers (sorted flat indices) and, for every catchment
         # entry, its position in ``cover``: the per-step fields are non-zero only there
         self.cover, self.cover_inverse = np.unique(self.flat, return_inverse=True)
@@ -156,6 +157,19 @@ class CommitteeTier:
         self.home = g[self.cell_index].astype(np.int64)
         self.entry_home = g[self.flat] == self.home[self.owner]
         self.watch_home = g[self.watch[0]] == self.home[self.watch[3]]
+        self._pick_trust()
+
+    def _pick_trust(self) -> None:
+        """Per catchment and watch entry: its place in :meth:`_granted` (home or other)."""
+        n = self.n
+        self._entry_pick = self.owner + n * ~self.entry_home
+        self._watch_pick = self.watch[3] + n * ~self.watch_home
+
+    def _granted(self) -> np.ndarray:
+        """``legitimacy * trust_home`` of every committee, then ``legitimacy * trust_other``."""
+        return np.concatenate(
+            [self.legitimacy * self.trust_home, self.legitimacy * self.trust_other]
+        )
 
     def group_legitimacy(self) -> np.ndarray:
         """Per catchment entry: the legitimacy the cell's group grants its committee.
@@ -163,8 +177,8 @@ class CommitteeTier:
         ``legitimacy_c * trust_home_c`` for the home group, ``legitimacy_c * trust_other_c``
         (initially ``lpc.inclusiveness``) for the others (docs/ODD.md 7.9, composition).
         """
-        trust = np.where(self.entry_home, self.trust_home[self.owner], self.trust_other[self.owner])
-        return self.legitimacy[self.owner] * trust
+        # the same product per entry as legitimacy[owner] * trust[owner], one gather
+        return self._granted()[self._entry_pick]
 
     def mediation_sign(self) -> np.ndarray:
         """Per catchment entry: ``(L - pt) / (1 - pt)`` if ``L >= pt`` else ``-(pt - L) / pt``.
@@ -392,9 +406,7 @@ class CommitteeTier:
             return []
         # information: people tell committees they trust, so the risk a committee sees at a
         # hotspot is weighted by the legitimacy the hotspot's group grants it (7.9)
-        owner = self.watch[3]
-        trust = np.where(self.watch_home, self.trust_home[owner], self.trust_other[owner])
-        peak, where = self.watched_hotspot(risk, self.legitimacy[owner] * trust)
+        peak, where = self.watched_hotspot(risk, self._granted()[self._watch_pick])
         send = self.active & (peak > self.cfg.warning_threshold)
         w = self.shape[1]
         # committees whose watch areas overlap report the same hotspot once
