@@ -255,23 +255,47 @@ class RapidResponses:
         landing = [r for r in self.queue if r.lands == t]
         if not landing:
             return
+        targets = self.footprint_means(tension, landing)
         inhabited = np.take(tension.reshape(-1), self._inhabited_idx, out=self._gathered)
-        ranked = None
+        # inhabited cells calmer than each target: sorted searches, or one count each
         if len(landing) > SORTED_LANDINGS:
             ranked = self._ranked
             np.copyto(ranked, inhabited)
             ranked.sort()
-        calmer = self._gathered_mask
-        for resp in landing:
-            resp.target_tension = float(tension[self.window(resp)].mean())
-            # inhabited cells calmer than the target: a sorted search, or a count
-            if ranked is not None:
-                below = int(np.searchsorted(ranked, resp.target_tension, side="left"))
-            else:
-                below = np.count_nonzero(np.less(inhabited, resp.target_tension, out=calmer))
-            resp.target_percentile = float(below / max(inhabited.size, 1))
+            below = np.searchsorted(ranked, targets, side="left").tolist()
+        else:
+            calmer = self._gathered_mask
+            below = [np.count_nonzero(np.less(inhabited, x, out=calmer)) for x in targets]
+        cells = max(inhabited.size, 1)
+        for resp, target, count in zip(landing, targets.tolist(), below, strict=True):
+            resp.target_tension = target
+            resp.target_percentile = float(count / cells)
             self.landed.append(resp)
             self.n_landed += 1
+
+    def footprint_means(self, tension: np.ndarray, responses: Sequence[Response]) -> np.ndarray:
+        """``tension[self.window(r)].mean()`` of each response, all at once, bit for bit.
+
+        numpy sums a window slice as it sums the window's cells gathered in row-major
+        order into a contiguous row (tested), so the footprints of one shape (clipped
+        ones differ) are gathered into a matrix and summed along its rows.
+        """
+        h, w = self.shape
+        rad = self.cfg.response_radius
+        rows = np.array([r.row for r in responses])
+        cols = np.array([r.col for r in responses])
+        r0, c0 = np.maximum(rows - rad, 0), np.maximum(cols - rad, 0)
+        height = np.minimum(rows + rad + 1, h) - r0
+        width = np.minimum(cols + rad + 1, w) - c0
+        means = np.empty(rows.size)
+        shapes = height * (w + 1) + width
+        for shape in np.unique(shapes).tolist():
+            mine = np.flatnonzero(shapes == shape)
+            a, b = divmod(shape, w + 1)
+            dr, dc = np.divmod(np.arange(a * b), b)
+            cells = (r0[mine, None] + dr) * w + c0[mine, None] + dc
+            means[mine] = np.take(tension.reshape(-1), cells).sum(axis=1) / (a * b)
+        return means
 
     def damp(self, keep: np.ndarray, t: int) -> None:
         """Multiply ``keep`` by ``1 - response_damping`` of the responses in force at ``t``.
