@@ -233,6 +233,9 @@ class I4PModel(mesa.Model):
         self._exposure = np.empty(shape)
         self._labels = np.empty(shape, dtype=np.int32)
         self._inhabited_idx = np.flatnonzero(self.inhabited)
+        # as 1.0 / 0.0: multiplying by it gives the bits multiplying by the bool mask does
+        # (numpy casts the bool to 1.0 / 0.0), without a cast every step
+        self._inhabited_f = self.inhabited.astype(np.float64)
         self._gathered = np.empty(self._inhabited_idx.size)
         self._friction_drive: tuple[float, np.ndarray] | None = None
 
@@ -392,7 +395,7 @@ class I4PModel(mesa.Model):
         scratch = self._scratch
         np.multiply(L["memory"], d.memory_weight, out=scratch)
         drive += scratch
-        drive *= self.inhabited
+        drive *= self._inhabited_f
         drive += shock_drive
         tier = self.committees
         if tier.n:  # partisan mediation drives where a group distrusts the committee (7.9)
@@ -493,7 +496,7 @@ class I4PModel(mesa.Model):
             base=self.base_cohesion,
             erosion=d.cohesion_erosion,
             recovery=d.cohesion_recovery,
-            inhabited=self.inhabited,
+            inhabited=self._inhabited_f,
             scratch=self._scratch,
         )
         # exposure is no longer needed: its buffer takes memory's refresh

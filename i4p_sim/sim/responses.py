@@ -117,6 +117,7 @@ class RapidResponses:
         self._windows: list[tuple[slice, slice]] | None = []
         self._in_force = 0  # how many
         self._dilation = tuple(np.zeros(shape, dtype=bool) for _ in range(3))
+        self._factor = np.empty(shape)
         self._window_mask = np.zeros(shape, dtype=bool)
         # the council's view of violence: a ring of preallocated maps, oldest first
         self.seen: deque[np.ndarray] = deque(maxlen=max(1, cfg.observation_delay + 1))
@@ -313,7 +314,11 @@ class RapidResponses:
             # union of the windows, the footprint dilated around the responses' cells
             union = self._union(centres)
             np.multiply(union, strength, out=rd)
-            np.multiply(keep, 1.0 - strength, out=keep, where=union)
+            # keep *= 1 - strength on the union, 1.0 elsewhere (x * 1.0 == x): one product
+            factor = self._factor
+            np.multiply(union, -strength, out=factor)
+            factor += 1.0  # 1.0 + -strength == 1.0 - strength; -0.0 + 1.0 == 1.0
+            keep *= factor
             self._windows = None
             self._in_force = len(centres)
             return
