@@ -139,7 +139,9 @@ class DensestWindows:
         size = float(self.size)
         s1 = self.size // 2
         s2 = self.size - s1 - 1
-        rows, where = np.unique(cells // w, return_inverse=True)
+        at = cells // w  # cells are ascending: so are their rows
+        new_row = np.append(True, at[1:] != at[:-1])
+        rows, where = at[new_row], np.cumsum(new_row) - 1
         counts = self._columns
         n = rows.size
         first = np.zeros(n)  # the first window: x[0 .. s2] of each row, one by one
@@ -151,22 +153,18 @@ class DensestWindows:
         line, col = index[nonzero // w], nonzero % w
         col = col[line >= 0]
         line = line[line >= 0]
-        # positions where such a count enters (l = col - s2) or leaves (l = col + s1 + 1)
-        pos = np.concatenate([col - s2, col + s1 + 1])
-        line = np.concatenate([line, line])
-        keep = (pos >= 1) & (pos < w)
+        # each row's terms in order: its first window at position 0, then the positions
+        # where a non-zero count enters (l = col - s2) or leaves (l = col + s1 + 1)
+        pos = np.concatenate([np.zeros(n, dtype=np.int64), col - s2, col + s1 + 1])
+        line = np.concatenate([np.arange(n), line, line])
+        keep = (pos >= 0) & (pos < w)
         keys = np.sort(line[keep] * w + pos[keep])
         keys = keys[np.append(True, keys[1:] != keys[:-1])]  # each position once
         line, pos = keys // w, keys % w
         enter, leave = pos + s2, pos - s1 - 1
         new = np.where(enter < w, counts[rows[line], np.minimum(enter, w - 1)] / size, 0.0)
         old = np.where(leave >= 0, counts[rows[line], np.maximum(leave, 0)] / size, 0.0)
-        # each row's terms in order: its first window (key row * w), then its differences
-        keys = np.concatenate([np.arange(n) * w, keys])
-        terms = np.concatenate([first, new - old])
-        order = np.argsort(keys, kind="stable")
-        keys, terms = keys[order], terms[order]
-        line = keys // w
+        terms = np.where(pos == 0, first[line], new - old)
         starts = np.searchsorted(line, np.arange(n))
         rank = np.arange(keys.size) - starts[line]
         table = np.zeros((n, int(rank.max()) + 1))

@@ -89,14 +89,14 @@ class SecurityForce(Agent):
         window = square_window(row, col, cfg.crackdown_radius, self.shape)
         self.until[window] = t + cfg.crackdown_duration
         people = self.inhabited[window]
-        n = people.sum()
+        n = np.count_nonzero(people)
         if n:
             share = np.bincount(self.group[window][people], minlength=self.groups) / n
             hit = share * self._per_member  # share of the window per 1,000 group members
-            self.legitimacy = np.clip(self.legitimacy - cfg.repression_cost * hit, 0.0, 1.0)
+            self.legitimacy = (self.legitimacy - cfg.repression_cost * hit).clip(0.0, 1.0)
         g = grievance[window]
         g += cfg.backlash * people
-        np.clip(g, 0.0, 1.0, out=g)
+        g.clip(0.0, 1.0, out=g)
         self.crackdowns += 1
 
     def shift_legitimacy(self, delta: float) -> None:
