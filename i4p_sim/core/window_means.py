@@ -117,6 +117,14 @@ class FootprintMean:
             (r0, min(h, r0 + block)) for r0 in range(0, h, block) if wanted[r0 : r0 + block].any()
         ]
         self._acc = [np.empty((block, w)) for _ in range(8)]
+        side = 2 * r + 1
+        self._offsets = [(i // side, i % side) for i in range(self.size)]
+        self._patterns = _shared_partial_sums(self._offsets) if 8 <= self.size <= 128 else None
+        if self._patterns is not None:  # one buffer per pattern, over its members' span
+            self._sums = [
+                np.empty((block + hi[0] - lo[0], w + hi[1] - lo[1]))
+                for _, _, lo, hi in self._patterns
+            ]
 
     def __call__(self, field: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Write the footprint means of ``field`` into ``out`` (its wanted rows); return it."""
@@ -127,16 +135,74 @@ class FootprintMean:
             np.take(field.reshape(-1), self._wrap, out=padded.reshape(-1))
         else:
             padded[r : r + h, r : r + w] = field
-        side = 2 * r + 1
         for r0, r1 in self.blocks:
-            n = r1 - r0
-            terms = [
-                padded[r0 + dr : r1 + dr, dc : dc + w] for dr in range(side) for dc in range(side)
-            ]
             dest = out[r0:r1]
-            _pairwise_sum(terms, dest, [a[:n] for a in self._acc])
+            if self._patterns is None:
+                terms = [padded[r0 + dr : r1 + dr, dc : dc + w] for dr, dc in self._offsets]
+                _pairwise_sum(terms, dest, [a[: r1 - r0] for a in self._acc])
+            else:
+                self._shifted_sum(r0, r1, dest)
             dest /= self.size
         return out
+
+    def _shifted_sum(self, r0: int, r1: int, dest: np.ndarray) -> None:
+        """numpy's eight partial sums of a row block, each pattern's sum computed once.
+
+        Partial sum ``j`` adds the terms ``j, j + 8, ...`` one by one; when two of them add
+        terms at the same relative offsets, one is the other shifted: each such pattern is
+        summed once, over the span of its members' shifts, and the partial sums are views
+        into it. The tree and the remaining terms follow numpy's order.
+        """
+        n, w = r1 - r0, self.shape[1]
+        padded = self.padded
+        acc: list[np.ndarray] = [padded] * 8
+        for (pattern, members, lo, hi), buf in zip(self._patterns, self._sums, strict=True):
+            rows, cols = n + hi[0] - lo[0], w + hi[1] - lo[1]
+            views = [
+                padded[r0 + lo[0] + p : r0 + lo[0] + p + rows, lo[1] + q : lo[1] + q + cols]
+                for p, q in pattern
+            ]
+            total = views[0]
+            if len(views) > 1:
+                total = buf[:rows, :cols]
+                np.add(views[0], views[1], out=total)
+                for view in views[2:]:
+                    total += view
+            for j, (br, bc) in members:
+                acc[j] = total[br - lo[0] : br - lo[0] + n, bc - lo[1] : bc - lo[1] + w]
+        s = [a[:n] for a in self._acc[:3]]
+        np.add(acc[0], acc[1], out=s[0])
+        np.add(acc[2], acc[3], out=s[1])
+        np.add(s[0], s[1], out=s[0])
+        np.add(acc[4], acc[5], out=s[1])
+        np.add(acc[6], acc[7], out=s[2])
+        np.add(s[1], s[2], out=s[1])
+        np.add(s[0], s[1], out=dest)
+        whole = self.size - self.size % 8
+        for dr, dc in self._offsets[whole:]:
+            dest += padded[r0 + dr : r1 + dr, dc : dc + w]
+
+
+def _shared_partial_sums(offsets: list[tuple[int, int]]) -> list:
+    """Group numpy's eight partial sums (8 <= terms <= 128) by the pattern they add.
+
+    Partial sum ``j`` adds the terms at ``offsets[j], offsets[j + 8], ...`` (up to the
+    last multiple of 8). Returns, per distinct pattern (those offsets relative to the
+    first), the pattern, its members ``(j, first offset)``, and the least and greatest
+    first offsets (the span its shared sum must cover).
+    """
+    whole = len(offsets) - len(offsets) % 8
+    groups: dict[tuple, list] = {}
+    for j in range(8):
+        base = offsets[j]
+        pattern = tuple((o[0] - base[0], o[1] - base[1]) for o in offsets[j:whole:8])
+        groups.setdefault(pattern, []).append((j, base))
+    found = []
+    for pattern, members in groups.items():
+        lo = (min(b[0] for _, b in members), min(b[1] for _, b in members))
+        hi = (max(b[0] for _, b in members), max(b[1] for _, b in members))
+        found.append((pattern, members, lo, hi))
+    return found
 
 
 def uniform_filter1d_constant(
