@@ -1,13 +1,12 @@
-"""The box means of ``core.window_means`` equal, bit for bit, the calls they replace."""
+"""``core.window_means.FootprintMean`` equals, bit for bit, the gathered sum it replaces."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import ndimage
 
 from i4p_sim.core import window_means
-from i4p_sim.core.window_means import FootprintMean, uniform_filter1d_constant
+from i4p_sim.core.window_means import FootprintMean
 
 
 def gathered_footprint_mean(field: np.ndarray, radius: int, torus: bool) -> np.ndarray:
@@ -53,14 +52,3 @@ def test_footprint_mean_computes_the_wanted_rows_only(monkeypatch):
     want = gathered_footprint_mean(field, 2, False)
     assert out[rows].tobytes() == want[rows].tobytes()
     assert (out[204:408] == -1.0).all()  # a block without wanted rows is left alone
-
-
-@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 9])
-@pytest.mark.parametrize("axis", [0, 1])
-@pytest.mark.parametrize("shape", [(64, 80), (3, 5), (1, 7), (50, 2)])
-def test_uniform_filter1d_equals_scipy(size, axis, shape):
-    rng = np.random.default_rng(size)
-    for x in (rng.random(shape) < 0.1, wide_range(rng, shape)):
-        want = ndimage.uniform_filter1d(x.astype(np.float64), size, axis, mode="constant")
-        got = uniform_filter1d_constant(x, size, axis, np.empty(shape), np.empty(shape))
-        assert got.tobytes() == want.tobytes()

@@ -11,8 +11,8 @@ without filtering the whole grid in floating point:
   rank as their counts do, and cells of count 0 (density 0 up to rounding) come last;
 * only the cells whose count reaches the k-th largest can be chosen; their densities are
   recomputed exactly as scipy computes them (its per-line running sums, on their rows
-  only, :func:`~i4p_sim.core.window_means.uniform_filter1d_constant`), and ranked as
-  :func:`densest_cells` ranks them;
+  only, :meth:`DensestWindows._exact_density`), and ranked as :func:`densest_cells`
+  ranks them;
 * with fewer than k cells of positive count, scipy's rounding residues (tiny positive
   densities where the count is 0) could be chosen too: the whole grid is then filtered
   as before.

@@ -1,21 +1,13 @@
-"""Means over square windows, in the floating-point order of the calls they replace.
+"""Means over square windows, in the floating-point order of the call they replace.
 
-Pure numpy. Box means the model takes every step, computed with vector operations in
-exactly the order of additions of the slower call each replaces, so the results are bit
-for bit the same (tested in ``tests/test_window_means.py``):
-
-* :class:`FootprintMean` -- the mean of a field over the (2r+1)^2 square around every
-  cell, cells beyond a non-torus edge counting as 0: what ``np.sum`` over each cell's
-  gathered footprint gives (numpy's pairwise summation: eight running partial sums, then a
-  fixed tree), here as a sum of shifted views of a padded copy, row block by row block;
-* :func:`uniform_filter1d_constant` -- ``scipy.ndimage.uniform_filter1d(x, size, axis,
-  mode="constant")``: a running sum along each line (``tmp += new - old``, divided by
-  ``size`` at each output), here a cumulative sum of the line differences. Not faster than
-  scipy on a whole grid; it lets :mod:`i4p_sim.core.hotspots` redo scipy's arithmetic on
-  the few lines it needs.
-
-Both replicate the order of operations of numpy 2 and scipy 1.17 (the versions pinned by
-the tests); a library that changed its order would fail those tests, not silently drift.
+Pure numpy. :class:`FootprintMean` is the mean of a field over the (2r+1)^2 square
+around every cell, cells beyond a non-torus edge counting as 0 (the warning risk map the
+model takes every step): what ``np.sum`` over each cell's gathered footprint gives
+(numpy's pairwise summation: eight running partial sums, then a fixed tree), computed as
+sums of shifted views of a padded copy, row block by row block, in exactly the same order
+of additions, so the results are bit for bit the same (``tests/test_window_means.py``).
+It replicates the order of numpy 2's pairwise summation (checked on numpy 2.4 and 2.5); a
+numpy that changed it would fail those tests, not silently drift.
 """
 
 from __future__ import annotations
@@ -203,58 +195,3 @@ def _shared_partial_sums(offsets: list[tuple[int, int]]) -> list:
         hi = (max(b[0] for _, b in members), max(b[1] for _, b in members))
         found.append((pattern, members, lo, hi))
     return found
-
-
-def uniform_filter1d_constant(
-    x: np.ndarray, size: int, axis: int, out: np.ndarray, diff: np.ndarray
-) -> np.ndarray:
-    """``scipy.ndimage.uniform_filter1d(x, size, axis, out, mode="constant")``, bit for bit.
-
-    Per line: ``tmp`` = the first window's sum (0.0 plus its terms one by one), then
-    ``tmp += x[l + s2] - x[l - s1 - 1]`` at each next position ``l`` (``s1 = size // 2``,
-    ``s2 = size - s1 - 1``, zeros beyond both ends), and each output is ``tmp / size``:
-    the running sums are a cumulative sum of :func:`uniform_filter1d_differences`.
-
-    Parameters
-    ----------
-    x : array
-        Input (bool or float), read as float64.
-    size : int
-        Window size (origin 0), >= 1.
-    axis : int
-        Axis of the lines.
-    out : float64 array
-        The result (may be ``x``).
-    diff : float64 array
-        Scratch of the same shape, distinct from ``x``.
-    """
-    uniform_filter1d_differences(x, size, axis, diff)
-    np.cumsum(diff, axis=axis, out=out)
-    out /= size
-    return out
-
-
-def uniform_filter1d_differences(
-    x: np.ndarray, size: int, axis: int, diff: np.ndarray
-) -> np.ndarray:
-    """The terms scipy's 1-D uniform filter adds up along each line, into ``diff``.
-
-    The first window's sum (0.0 plus ``x[0 .. s2]`` one by one) at position 0, then
-    ``x[l + s2] - x[l - s1 - 1]`` (zero beyond the line) at each position ``l >= 1``.
-    """
-    xs = np.moveaxis(x, axis, 0)
-    ds = np.moveaxis(diff, axis, 0)
-    n = xs.shape[0]
-    s1 = size // 2
-    s2 = size - s1 - 1
-    ds[0] = 0.0  # the first window: s1 zeros before the line, then x[0 .. s2]
-    for k in range(min(s2 + 1, n)):
-        ds[0] += xs[k]
-    # position l (1 .. n-1): x[l + s2] enters (zero beyond the line), x[l - s1 - 1] leaves
-    enter = max(0, n - 1 - s2)
-    ds[1 : 1 + enter] = xs[1 + s2 :]
-    ds[1 + enter :] = 0.0
-    leave = n - (s1 + 1)
-    if leave > 0:
-        ds[s1 + 1 :] -= xs[:leave]
-    return diff
