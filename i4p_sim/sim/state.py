@@ -75,6 +75,7 @@ class SecurityForce(Agent):
         self.carried = 0.0
         self.crackdowns = 0  # this step's
         self._targets = DensestWindows(self.shape, 2 * cfg.crackdown_radius + 1)
+        self._backlash = cfg.backlash * inhabited  # the grievance a crackdown adds per cell
         self._in_force = np.empty(self.shape, dtype=bool)
 
     def crack_down(self, row: int, col: int, t: int, grievance: np.ndarray) -> None:
@@ -95,7 +96,7 @@ class SecurityForce(Agent):
             hit = share * self._per_member  # share of the window per 1,000 group members
             self.legitimacy = (self.legitimacy - cfg.repression_cost * hit).clip(0.0, 1.0)
         g = grievance[window]
-        g += cfg.backlash * people
+        g += self._backlash[window]  # backlash * people, computed once
         g.clip(0.0, 1.0, out=g)
         self.crackdowns += 1
 
