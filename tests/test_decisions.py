@@ -13,9 +13,10 @@ import pytest
 from i4p_sim.config.loading import load_scenario
 from i4p_sim.config.scenario import StateConfig
 from i4p_sim.core.decisions import DecisionParams, decide
+from i4p_sim.core.hotspots import densest_cells
 from i4p_sim.sim.agents import Community
 from i4p_sim.sim.model import I4PModel
-from i4p_sim.sim.state import SecurityForce, densest_cells
+from i4p_sim.sim.state import SecurityForce
 
 PARAMS = DecisionParams(
     threshold=0.1,

@@ -308,3 +308,39 @@ def test_dense_response_union_equals_the_window_loop():
             R.DENSE_WINDOWS = old
         assert loop_keep.tobytes() == dense_keep.tobytes()
         assert np.array_equal(loop_rd, m.responses.damping)
+
+
+def test_sorted_landing_percentiles_equal_the_counts(monkeypatch):
+    """Many responses landing at once: one sort of the inhabited cells, the same shares."""
+    import i4p_sim.sim.responses as responses_mod
+
+    sc = small("upheaval", n=40, seed=7)
+    runs = []
+    for threshold in (0, 10**9):  # always sort / always count
+        monkeypatch.setattr(responses_mod, "SORTED_LANDINGS", threshold)
+        m = I4PModel(sc, communities=False)
+        m.run(120)
+        runs.append([(r.lands, r.target_tension, r.target_percentile) for r in m.responses.landed])
+    assert len(runs[0]) > 10
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("radius", [0, 1, 2, 4])
+def test_footprint_means_equal_the_window_slices(radius):
+    """All landing responses' window means at once equal ``tension[window].mean()``."""
+    from i4p_sim.sim import responses as R
+
+    sc = small(n=30, seed=2)
+    sc = sc.model_copy(
+        update={"council": sc.council.model_copy(update={"response_radius": radius})}
+    )
+    m = I4PModel(sc, communities=False)
+    rng = np.random.default_rng(radius)
+    tension = rng.random(m.shape) * 10.0 ** rng.integers(-8, 1, m.shape)
+    spots = [(0, 0), (29, 29), (0, 15), (15, 29), (1, 1)] + [
+        tuple(int(x) for x in rng.integers(0, 30, 2)) for _ in range(60)
+    ]
+    landing = [R.Response(0, 5, r, c, "warning", "national") for r, c in spots]
+    got = m.responses.footprint_means(tension, landing)
+    want = [float(tension[m.responses.window(resp)].mean()) for resp in landing]
+    assert got.tolist() == want

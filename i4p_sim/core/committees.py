@@ -90,6 +90,16 @@ def _segments(
     return flat, starts, sizes, owner
 
 
+@dataclass(frozen=True)
+class CommitteeFields:
+    """One step's committee fields at the covered cells (:meth:`CommitteeTier.step_fields`)."""
+
+    damping: np.ndarray  # mediation damping
+    drive: np.ndarray  # partisan mediation's drive rate
+    sanction: np.ndarray  # social sanction (7.4)
+    dialogue: np.ndarray  # cohesion gain rate from dialogue, capped at 1
+
+
 @dataclass
 class CommitteeTier:
     """State and vectorised rules of all local peace committees (docs/ODD.md 7.9).
@@ -132,6 +142,7 @@ class CommitteeTier:
         self.entry_home = np.ones(self.flat.size, dtype=bool)  # set by set_groups
         self.watch_home = np.ones(self.watch[0].size, dtype=bool)
         self.home = np.zeros(n, dtype=np.int64)
+        self._pick_trust()
         # the cells some catchment covers (sorted flat indices) and, for every catchment
         # entry, its position in ``cover``: the per-step fields are non-zero only there
         self.cover, self.cover_inverse = np.unique(self.flat, return_inverse=True)
@@ -146,6 +157,19 @@ class CommitteeTier:
         self.home = g[self.cell_index].astype(np.int64)
         self.entry_home = g[self.flat] == self.home[self.owner]
         self.watch_home = g[self.watch[0]] == self.home[self.watch[3]]
+        self._pick_trust()
+
+    def _pick_trust(self) -> None:
+        """Per catchment and watch entry: its place in :meth:`_granted` (home or other)."""
+        n = self.n
+        self._entry_pick = self.owner + n * ~self.entry_home
+        self._watch_pick = self.watch[3] + n * ~self.watch_home
+
+    def _granted(self) -> np.ndarray:
+        """``legitimacy * trust_home`` of every committee, then ``legitimacy * trust_other``."""
+        return np.concatenate(
+            [self.legitimacy * self.trust_home, self.legitimacy * self.trust_other]
+        )
 
     def group_legitimacy(self) -> np.ndarray:
         """Per catchment entry: the legitimacy the cell's group grants its committee.
@@ -153,8 +177,8 @@ class CommitteeTier:
         ``legitimacy_c * trust_home_c`` for the home group, ``legitimacy_c * trust_other_c``
         (initially ``lpc.inclusiveness``) for the others (docs/ODD.md 7.9, composition).
         """
-        trust = np.where(self.entry_home, self.trust_home[self.owner], self.trust_other[self.owner])
-        return self.legitimacy[self.owner] * trust
+        # the same product per entry as legitimacy[owner] * trust[owner], one gather
+        return self._granted()[self._entry_pick]
 
     def mediation_sign(self) -> np.ndarray:
         """Per catchment entry: ``(L - pt) / (1 - pt)`` if ``L >= pt`` else ``-(pt - L) / pt``.
@@ -162,8 +186,10 @@ class CommitteeTier:
         ``L`` the legitimacy the entry cell's group grants the committee, ``pt`` the partisan
         threshold: positive where mediation calms, negative where it drives (7.9).
         """
+        return self._sign(self.group_legitimacy())
+
+    def _sign(self, legit: np.ndarray) -> np.ndarray:
         pt = self.cfg.partisan_threshold
-        legit = self.group_legitimacy()
         return np.where(legit >= pt, (legit - pt) / (1.0 - pt), (legit - pt) / pt)
 
     def catchment_mean(self, values: np.ndarray) -> np.ndarray:
@@ -294,8 +320,10 @@ class CommitteeTier:
         below the partisan threshold (where :meth:`mediation_drive_cells` takes over).
         Off the catchments the field is zero, so these values are all of it.
         """
-        sign = self.mediation_sign()
-        d = self.cfg.mediation * self.capability()[self.owner] * np.maximum(sign, 0.0)
+        return self._damping(self.capability()[self.owner], self.mediation_sign())
+
+    def _damping(self, cap: np.ndarray, sign: np.ndarray) -> np.ndarray:
+        d = self.cfg.mediation * cap * np.maximum(sign, 0.0)
         d = np.clip(d, 0.0, MAX_MEDIATION)
         log_keep = np.bincount(self.cover_inverse, weights=np.log1p(-d), minlength=self.cover.size)
         return -np.expm1(log_keep)
@@ -307,8 +335,10 @@ class CommitteeTier:
         tension (Odendaal 2013): the model adds ``rate * tension`` to the drive, the mirror
         of damping (which removes ``damping * tension``), 7.9.
         """
-        sign = self.mediation_sign()
-        rate = self.cfg.mediation * self.capability()[self.owner] * np.maximum(-sign, 0.0)
+        return self._drive(self.capability()[self.owner], self.mediation_sign())
+
+    def _drive(self, cap: np.ndarray, sign: np.ndarray) -> np.ndarray:
+        rate = self.cfg.mediation * cap * np.maximum(-sign, 0.0)
         return np.bincount(self.cover_inverse, weights=rate, minlength=self.cover.size)
 
     def mediation_sign_map(self) -> np.ndarray:
@@ -331,15 +361,40 @@ class CommitteeTier:
         The sum over the committees whose catchment holds the cell of effectiveness times
         the legitimacy the cell's group grants the committee (``group_legitimacy``).
         """
-        weights = self.capability()[self.owner] * self.group_legitimacy()
+        return self._sanction(self.capability()[self.owner], self.group_legitimacy())
+
+    def _sanction(self, cap: np.ndarray, legit: np.ndarray) -> np.ndarray:
+        weights = cap * legit
         return np.bincount(self.cover_inverse, weights=weights, minlength=self.cover.size)
 
     def dialogue_cells(self, civic_space: float) -> np.ndarray:
         """Per-step cohesion gain rate from dialogue at the covered cells, capped at 1."""
-        rate = self.cfg.dialogue * self.capability()[self.owner] * self.group_legitimacy()
+        return self._dialogue(self.capability()[self.owner], self.group_legitimacy(), civic_space)
+
+    def _dialogue(self, cap: np.ndarray, legit: np.ndarray, civic_space: float) -> np.ndarray:
+        rate = self.cfg.dialogue * cap * legit
         rate *= civic_space
         field_ = np.bincount(self.cover_inverse, weights=rate, minlength=self.cover.size)
         return np.minimum(field_, 1.0)
+
+    def step_fields(self, civic_space: float) -> CommitteeFields:
+        """The four per-step fields at the covered cells, sharing their per-entry terms.
+
+        Equal to :meth:`mediation_damping_cells`, :meth:`mediation_drive_cells`,
+        :meth:`sanction_cells` and :meth:`dialogue_cells` called one after the other (the
+        same expressions), with each entry's capability, group legitimacy and mediation
+        sign computed once. Valid until the tier's state changes (the model takes them
+        once a step, after committees and councils have acted).
+        """
+        cap = self.capability()[self.owner]
+        legit = self.group_legitimacy()
+        sign = self._sign(legit)
+        return CommitteeFields(
+            damping=self._damping(cap, sign),
+            drive=self._drive(cap, sign),
+            sanction=self._sanction(cap, legit),
+            dialogue=self._dialogue(cap, legit, civic_space),
+        )
 
     def warnings(self, risk: np.ndarray) -> list[tuple[int, int, float, int]]:
         """Early warnings: (row, col, severity, committee) where a hotspot passes the threshold.
@@ -351,9 +406,7 @@ class CommitteeTier:
             return []
         # information: people tell committees they trust, so the risk a committee sees at a
         # hotspot is weighted by the legitimacy the hotspot's group grants it (7.9)
-        owner = self.watch[3]
-        trust = np.where(self.watch_home, self.trust_home[owner], self.trust_other[owner])
-        peak, where = self.watched_hotspot(risk, self.legitimacy[owner] * trust)
+        peak, where = self.watched_hotspot(risk, self._granted()[self._watch_pick])
         send = self.active & (peak > self.cfg.warning_threshold)
         w = self.shape[1]
         # committees whose watch areas overlap report the same hotspot once

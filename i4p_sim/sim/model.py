@@ -29,15 +29,11 @@ from mesa.discrete_space import OrthogonalMooreGrid
 from i4p_sim.config.loading import load_scenario
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.core import landscape
-from i4p_sim.core.committees import CommitteeTier
+from i4p_sim.core.committees import CommitteeFields, CommitteeTier
 from i4p_sim.core.decisions import DecisionParams, decide
 from i4p_sim.core.field import neighbour_mean, propagate
 from i4p_sim.core.siting import need_based_sites
-from i4p_sim.core.social import (
-    relax_grievance,
-    update_cohesion,
-    update_memory,
-)
+from i4p_sim.core.social import relax_grievance, update_cohesion, update_memory
 from i4p_sim.core.streams import streams as keyed_streams
 from i4p_sim.sim.agents import (
     Community,
@@ -52,18 +48,10 @@ from i4p_sim.sim.responses import RapidResponses
 from i4p_sim.sim.shocks import ShockSchedule
 from i4p_sim.sim.state import SecurityForce
 
-LAYERS = (
-    "population",
-    "group",
-    "grievance",
-    "tension",
-    "cohesion",
-    "violence",
-    "memory",
-    "exhaustion",
-    "presence",
-    "risk_aversion",
-    "attachment",
+#: The property layers, in the order they are registered on the grid.
+LAYERS: tuple[str, ...] = tuple(
+    "population group grievance tension cohesion violence memory exhaustion presence "
+    "risk_aversion attachment".split()
 )
 #: First spawn-key entry of a re-seeded stream (:meth:`I4PModel.reseed_stream`), far from
 #: the named streams' ids and the shock streams' (core/streams.py), so none collides.
@@ -247,6 +235,9 @@ class I4PModel(mesa.Model):
         self._exposure = np.empty(shape)
         self._labels = np.empty(shape, dtype=np.int32)
         self._inhabited_idx = np.flatnonzero(self.inhabited)
+        # as 1.0 / 0.0: multiplying by it gives the bits multiplying by the bool mask does
+        # (numpy casts the bool to 1.0 / 0.0), without a cast every step
+        self._inhabited_f = self.inhabited.astype(np.float64)
         self._gathered = np.empty(self._inhabited_idx.size)
         self._friction_drive: tuple[float, np.ndarray] | None = None
 
@@ -342,13 +333,14 @@ class I4PModel(mesa.Model):
         self.state.update_presence(t)
         # 5. tension: responses land, then the field propagates with every source and sink
         self.responses.land(t, tension)
-        self._assemble_drive(shock_drive)
-        self._assemble_damping(t)
+        fields = self._committee_fields()  # the tier is settled for this step
+        self._assemble_drive(shock_drive, fields)
+        self._assemble_damping(t, fields)
         self._propagate_tension()
         # 6. communities decide; councils will see it late; the social layers follow
-        self._decide()
+        self._decide(fields)
         self.responses.record_violence(self.layers["violence"])
-        self._update_social_layers()
+        self._update_social_layers(fields)
         # 7. observation
         self._measure(t, disbursed, returned, len(warnings), answered)
         self.datacollector.collect(self)
@@ -392,8 +384,18 @@ class I4PModel(mesa.Model):
             self.state.shift_legitimacy(-self.config.council.agreement_breakdown)
         return answered
 
-    def _assemble_drive(self, shock_drive: np.ndarray) -> None:
-        """Combine every source of tension into :attr:`drive` (docs/ODD.md 7.2)."""
+    def _committee_fields(self) -> CommitteeFields | None:
+        """This step's committee fields at the covered cells (``None`` without committees)."""
+        tier = self.committees
+        return tier.step_fields(self.civic_space) if tier.n else None
+
+    def _assemble_drive(
+        self, shock_drive: np.ndarray, fields: CommitteeFields | None = None
+    ) -> None:
+        """Combine every source of tension into :attr:`drive` (docs/ODD.md 7.2).
+
+        ``fields``: this step's committee fields (default: computed now).
+        """
         d, L = self.config.dynamics, self.layers
         drive = self.drive
         np.multiply(L["cohesion"], -d.cohesion_buffer, out=drive)
@@ -404,12 +406,13 @@ class I4PModel(mesa.Model):
         scratch = self._scratch
         np.multiply(L["memory"], d.memory_weight, out=scratch)
         drive += scratch
-        drive *= self.inhabited
+        drive *= self._inhabited_f
         drive += shock_drive
         tier = self.committees
         if tier.n:  # partisan mediation drives where a group distrusts the committee (7.9)
+            fields = fields or self._committee_fields()
             flat = drive.reshape(-1)
-            flat[tier.cover] += tier.mediation_drive_cells() * L["tension"].reshape(-1)[tier.cover]
+            flat[tier.cover] += fields.drive * L["tension"].reshape(-1)[tier.cover]
 
     def _friction_term(self) -> np.ndarray:
         """``friction_strength * friction``: constant over a run, so computed once."""
@@ -419,7 +422,7 @@ class I4PModel(mesa.Model):
             cached = self._friction_drive = (strength, strength * self.friction)
         return cached[1]
 
-    def _assemble_damping(self, t: int) -> None:
+    def _assemble_damping(self, t: int, fields: CommitteeFields | None = None) -> None:
         """Combine every sink into :attr:`damping` (docs/ODD.md 7.3).
 
         Committees, rapid responses, a national agreement, violence release. Every factor
@@ -431,7 +434,8 @@ class I4PModel(mesa.Model):
         keep.fill(1.0)
         tier = self.committees
         if tier.n:  # mediation damping is zero off the catchments
-            keep.reshape(-1)[tier.cover] = 1.0 - tier.mediation_damping_cells()
+            fields = fields or self._committee_fields()
+            keep.reshape(-1)[tier.cover] = 1.0 - fields.damping
         self.responses.damp(keep, t)
         if self.national is not None and t < self.national.agreement_until:
             keep *= 1.0 - cfg.council.agreement_strength
@@ -457,7 +461,7 @@ class I4PModel(mesa.Model):
             out=tension,
         )
 
-    def _decide(self) -> None:
+    def _decide(self, fields: CommitteeFields | None = None) -> None:
         """Communities decide whether to mobilise (docs/ODD.md 7.4), all at once.
 
         One (H, W) standard normal draw from the decisions stream every step, whatever the
@@ -467,7 +471,8 @@ class I4PModel(mesa.Model):
         self.rng_decisions.standard_normal(out=self.draws)
         np.multiply(self.draws, self.config.community.decision_noise, out=self.noise)
         if tier.n:
-            self.sanction.reshape(-1)[tier.cover] = tier.sanction_cells(L["group"])
+            fields = fields or self._committee_fields()
+            self.sanction.reshape(-1)[tier.cover] = fields.sanction
         decide(
             tension=L["tension"],
             group=L["group"],
@@ -485,7 +490,7 @@ class I4PModel(mesa.Model):
             work=self._work,
         )
 
-    def _update_social_layers(self) -> None:
+    def _update_social_layers(self, fields: CommitteeFields | None = None) -> None:
         """Cohesion (docs/ODD.md 7.6), memory (7.7) and grievance (7.8), in that order."""
         d, L, tier = self.config.dynamics, self.layers, self.committees
         v = self._violence_f
@@ -497,12 +502,12 @@ class I4PModel(mesa.Model):
         update_cohesion(
             L["cohesion"],
             exposure,
-            dialogue=tier.dialogue_cells(self.civic_space) if tier.n else None,
+            dialogue=(fields or self._committee_fields()).dialogue if tier.n else None,
             cover=tier.cover,
             base=self.base_cohesion,
             erosion=d.cohesion_erosion,
             recovery=d.cohesion_recovery,
-            inhabited=self.inhabited,
+            inhabited=self._inhabited_f,
             scratch=self._scratch,
         )
         # exposure is no longer needed: its buffer takes memory's refresh

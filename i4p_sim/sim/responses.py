@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import ndimage
 
 from i4p_sim.core.committees import CommitteeTier
+from i4p_sim.core.hotspots import DensestWindows
 from i4p_sim.core.landscape import square_window
+from i4p_sim.core.window_means import FootprintMean
 
 if TYPE_CHECKING:
     from i4p_sim.config.scenario import CouncilConfig
@@ -27,9 +28,12 @@ if TYPE_CHECKING:
 
 #: Landed responses kept for diagnostics (ODD 7.12); older ones are only counted.
 LANDED_KEPT = 1000
-#: Above this many response windows in force, their union is found with one 2-D
-#: difference array instead of a loop over windows (same cells, same product).
+#: Above this many response windows in force, their union is found by dilating the map of
+#: their cells instead of a loop over windows (same cells, same product).
 DENSE_WINDOWS = 24
+#: Above this many responses landing in one step, their percentiles are found by sorting
+#: the inhabited cells' tension once instead of one count over them per response.
+SORTED_LANDINGS = 32
 
 Warning = tuple[int, int, float, int]  # row, col, severity, committee
 
@@ -111,17 +115,21 @@ class RapidResponses:
         self.landed: deque[Response] = deque(maxlen=LANDED_KEPT)
         self.n_landed = 0
         self.damping = np.zeros(shape)  # response_damping of docs/ODD.md 7.3
-        self._windows: list[tuple[slice, slice]] = []  # footprints in force this step
+        # footprints in force this step (None: too many, their union was used instead)
+        self._windows: list[tuple[slice, slice]] | None = []
+        self._in_force = 0  # how many
+        self._dilation = tuple(np.zeros(shape, dtype=bool) for _ in range(3))
+        self._factor = np.empty(shape)
         self._window_mask = np.zeros(shape, dtype=bool)
         # the council's view of violence: a ring of preallocated maps, oldest first
         self.seen: deque[np.ndarray] = deque(maxlen=max(1, cfg.observation_delay + 1))
-        self._seen_f = np.empty(shape)
-        self._density = np.empty(shape)
+        self._densest = DensestWindows(shape, 3)  # a council's view: 3 x 3 windows
         self._risk = np.zeros(shape)
-        self._risk_window: tuple[np.ndarray, ...] | None = None
+        self._footprint: FootprintMean | None = None
         self._inhabited_idx = np.flatnonzero(inhabited)
         self._gathered = np.empty(self._inhabited_idx.size)
         self._gathered_mask = np.empty(self._inhabited_idx.size, dtype=bool)
+        self._ranked = np.empty(self._inhabited_idx.size)
         self.max_targets = max_targets(cfg, int(inhabited.sum()))
         self.capture = 0.0  # share of responses that become crackdowns (7.13)
         self._captured = 0.0  # its carried remainder
@@ -155,7 +163,7 @@ class RapidResponses:
 
     def window(self, resp: Response) -> tuple[slice, slice]:
         """A response's footprint: the square of radius ``response_radius`` around it."""
-        return square_window(resp.row, resp.col, self.cfg.response_radius, self.shape)
+        return self.square(resp.row, resp.col)
 
     # ------------------------------------------------------------ process step 3: risk
 
@@ -163,39 +171,17 @@ class RapidResponses:
         """Tension averaged over a rapid response's footprint: what a warning ranks by.
 
         The mean over the (2r+1)^2 footprint, cells beyond a non-torus edge counting as 0
-        (``scipy.ndimage.uniform_filter`` with mode "constant" or "wrap"), evaluated only on
-        the cells some committee watches: warnings read nothing else.
+        (``scipy.ndimage.uniform_filter`` with mode "constant" or "wrap", to rounding),
+        evaluated on the rows holding a cell some committee watches: warnings read nothing
+        else. Its sums add the footprint's cells in the order ``np.sum`` adds a gathered
+        footprint (:class:`~i4p_sim.core.window_means.FootprintMean`), whole rows at once.
         """
-        if self._risk_window is None:
-            cells, window, inside = self._footprint_windows(committees.watched_cells())
-            self._risk_window = (
-                cells,
-                window,
-                inside,
-                np.empty(window.shape),
-                np.empty(len(cells)),
+        if self._footprint is None:
+            rows = committees.watched_cells() // self.shape[1]
+            self._footprint = FootprintMean(
+                self.shape, self.cfg.response_radius, self.torus, rows=rows
             )
-        cells, window, inside, values, sums = self._risk_window
-        np.take(tension.ravel(), window, out=values)
-        values *= inside
-        values.sum(axis=1, out=sums)
-        sums /= window.shape[1]
-        self._risk.ravel()[cells] = sums
-        return self._risk
-
-    def _footprint_windows(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Flat indices of each cell's response footprint and which of them lie on the grid."""
-        h, w = self.shape
-        rad = self.cfg.response_radius
-        off = np.arange(-rad, rad + 1)
-        dr, dc = np.meshgrid(off, off, indexing="ij")
-        rows = cells[:, None] // w + dr.ravel()[None, :]
-        cols = cells[:, None] % w + dc.ravel()[None, :]
-        if self.torus:
-            rows, cols = rows % h, cols % w
-        inside = ((rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)).astype(np.float64)
-        window = np.clip(rows, 0, h - 1) * w + np.clip(cols, 0, w - 1)
-        return cells, window, inside
+        return self._footprint(tension, self._risk)
 
     # --------------------------------------------------- process step 4: triage, dispatch
 
@@ -277,21 +263,9 @@ class RapidResponses:
         """
         if not self.seen[0].any():
             return []
-        seen = self._seen_f
-        np.copyto(seen, self.seen[0])
-        density = ndimage.uniform_filter(seen, size=3, mode="constant", output=self._density)
-        if isinstance(bounds, np.ndarray):
-            density = np.where(bounds, density, 0.0)
-        elif bounds is not None:
-            r0, r1, c0, c1 = bounds
-            inside = np.zeros(self.shape, dtype=bool)
-            inside[r0:r1, c0:c1] = True
-            density = np.where(inside, density, 0.0)
         # the k densest cells with density > 0, ties by cell index: the first k of a stable
-        # argsort of -density restricted to > 0, without sorting the whole grid
-        flat = density.reshape(-1)
-        candidates = np.flatnonzero(flat > 0)
-        order = candidates[np.argsort(-flat[candidates], kind="stable")[:k]]
+        # argsort of -density restricted to > 0, without filtering and sorting the grid
+        order = self._densest(self.seen[0], k, bounds)
         h, w = self.shape
         rows, cols = order // w, order % w
         # this step's fixed-shape draw; targets beyond it (never at run time) are exact
@@ -311,15 +285,47 @@ class RapidResponses:
         landing = [r for r in self.queue if r.lands == t]
         if not landing:
             return
+        targets = self.footprint_means(tension, landing)
         inhabited = np.take(tension.reshape(-1), self._inhabited_idx, out=self._gathered)
-        calmer = self._gathered_mask
-        for resp in landing:
-            resp.target_tension = float(tension[self.window(resp)].mean())
-            # inhabited cells calmer than the target (what a sorted search would count)
-            below = np.count_nonzero(np.less(inhabited, resp.target_tension, out=calmer))
-            resp.target_percentile = float(below / max(inhabited.size, 1))
+        # inhabited cells calmer than each target: sorted searches, or one count each
+        if len(landing) > SORTED_LANDINGS:
+            ranked = self._ranked
+            np.copyto(ranked, inhabited)
+            ranked.sort()
+            below = np.searchsorted(ranked, targets, side="left").tolist()
+        else:
+            calmer = self._gathered_mask
+            below = [np.count_nonzero(np.less(inhabited, x, out=calmer)) for x in targets]
+        cells = max(inhabited.size, 1)
+        for resp, target, count in zip(landing, targets.tolist(), below, strict=True):
+            resp.target_tension = target
+            resp.target_percentile = float(count / cells)
             self.landed.append(resp)
             self.n_landed += 1
+
+    def footprint_means(self, tension: np.ndarray, responses: Sequence[Response]) -> np.ndarray:
+        """``tension[self.window(r)].mean()`` of each response, all at once, bit for bit.
+
+        numpy sums a window slice as it sums the window's cells gathered in row-major
+        order into a contiguous row (tested), so the footprints of one shape (clipped
+        ones differ) are gathered into a matrix and summed along its rows.
+        """
+        h, w = self.shape
+        rad = self.cfg.response_radius
+        rows = np.array([r.row for r in responses])
+        cols = np.array([r.col for r in responses])
+        r0, c0 = np.maximum(rows - rad, 0), np.maximum(cols - rad, 0)
+        height = np.minimum(rows + rad + 1, h) - r0
+        width = np.minimum(cols + rad + 1, w) - c0
+        means = np.empty(rows.size)
+        shapes = height * (w + 1) + width
+        for shape in np.unique(shapes).tolist():
+            mine = np.flatnonzero(shapes == shape)
+            a, b = divmod(shape, w + 1)
+            dr, dc = np.divmod(np.arange(a * b), b)
+            cells = (r0[mine, None] + dr) * w + c0[mine, None] + dc
+            means[mine] = np.take(tension.reshape(-1), cells).sum(axis=1) / (a * b)
+        return means
 
     def damp(self, keep: np.ndarray, t: int) -> None:
         """Multiply ``keep`` by ``1 - response_damping`` of the responses in force at ``t``.
@@ -331,20 +337,30 @@ class RapidResponses:
         """
         rd = self.damping
         strength = self.cfg.response_strength
-        windows = [self.window(r) for r in self.queue if r.lands <= t < r.ends]
-        if len(windows) > DENSE_WINDOWS or len(self._windows) > DENSE_WINDOWS:
+        centres = [(r.row, r.col) for r in self.queue if r.lands <= t < r.ends]
+        if len(centres) > DENSE_WINDOWS or self._in_force > DENSE_WINDOWS:
             # every response has the same strength: the factor is 1 - strength on the
-            # union of the windows, found with a 2-D difference array
-            union = self._union(windows)
+            # union of the windows, the footprint dilated around the responses' cells
+            union = self._union(centres)
             np.multiply(union, strength, out=rd)
-            np.multiply(keep, 1.0 - strength, out=keep, where=union)
-            self._windows = windows
+            # keep *= 1 - strength on the union, 1.0 elsewhere (x * 1.0 == x): one product
+            factor = self._factor
+            np.multiply(union, -strength, out=factor)
+            factor += 1.0  # 1.0 + -strength == 1.0 - strength; -0.0 + 1.0 == 1.0
+            keep *= factor
+            self._windows = None
+            self._in_force = len(centres)
             return
-        for window in self._windows:  # last step's footprints: back to zero
-            rd[window] = 0.0
+        if self._windows is None:  # last step's union: back to zero
+            rd.fill(0.0)
+        else:
+            for window in self._windows:  # last step's footprints: back to zero
+                rd[window] = 0.0
+        windows = [self.square(row, col) for row, col in centres]
         for window in windows:
             np.maximum(rd[window], strength, out=rd[window])
         self._windows = windows
+        self._in_force = len(windows)
         if windows:
             done = self._window_mask
             for window in windows:
@@ -354,21 +370,31 @@ class RapidResponses:
             for window in windows:
                 done[window] = False
 
-    def _union(self, windows: list[tuple[slice, slice]]) -> np.ndarray:
-        """Boolean (H, W) union of rectangular windows (a 2-D difference array)."""
-        h, w = self.shape
-        diff = np.zeros((h + 1, w + 1), dtype=np.int32)
-        if windows:
-            r0 = np.array([win[0].start for win in windows])
-            r1 = np.array([win[0].stop for win in windows])
-            c0 = np.array([win[1].start for win in windows])
-            c1 = np.array([win[1].stop for win in windows])
-            np.add.at(diff, (r0, c0), 1)
-            np.add.at(diff, (r0, c1), -1)
-            np.add.at(diff, (r1, c0), -1)
-            np.add.at(diff, (r1, c1), 1)
-        counts = np.cumsum(np.cumsum(diff, axis=0), axis=1)
-        return counts[:h, :w] > 0
+    def square(self, row: int, col: int) -> tuple[slice, slice]:
+        """The footprint of a response at (row, col): see :meth:`window`."""
+        return square_window(row, col, self.cfg.response_radius, self.shape)
+
+    def _union(self, centres: list[tuple[int, int]]) -> np.ndarray:
+        """Boolean (H, W) union of the footprints around ``centres``.
+
+        The footprints are the squares of radius ``response_radius`` clipped to the grid:
+        their union is the map of centres dilated by that square, one axis at a time.
+        """
+        r = self.cfg.response_radius
+        marks, rows, union = self._dilation
+        marks.fill(False)
+        if centres:
+            at = np.array(centres)
+            marks[at[:, 0], at[:, 1]] = True
+        np.copyto(rows, marks)
+        for d in range(1, r + 1):  # along columns: rows i - r .. i + r
+            rows[d:] |= marks[:-d]
+            rows[:-d] |= marks[d:]
+        np.copyto(union, rows)
+        for d in range(1, r + 1):  # then along rows
+            union[:, d:] |= rows[:, :-d]
+            union[:, :-d] |= rows[:, d:]
+        return union
 
     # ----------------------------------------------- process step 6: what councils see
 

@@ -16,34 +16,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from mesa import Agent, Model
-from scipy import ndimage
 
+from i4p_sim.core.hotspots import DensestWindows
 from i4p_sim.core.landscape import square_window
 
 if TYPE_CHECKING:
     from i4p_sim.config.scenario import StateConfig
-
-
-def densest_cells(density: np.ndarray, k: int) -> np.ndarray:
-    """Flat indices of the ``k`` cells of highest positive density, ties by cell index.
-
-    Without sorting the whole grid: a partition finds the k-th value, the cells above it
-    are taken, then the cells equal to it in index order; the result is ordered by
-    (-density, index), exactly the first k of a stable argsort of ``-density``.
-    """
-    flat = density.reshape(-1)
-    candidates = np.flatnonzero(flat > 0)
-    if k <= 0 or candidates.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    values = flat[candidates]
-    if candidates.size > k:
-        kth = -np.partition(-values, k - 1)[k - 1]
-        above = candidates[values > kth]
-        ties = candidates[values == kth][: k - above.size]
-        candidates = np.concatenate([above, ties])
-        values = flat[candidates]
-    order = np.lexsort((candidates, -values))
-    return candidates[order]
 
 
 class SecurityForce(Agent):
@@ -96,8 +74,8 @@ class SecurityForce(Agent):
         self._per_member = np.where(members > 0, 1.0 / np.maximum(members, 1e-300), 0.0)
         self.carried = 0.0
         self.crackdowns = 0  # this step's
-        self._density = np.empty(self.shape)
-        self._seen = np.empty(self.shape)
+        self._targets = DensestWindows(self.shape, 2 * cfg.crackdown_radius + 1)
+        self._backlash = cfg.backlash * inhabited  # the grievance a crackdown adds per cell
         self._in_force = np.empty(self.shape, dtype=bool)
 
     def crack_down(self, row: int, col: int, t: int, grievance: np.ndarray) -> None:
@@ -112,14 +90,14 @@ class SecurityForce(Agent):
         window = square_window(row, col, cfg.crackdown_radius, self.shape)
         self.until[window] = t + cfg.crackdown_duration
         people = self.inhabited[window]
-        n = people.sum()
+        n = np.count_nonzero(people)
         if n:
             share = np.bincount(self.group[window][people], minlength=self.groups) / n
             hit = share * self._per_member  # share of the window per 1,000 group members
-            self.legitimacy = np.clip(self.legitimacy - cfg.repression_cost * hit, 0.0, 1.0)
+            self.legitimacy = (self.legitimacy - cfg.repression_cost * hit).clip(0.0, 1.0)
         g = grievance[window]
-        g += cfg.backlash * people
-        np.clip(g, 0.0, 1.0, out=g)
+        g += self._backlash[window]  # backlash * people, computed once
+        g.clip(0.0, 1.0, out=g)
         self.crackdowns += 1
 
     def shift_legitimacy(self, delta: float) -> None:
@@ -136,7 +114,8 @@ class SecurityForce(Agent):
 
         The number of crackdowns follows the carried-remainder rule on ``crackdowns`` per
         1,000 inhabited cells; targets are the cells of highest violence density over a
-        crackdown window (``uniform_filter``, zero outside the grid), ties by cell index.
+        crackdown window (``uniform_filter``, zero outside the grid), ties by cell index
+        (:class:`~i4p_sim.core.hotspots.DensestWindows`).
         """
         cfg = self.cfg
         self.crackdowns = 0
@@ -145,11 +124,8 @@ class SecurityForce(Agent):
         k = int(np.floor(self.carried))
         self.carried -= k
         if k and violence.any():
-            np.copyto(self._seen, violence)
-            size = 2 * cfg.crackdown_radius + 1
-            ndimage.uniform_filter(self._seen, size=size, mode="constant", output=self._density)
             w = self.shape[1]
-            for cell in densest_cells(self._density, k).tolist():
+            for cell in self._targets(violence, k).tolist():
                 self.crack_down(cell // w, cell % w, t, grievance)
         return self.crackdowns
 
