@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from i4p_sim import cli_crossing
+from i4p_sim import cli_calibrate, cli_crossing
 from i4p_sim._version import __version__
 from i4p_sim.config.errors import ConfigError, RunFailed, os_error_line
 from i4p_sim.config.experiment import load_experiment
@@ -419,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
     p.set_defaults(func=cmd_compare)
     cli_crossing.add_parser(sub)
+    cli_calibrate.add_parser(sub)
 
     p = sub.add_parser(
         "report",
