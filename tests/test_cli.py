@@ -61,7 +61,17 @@ DESIGN_PAIRED_KEYS = (
     "recovered",
     "months_observed",
 )
-SUBCOMMANDS = ("check", "run", "sweep", "compare", "crossing", "report", "viz", "validate")
+SUBCOMMANDS = (
+    "check",
+    "run",
+    "sweep",
+    "compare",
+    "crossing",
+    "calibrate",
+    "report",
+    "viz",
+    "validate",
+)
 
 
 def i4p(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
