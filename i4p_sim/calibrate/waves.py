@@ -183,6 +183,8 @@ class ModelSimulator:
         self.walls: dict[int, float] = {}
 
     def __call__(self, wave: int, design: pd.DataFrame) -> pd.DataFrame:
+        if self.fresh:  # --fresh: the stored design goes with the stored runs
+            (self.root / f"wave_{wave}" / "design.csv").unlink(missing_ok=True)
         exp = wave_experiment(self.cal, wave, design, self.root)
         self.votes = votes_of(exp)
         res = run_experiment(
