@@ -236,3 +236,26 @@ def test_killed_calibration_resumes_to_the_same_ensemble(tmp_path: Path, monkeyp
         assert (tmp_path / "whole" / f"{name}.parquet").exists()
     page = (tmp_path / "whole" / "report.html").read_text()
     assert "not a posterior" in page and "Implausibility per target" in page
+
+
+def test_report_figures_have_axis_titles() -> None:
+    from i4p_sim.report.calibration import implausibility_figure, pairs_figure, space_figure
+
+    points = pd.DataFrame(
+        {"wave": [1, 1, 2], "a": [0.1, 0.5, 0.9], "b": [1.0, 2.0, 3.0], "t:I": [0.5, 4.0, 2.0]}
+    )
+    waves = pd.DataFrame({"wave": [1, 2], "space_fraction": [1.0, 0.3]})
+    waves["space_fraction_after"] = [0.3, 0.2]
+    figs = [
+        implausibility_figure(points, ["t"], 3.0),
+        space_figure(waves),
+        pairs_figure(points, ["a", "b"], {"a": [0, 1], "b": [0, 4]}),
+    ]
+    for fig in figs:
+        layout = fig.to_dict()["layout"]
+        axes = [v for k, v in layout.items() if k.startswith(("xaxis", "yaxis"))]
+        titled = [ax for ax in axes if (ax.get("title") or {}).get("text")]
+        assert titled, fig
+        # every bottom x axis and every left y axis of the grid has a title
+        assert any(k.startswith("xaxis") for k in layout if (layout[k].get("title") or {}))
+        assert any(k.startswith("yaxis") for k in layout if (layout[k].get("title") or {}))
