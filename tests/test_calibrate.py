@@ -153,6 +153,8 @@ serious_election_violence = 300
         ("colour = 1", 16, "unknown key"),
         ('parameters = ["lpc.nonsense"]\n', 16, "has no [[prior]]"),
         ("", 32, "need exactly one 16 x 16 region"),
+        ('match = ["nope"]', 16, "'nope' unknown; allowed"),
+        ("cutoff = -1.0", 16, "cutoff: got -1.0; must be > 0"),
     ],
 )
 def test_bad_calibration_is_one_line_exit_2(

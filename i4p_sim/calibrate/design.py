@@ -6,7 +6,8 @@ is the box), the waves, points per wave, replicates per point, the emulator's ca
 and the cut-off, the number of units behind each published figure (``[units]``), and a
 ``[quick]`` table of smaller sizes for a demonstration (``--quick``). Targets and their
 operational definitions come from ``targets.toml``; calibration targets that are
-``blocked`` are listed as such and not matched; held-out targets are checked after the
+``blocked``, or left out of the file's optional ``match`` list, are listed as such and not
+matched; held-out targets are checked after the
 last wave only. Every problem is one :class:`~i4p_sim.config.errors.ConfigError` line.
 """
 
@@ -62,6 +63,9 @@ class CalibrationConfig(_Strict):
     candidates: Annotated[int, Field(ge=10, le=1_000_000)] = 2000
     cutoff: Annotated[float, Field(gt=0.0)] = 3.0
     units: dict[str, Annotated[float, Field(gt=0.0)]] = Field(default_factory=dict)
+    #: the calibration targets matched (default: every unblocked one); the others are
+    #: listed as not matched, with this file as the reason
+    match: list[str] | None = None
     quick: Sizes = Field(default_factory=Sizes)
 
 
@@ -193,6 +197,19 @@ def _targets(cfg: CalibrationConfig, raw: dict[str, Any], tsource: str, source: 
                 var_discrepancy=var_d, units=cfg.units[name], extra=extra,
             )
         )  # fmt: skip
+    if cfg.match is not None:
+        names = [t.name for t in matched]
+        for i, name in enumerate(cfg.match):
+            if name not in names:
+                raise ConfigError(
+                    source, f"match.{i}", f"'{name}' unknown; allowed: {', '.join(names)}"
+                )
+        blocked += [
+            TargetSpec(t.name, t.role, t.statistic, blocked="not in this file's match list")
+            for t in matched
+            if t.name not in cfg.match
+        ]
+        matched = [t for t in matched if t.name in cfg.match]
     if not matched:
         raise ConfigError(tsource, "target", "no unblocked calibration target")
     return matched, blocked, held
