@@ -261,3 +261,23 @@ def test_report_figures_have_axis_titles() -> None:
         # every bottom x axis and every left y axis of the grid has a title
         assert any(k.startswith("xaxis") for k in layout if (layout[k].get("title") or {}))
         assert any(k.startswith("yaxis") for k in layout if (layout[k].get("title") or {}))
+
+
+@pytest.mark.parametrize("stem", ["reference", "reference_elections"])
+def test_shipped_reference_ensembles(stem: str) -> None:
+    """The shipped ensembles (experiments/ensembles/README.md) read on a clean checkout:
+    every member within its prior box and not ruled out, with its provenance."""
+    import json
+
+    from i4p_sim.calibrate.design import load_calibration
+
+    here = ROOT / "experiments" / "ensembles"
+    ens = pd.read_parquet(here / f"{stem}.parquet")
+    meta = json.loads((here / f"{stem}.json").read_text())
+    cal = load_calibration(here / f"{stem}.toml", quick=True)
+    assert meta["ensemble_size"] == len(ens) >= 1
+    assert meta["git_revision"] and meta["quick"] is True
+    assert {"wave", "point", "max_I", *cal.box.names} <= set(ens.columns)
+    assert (ens["max_I"] <= cal.config.cutoff).all()
+    for name, lo, hi in zip(cal.box.names, cal.box.low, cal.box.high, strict=True):
+        assert ens[name].between(lo, hi).all(), name

@@ -155,7 +155,7 @@ def run_calibration(
     name = cal.config.name + ("_quick" if quick else "")
     root = Path(out) if out is not None else default_results_dir(name)
     root.mkdir(parents=True, exist_ok=True)
-    started, t0 = now(), time.perf_counter()
+    started, t0, revision = now(), time.perf_counter(), git_revision()
     sim = ModelSimulator(cal, root, workers=workers, fresh=fresh, progress=progress, log=log)
     matching = history_match(
         sim,
@@ -200,7 +200,7 @@ def run_calibration(
         "blocked": {t.name: t.blocked for t in cal.blocked},
         "held_out": [t.name for t in cal.held_out],
         "definitions": cal.definitions,
-        "git_revision": git_revision(),
+        "git_revision": revision,  # at the start: the code that ran
         "started": started,
         "finished": now(),
         "wall_s": wall,

@@ -21,7 +21,10 @@ Model variance (DESIGN 3.1): ``p (1 - p) / units`` (the realisation variance of 
 over as many units as the published figure has) plus the Monte Carlo error of the point's
 estimate: ``s^2 / R`` over the runs' shares for elections, and for the pooled Kaplan-Meier
 share (not a mean of per-run values) its bootstrap variance over runs, which estimates the
-same thing. An undefined statistic (no termination at a point) is NaN: such a point is
+same thing. Either Monte Carlo term has a floor, ``q (1 - q) / n`` with
+``q = (n p + 0.5) / (n + 1)`` over the ``n`` terminations or elections behind the estimate
+(:func:`share_floor`): a share of 0 or 1 from a few units is not known exactly, and a zero
+variance would make the implausibility, and the emulators, overconfident. An undefined statistic (no termination at a point) is NaN: such a point is
 ruled out (:func:`~i4p_sim.calibrate.implausibility.implausibility`).
 """
 
@@ -39,6 +42,7 @@ __all__ = [
     "ELECTION",
     "NO_ELECTION",
     "election_shares",
+    "share_floor",
     "point_statistics",
     "region_active",
     "relapse_shares",
@@ -53,6 +57,15 @@ DECADE = 120
 BEFORE, AFTER = 6, 3
 #: Bootstrap resamples of the pooled Kaplan-Meier share's Monte Carlo variance.
 KM_BOOT = 200
+
+
+def share_floor(share: float, n: int) -> float:
+    """Smallest Monte Carlo variance of a share from ``n`` units: ``q (1 - q) / n`` with
+    ``q = (n share + 0.5) / (n + 1)`` (a share of 0 or 1 is never exact)."""
+    if n < 1 or not np.isfinite(share):
+        return float("nan")
+    q = (n * share + 0.5) / (n + 1)
+    return q * (1 - q) / n
 
 
 def _by_run(series: pd.DataFrame, scenario: str) -> dict[tuple[int, int], np.ndarray]:
@@ -108,8 +121,8 @@ def relapse_shares(
         )
     boot_arr = np.asarray(boot, dtype=float)
     boot_arr = boot_arr[np.isfinite(boot_arr)]
-    var = float(boot_arr.var(ddof=1)) if boot_arr.size > 1 else float("nan")
-    return float(share), var, n_term
+    var = float(boot_arr.var(ddof=1)) if boot_arr.size > 1 else 0.0
+    return float(share), max(var, share_floor(share, n_term)), n_term
 
 
 def election_shares(
@@ -134,8 +147,9 @@ def election_shares(
     if not per_run:
         return float("nan"), float("nan"), 0
     arr = np.asarray(per_run)
-    mc = float(arr.var(ddof=1) / len(arr)) if len(arr) > 1 else float("nan")
-    return float(arr.mean()), mc, len(arr) * len(votes)
+    n = len(arr) * len(votes)
+    mc = float(arr.var(ddof=1) / len(arr)) if len(arr) > 1 else 0.0
+    return float(arr.mean()), max(mc, share_floor(float(arr.mean()), n)), n
 
 
 def point_statistics(
