@@ -184,13 +184,16 @@ def test_missing_calibration_file_and_bad_flag(tmp_path: Path) -> None:
 def test_the_shipped_calibration_files_load() -> None:
     from i4p_sim.calibrate.design import load_calibration
 
-    for path in ("experiments/calibration.toml", "experiments/ensembles/reference.toml"):
+    both = {"relapse_within_a_decade", "serious_election_violence"}
+    for path, matched in (
+        ("experiments/calibration.toml", both),
+        ("experiments/ensembles/reference.toml", both),
+        ("experiments/ensembles/reference_elections.toml", {"serious_election_violence"}),
+    ):
         cal = load_calibration(ROOT / path, quick=True)
         assert 1 <= len(cal.box.names) <= 12
-        assert {t.name for t in cal.targets} == {
-            "relapse_within_a_decade",
-            "serious_election_violence",
-        }
+        assert {t.name for t in cal.targets} == matched
+        assert {t.name for t in cal.blocked} >= both - matched
 
 
 # --------------------------------------------------------------------- resume
