@@ -278,7 +278,9 @@ def test_shipped_reference_ensembles(stem: str) -> None:
     ens = pd.read_parquet(here / f"{stem}.parquet")
     meta = json.loads((here / f"{stem}.json").read_text())
     cal = load_calibration(here / f"{stem}.toml", quick=True)
-    assert meta["ensemble_size"] == len(ens) >= 1
+    # the declared targets rule out every point tried at these sizes (README.md): the
+    # election-only reference is the one with members
+    assert meta["ensemble_size"] == len(ens) >= (1 if stem == "reference_elections" else 0)
     assert meta["git_revision"] and meta["quick"] is True
     assert {"wave", "point", "max_I", *cal.box.names} <= set(ens.columns)
     assert (ens["max_I"] <= cal.config.cutoff).all()

@@ -202,4 +202,5 @@ def spells_check(
     runs = _by_run(series, NO_ELECTION)
     active = [region_active(c, active_cells)[burn_in:] for (q, _), c in runs.items() if q == point]
     res = spell_dispersion(active, episode_gap=episode_gap, n_permutations=199, seed=point)
-    return res.ratio, res.p_value, res.spells
+    ratio = res.observed / res.null_mean if res.null_mean > 0 else float("nan")
+    return ratio, res.p_value, res.spells
