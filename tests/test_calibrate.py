@@ -127,7 +127,7 @@ def tiny_calibration(tmp: Path, extra: str = "", grid: int = 16) -> Path:
         f"""
 name = "tiny"
 seed = 5
-base = "{ROOT / "scenarios/baseline.toml"}"
+scenario = "{ROOT / "scenarios/baseline.toml"}"
 elections = "{ROOT / "scenarios/election.toml"}"
 targets = "targets.toml"
 priors = "{ROOT / "experiments/priors.toml"}"

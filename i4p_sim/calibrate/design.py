@@ -1,6 +1,6 @@
 """The calibration file (``experiments/calibration.toml``), its priors and its targets.
 
-A calibration names a base scenario, the scenario whose election shocks the election
+A calibration names its base scenario (``scenario``), the scenario whose election shocks the election
 target uses, the parameters to vary (each must have a prior in ``priors.toml``: its range
 is the box), the waves, points per wave, replicates per point, the emulator's candidates
 and the cut-off, the number of units behind each published figure (``[units]``), and a
@@ -50,7 +50,7 @@ class CalibrationConfig(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=80, pattern=NAME_PATTERN)]
     description: str = ""
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
-    base: Annotated[str, Field(min_length=1)]
+    scenario: Annotated[str, Field(min_length=1)]
     elections: Annotated[str, Field(min_length=1)]
     targets: str = "targets.toml"
     priors: str = "priors.toml"
@@ -221,7 +221,7 @@ def load_calibration(path: str | Path, *, quick: bool = False) -> Calibration:
     source = str(path)
     cfg = _read(p, source)
     here = p.resolve().parent
-    for key in ("base", "elections", "targets", "priors"):
+    for key in ("scenario", "elections", "targets", "priors"):
         if not (here / getattr(cfg, key)).is_file():
             raise ConfigError(source, key, f"file not found: {getattr(cfg, key)}")
     box = _box(cfg, here / cfg.priors, source)

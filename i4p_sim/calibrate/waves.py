@@ -77,7 +77,7 @@ def write_wave_toml(cal: Calibration, wave: int, path: Path) -> None:
         "noise_pairs = 0",
         "snapshot_replicates = 0",
         f'baseline = "{NO_ELECTION}"',
-        f"base = {_toml_str(str(cal.path(cfg.base)))}",
+        f"base = {_toml_str(str(cal.path(cfg.scenario)))}",
         "set = [" + ", ".join(_toml_str(s) for s in cfg.set) + "]",
         "",
         "[[variants]]",
