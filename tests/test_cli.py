@@ -67,6 +67,7 @@ SUBCOMMANDS = (
     "sweep",
     "compare",
     "crossing",
+    "calibrate",
     "discover",
     "sensitivity",
     "report",
