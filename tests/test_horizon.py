@@ -24,9 +24,17 @@ def _is_experiment(path: Path) -> bool:
 
 EXPERIMENTS = [
     p
-    for p in sorted([*ROOT.glob("experiments/*.toml"), *ROOT.glob("experiments/validation/*.toml")])
+    for p in sorted(
+        [
+            *ROOT.glob("experiments/*.toml"),
+            *ROOT.glob("experiments/validation/*.toml"),
+            *ROOT.glob("experiments/failure_modes/*.toml"),
+        ]
+    )
     if _is_experiment(p)
 ]
+#: Sensitivity designs of thousands of points: validating them takes tens of seconds.
+LARGE_DESIGNS = {"screening", "sobol_top"}
 #: Enough to reach month 180 (the last election of scenarios/election.toml) in well
 #: under a second per run.
 TINY_GRID = ["--set", "grid.width=6", "--set", "grid.height=6"]
@@ -60,7 +68,14 @@ def test_every_shipped_experiment_is_found() -> None:
     assert not {"priors", "targets", "calibration"} & names  # not experiments
 
 
-@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(p, marks=pytest.mark.slow) if p.stem in LARGE_DESIGNS else p
+        for p in EXPERIMENTS
+    ],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
 def test_experiment_checks_and_sweeps_with_the_smallest_steps_past_its_last_shock(
     path: Path, tmp_path: Path
 ) -> None:
