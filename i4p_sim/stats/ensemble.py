@@ -162,9 +162,19 @@ def share_sentence(row, *, label: str | None = None, scale: float = 1.0, unit: s
     else:
         size = f"median increase {_pct(r - 1)}%"
     u = f" {unit}" if unit else ""
+    m = int(row.members)
+    edge = ""
+    if row.holds in (0, m) and m > 0:  # every resample the same: the rule of three instead
+        bound = (
+            f"below {_pct(min(1.0, 3 / m))}%"
+            if row.holds == 0
+            else f"above {_pct(max(0.0, 1 - 3 / m))}%"
+        )
+        who = "none holds" if row.holds == 0 else "all hold"
+        edge = f" ({who}: a zero-width interval; by the rule of three {bound})"
     return (
         f"{scen} has less {what} than {ref} in {_pct(row.share)}% "
-        f"[{_pct(row.share_low)}, {_pct(row.share_high)}] of {row.members} plausible worlds "
+        f"[{_pct(row.share_low)}, {_pct(row.share_high)}]{edge} of {m} plausible worlds "
         f"(reversed in {row.reversed}, undetermined in {row.undetermined}); {size}; "
         f"per-member mean effect median {_num(row.effect_median * scale)}{u} "
         f"(quartiles {_num(row.effect_q25 * scale)} to {_num(row.effect_q75 * scale)})"
