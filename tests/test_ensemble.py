@@ -14,6 +14,7 @@ from i4p_sim.cli import main
 from i4p_sim.config.errors import ConfigError
 from i4p_sim.config.experiment import load_experiment
 from i4p_sim.report.compare import compare_text
+from i4p_sim.report.html import write_report
 from i4p_sim.stats.ensemble import classify, ensemble_shares, member_contrasts, share_sentence
 from i4p_sim.sweep.driver import run_experiment
 
@@ -228,3 +229,7 @@ def test_tiny_ensemble_sweep_and_compare(tmp_path):
     assert "over the ensemble (ens.parquet: 3 members x 2 replicates" in text
     assert "steady has less total violence than abrupt in " in text
     assert "of 3 plausible worlds" in text and "verdict" in text
+    page = write_report(out, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Over the ensemble (ens.parquet, 3 members)" in page
+    assert "steady has less total violence than abrupt in " in page
+    assert "Each member&#x27;s paired interval" in page or "Each member's paired interval" in page
