@@ -293,7 +293,10 @@ def ensemble_block(runs: pd.DataFrame, contrasts: list, ensemble: str, label: An
     (its paired 95% interval wholly below zero), with a bootstrap interval over members and
     the distribution of its size (:mod:`i4p_sim.stats.ensemble`), then the per-member
     intervals in a collapsed table."""
-    members = member_contrasts(runs, contrasts, [HEADLINE_METRIC])
+    pairs: dict[tuple[str, str], Any] = {}
+    for c in contrasts:  # one row per pair of scenarios, under its first group
+        pairs.setdefault((c[0], c[1]), c)
+    members = member_contrasts(runs, list(pairs.values()), [HEADLINE_METRIC])
     shares = ensemble_shares(members)
     if shares.empty:
         return "<h3>Over the ensemble</h3><p>No contrast could be paired at any member.</p>"
