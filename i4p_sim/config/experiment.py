@@ -491,9 +491,8 @@ def load_experiment(
     members, more_notes = ensemble_points(cfg, scenarios, source, apply_point)  # [] if none
     notes += more_notes
     n_points = len(members) or n_points
-    check_sweep_size(
-        len(scenarios), n_points, cfg.replicates, source, field="sample" if cfg.sample else "axes"
-    )
+    field = "ensemble" if members else ("sample" if cfg.sample else "axes")
+    check_sweep_size(len(scenarios), n_points, cfg.replicates, source, field=field)
     twins, extra, nulls = resolve_twins(cfg, scenarios, source)
     points = members or _points(cfg, source)
     if not members:  # an ensemble's shocks.KIND columns may name kinds not used here

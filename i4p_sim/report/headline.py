@@ -306,12 +306,16 @@ def ensemble_block(runs: pd.DataFrame, contrasts: list, ensemble: str, label: An
         "<li>" + _esc(share_sentence(r, label=words, scale=label.scale, unit=label.unit)) + "</li>"
         for r in shares.itertuples(index=False)
     ]
+    pair_keys = list(zip(members["scenario"], members["baseline"], strict=True))
+    rank = {k: i for i, k in enumerate(dict.fromkeys(pair_keys))}
     rows = "".join(
         f"<tr><td>{_esc(scenario_words(r.scenario))} vs {_esc(scenario_words(r.baseline))}</td>"
         f"<td>{int(r.point)}</td><td>{_n(r.estimate * label.scale)}</td>"
         f"<td>{_n(r.ci_low * label.scale)} to {_n(r.ci_high * label.scale)}</td>"
         f"<td>{_esc(r.verdict)}</td></tr>"
-        for r in members.itertuples(index=False)
+        for r in sorted(
+            members.itertuples(index=False), key=lambda r: (rank[(r.scenario, r.baseline)], r.point)
+        )
     )
     return (
         f"<h3>Over the ensemble ({_esc(ensemble)}, {n} members)</h3>"
