@@ -115,7 +115,7 @@ def read_ensemble(
         )
     if replicates < MIN_REPLICATES:
         notes.append(
-            f"{source}: {replicates} replicates per member; DESIGN 3.1 asks for at least "
+            f"{source}: {replicates} replicates per ensemble member; DESIGN 3.1 asks for at least "
             f"{MIN_REPLICATES} (each member's paired interval is wide with fewer)"
         )
     for name in params:
