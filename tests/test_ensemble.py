@@ -231,5 +231,7 @@ def test_tiny_ensemble_sweep_and_compare(tmp_path):
     assert "of 3 plausible worlds" in text and "verdict" in text
     page = write_report(out, tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Over the ensemble (ens.parquet, 3 members)" in page
+    assert "Dose-response along each parameter axis" not in page  # confounded over members
+    assert "no dose-response along one parameter" in text
     assert "steady has less total violence than abrupt in " in page
     assert "Each member&#x27;s paired interval" in page or "Each member's paired interval" in page
