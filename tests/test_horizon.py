@@ -86,9 +86,11 @@ def test_experiment_checks_and_sweeps_with_the_smallest_steps_past_its_last_shoc
     assert proc.returncode == 0, proc.stderr
     assert f"{n} steps" in proc.stdout
     exp = load_experiment(path, steps=n)
-    # every clamped step is said, one line each; none is past the horizon
+    # every clamped step is said, one line each; none is past the horizon (an ensemble's
+    # notes on its size are said too)
     notes = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert all(ln.startswith(f"i4p: note: {rel}: ") and "clamped" in ln for ln in notes)
+    assert all(ln.startswith(f"i4p: note: {rel}: ") for ln in notes)
+    assert all("clamped" in ln or "ensemble" in ln for ln in notes)
     assert len(notes) == len(exp.notes)
     assert exp.steps == n
     assert all(0 <= s < n for s in exp.heatmap_steps())

@@ -3,7 +3,8 @@
 An experiment (TOML in ``experiments/``) names scenarios (or one ``base`` plus
 ``[[variants]]``), optional parameter ``[axes]`` (a full grid) or a ``[sample]`` (Latin
 hypercube or scrambled Sobol, :mod:`scipy.stats.qmc`), ``replicates``, ``steps`` and one
-``reference_step`` used for every scenario's summary metrics.
+``reference_step`` used for every scenario's summary metrics; or an ``ensemble`` whose
+members are the points (:mod:`i4p_sim.config.ensemble`).
 
 Twins (docs/ODD.md 4.9): every shocked scenario is measured against a counterfactual
 twin, declared per scenario or variant (``twin = "NAME"``) or by default the scenario of
@@ -37,6 +38,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from i4p_sim.config.ensemble import ensemble_points
 from i4p_sim.config.errors import ConfigError
 from i4p_sim.config.experiment_schema import (
     ExperimentConfig,
@@ -486,12 +488,15 @@ def load_experiment(
     n_points = count_points(flatten_axes(cfg.axes), None)
     if cfg.sample is not None:
         n_points = sample_size(cfg.sample, len(sample_ranges(cfg.sample, source)[0]))
-    check_sweep_size(
-        len(scenarios), n_points, cfg.replicates, source, field="sample" if cfg.sample else "axes"
-    )
+    members, more_notes = ensemble_points(cfg, scenarios, source, apply_point)  # [] if none
+    notes += more_notes
+    n_points = len(members) or n_points
+    field = "ensemble" if members else ("sample" if cfg.sample else "axes")
+    check_sweep_size(len(scenarios), n_points, cfg.replicates, source, field=field)
     twins, extra, nulls = resolve_twins(cfg, scenarios, source)
-    points = _points(cfg, source)
-    _check_shock_kinds(points, scenarios, source)
+    points = members or _points(cfg, source)
+    if not members:  # an ensemble's shocks.KIND columns may name kinds not used here
+        _check_shock_kinds(points, scenarios, source)
     at_points = {
         (name, p_idx): apply_point(sc, point, source)
         for p_idx, point in enumerate(points)

@@ -93,6 +93,10 @@ class ExperimentConfig(_Strict):
     baseline: str | None = None
     axes: dict[str, Any] = Field(default_factory=dict)
     sample: SampleConfig | None = None
+    #: an ensemble (Parquet, relative to this file) whose members are the points
+    ensemble: Annotated[str, Field(min_length=1)] | None = None
+    #: run only the ensemble's first ``members`` members
+    members: Annotated[int, Field(ge=1, le=100_000)] | None = None
     interactions: list[InteractionConfig] = Field(default_factory=list)
     heatmap_steps: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
     snapshot_replicates: Annotated[int, Field(ge=0, le=100_000)] = 1

@@ -5,7 +5,9 @@ contrasts between variants (declared in ``[report] contrasts`` or one factor apa
 name), a dose-response table per parameter axis, each shocked scenario against its twin
 (censored recovery as the share recovered and a restricted mean, never a plain effect), the
 2x2 interactions and violence prevented per block of funding units (both at each
-parameter point, in the report's units). Every interval comes from
+parameter point, in the report's units). For a sweep over an ensemble, each contrast's
+share of members where it holds, with its interval over members and the distribution of
+its size, above the per-member intervals (:mod:`i4p_sim.stats.ensemble`). Every interval comes from
 :mod:`i4p_sim.stats.contrasts`' resampling, as in the HTML report. Reads only the results
 store.
 """
@@ -25,6 +27,7 @@ from i4p_sim.stats.contrasts import (
     experiment_contrasts,
     param_columns,
 )
+from i4p_sim.stats.ensemble import VERDICTS, ensemble_shares, member_contrasts, share_sentence
 from i4p_sim.stats.format import format_table
 from i4p_sim.stats.labels import CENSORED_METRICS, FUNDING_METRIC, funding_block, metric_label
 from i4p_sim.stats.metrics import SUMMARY_KEYS
@@ -110,7 +113,16 @@ def compare_text(
             "plain effect; see the share recovered and the restricted mean below"
         )
     contrasts, declared = experiment_contrasts(config, order)
-    ctab = contrasts_table(runs, contrasts, metrics[:1] if not metric else metrics, by_point=True)
+    ensemble = (config.get("file") or {}).get("ensemble")
+    used = metrics[:1] if not metric else metrics
+    if ensemble:  # each member classified by its paired interval, then shares over members
+        contrasts = contrasts or [
+            (s, baseline, f"{s} vs {baseline}") for s in order if s != baseline
+        ]
+        ctab = member_contrasts(runs, contrasts, used)
+        out.append(_ensemble_text(ctab, ensemble, int(ok["replicate"].nunique())))
+    else:
+        ctab = contrasts_table(runs, contrasts, used, by_point=True)
     if len(ctab):
         out.append(
             f"\ncontrasts between variants ({'declared by the experiment' if declared else 'one factor apart, from the names'}): "
@@ -135,11 +147,14 @@ def compare_text(
                         "ratio_high",
                         "p_higher",
                         "n",
+                        *(["verdict"] if ensemble else []),
                     ]
                 ].rename(columns={"baseline": "reference"})
             )
         )
-    for param in params:
+    if ensemble and params:  # members differ in every parameter at once: confounded
+        out.append("\n(no dose-response along one parameter: ensemble members differ in all)")
+    for param in params if not ensemble else []:
         if ok[param].nunique() < 2 or not metrics:
             continue
         dose = dose_response_table(runs, param, metrics[0], baseline=baseline, order=order)
@@ -200,3 +215,30 @@ def _funding_text(ftab: pd.DataFrame, baseline: str, point_cols: list[str], note
     )
     cols = ["funded", "versus", *point_cols, "extra_funding", "prevented", per]
     return head + "\n" + format_table(shown[[*cols, "ci_low", "ci_high", "n"]])
+
+
+def _ensemble_text(members: pd.DataFrame, ensemble: str, replicates: int) -> str:
+    """The shares over an ensemble's members, one sentence and one table row per contrast
+    (:mod:`i4p_sim.stats.ensemble`)."""
+    shares = ensemble_shares(members)
+    if shares.empty:
+        return "\nensemble: no contrast could be paired at any member"
+    n = int(shares["members"].max())
+    head = (
+        f"\nover the ensemble ({ensemble}: {n} members x {replicates} replicates, common "
+        "random numbers within a member): each member is classified by its paired 95% "
+        f"bootstrap interval ({' / '.join(VERDICTS)}: the scenario clearly less / clearly "
+        "more / the interval includes 0); share = members where the contrast holds, with a "
+        f"95% bootstrap interval over members ({N_RESAMPLES} resamples); effect = median "
+        "and quartiles of the per-member mean effect; members are unweighted (a "
+        "not-ruled-out set, not a posterior)"
+    )
+    lines = [head]
+    for r in shares.itertuples(index=False):
+        lab = metric_label(r.metric)
+        words = share_sentence(r, label=lab.label.lower(), scale=lab.scale, unit=lab.unit)
+        lines.append(f"  {words}")
+    cols = ["scenario", "baseline", "metric", "members", *VERDICTS, "share", "share_low"]
+    cols += ["share_high", "effect_median", "effect_q25", "effect_q75", "ratio_median"]
+    lines.append(format_table(shares[cols].rename(columns={"baseline": "reference"})))
+    return "\n".join(lines)

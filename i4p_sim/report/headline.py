@@ -7,7 +7,8 @@ experiment's baseline for a variant without shocks — and every contrast betwee
 with 95% bootstrap intervals and the share of paired replicates in which it went each way.
 The numbers come from :func:`i4p_sim.stats.contrasts.contrasts_table`, the function
 ``i4p compare`` prints, so the two never disagree. Recovery is censored for runs that never
-recovered and is only ever stated as a count of runs recovered.
+recovered and is only ever stated as a count of runs recovered. A sweep over an ensemble
+leads with each contrast's share of members where it holds (:func:`ensemble_block`).
 """
 
 from __future__ import annotations
@@ -22,9 +23,16 @@ import pandas as pd
 
 from i4p_sim.report.tables import plain_number
 from i4p_sim.stats.contrasts import contrasts_table, experiment_contrasts
+from i4p_sim.stats.ensemble import VERDICTS, ensemble_shares, member_contrasts, share_sentence
 from i4p_sim.stats.labels import metric_label
 
-__all__ = ["HEADLINE_METRIC", "contrast_data", "headline_section", "scenario_words"]
+__all__ = [
+    "HEADLINE_METRIC",
+    "contrast_data",
+    "ensemble_block",
+    "headline_section",
+    "scenario_words",
+]
 
 #: The metric the headline states its answers in.
 HEADLINE_METRIC = "cumulative_violence"
@@ -216,6 +224,9 @@ def headline_section(
         f"paired (replicate <i>i</i> of both sides shares its seed) with a 95% bootstrap "
         f"interval over the pairs; a ratio is of the two means.</p>",
     ]
+    ensemble = (config.get("file") or {}).get("ensemble")
+    if ensemble:
+        parts.append(ensemble_block(all_runs, [*against, *contrasts], ensemble, label))
     first = table[table["group"].isin(["against steady funding", "against the baseline"])]
     rest = table[~table.index.isin(first.index)]
     label_lower = label.label.lower()
@@ -275,3 +286,48 @@ def headline_section(
         f"<script type='application/json' id='i4p-contrasts'>{contrast_data(table)}</script>"
     )
     return "\n".join(parts), table
+
+
+def ensemble_block(runs: pd.DataFrame, contrasts: list, ensemble: str, label: Any) -> str:
+    """The headline over an ensemble: each contrast as the share of members where it holds
+    (its paired 95% interval wholly below zero), with a bootstrap interval over members and
+    the distribution of its size (:mod:`i4p_sim.stats.ensemble`), then the per-member
+    intervals in a collapsed table."""
+    pairs: dict[tuple[str, str], Any] = {}
+    for c in contrasts:  # one row per pair of scenarios, under its first group
+        pairs.setdefault((c[0], c[1]), c)
+    members = member_contrasts(runs, list(pairs.values()), [HEADLINE_METRIC])
+    shares = ensemble_shares(members)
+    if shares.empty:
+        return "<h3>Over the ensemble</h3><p>No contrast could be paired at any member.</p>"
+    n = int(shares["members"].max())
+    words = label.label.lower()
+    items = [
+        "<li>" + _esc(share_sentence(r, label=words, scale=label.scale, unit=label.unit)) + "</li>"
+        for r in shares.itertuples(index=False)
+    ]
+    pair_keys = list(zip(members["scenario"], members["baseline"], strict=True))
+    rank = {k: i for i, k in enumerate(dict.fromkeys(pair_keys))}
+    rows = "".join(
+        f"<tr><td>{_esc(scenario_words(r.scenario))} vs {_esc(scenario_words(r.baseline))}</td>"
+        f"<td>{int(r.point)}</td><td>{_n(r.estimate * label.scale)}</td>"
+        f"<td>{_n(r.ci_low * label.scale)} to {_n(r.ci_high * label.scale)}</td>"
+        f"<td>{_esc(r.verdict)}</td></tr>"
+        for r in sorted(
+            members.itertuples(index=False), key=lambda r: (rank[(r.scenario, r.baseline)], r.point)
+        )
+    )
+    return (
+        f"<h3>Over the ensemble ({_esc(ensemble)}, {n} members)</h3>"
+        f"<p class='note'>Every variant ran on every member (a parameter set not ruled out by "
+        f"calibration) with common random numbers within the member. Each member is "
+        f"classified by its paired 95% bootstrap interval ({' / '.join(VERDICTS)}: the "
+        f"first-named scenario clearly less / clearly more / the interval includes zero); "
+        f"the share of members where a contrast holds has a 95% bootstrap interval over "
+        f"members. Members are unweighted: a share is 'in this many of the plausible worlds "
+        f"tried', not a probability. The paired comparisons further down pool every "
+        f"member.</p><ul>{''.join(items)}</ul>"
+        f"<details><summary>Each member's paired interval ({_esc(words)}, "
+        f"{_esc(label.unit)})</summary><table><tr><th>contrast</th><th>member</th>"
+        f"<th>mean effect</th><th>95% CI</th><th>verdict</th></tr>{rows}</table></details>"
+    )

@@ -389,7 +389,8 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
     if has_baseline and len(order) > 1:
         text, effects = _effects_section(runs, baseline, order, n_points)
         sections.append(text)
-        sections.append(_dose_section(runs, baseline, order))
+        if not (config.get("file") or {}).get("ensemble"):  # members differ in every parameter
+            sections.append(_dose_section(runs, baseline, order))
 
     if len(ok):
         metric_cols = [*SUMMARY_KEYS, "resilience_loss", "excess_positive"]
