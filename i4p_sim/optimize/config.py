@@ -91,10 +91,9 @@ def _ranges(cfg: SearchConfig, base: Scenario, source: str) -> None:
         lo, hi = getattr(sp, key)
         if not lo <= hi:
             raise ConfigError(source, f"space.{key}", f"need low <= high, got [{lo}, {hi}]")
-    for key in ("ramp",):
-        lo, hi = sp.ramp
-        if lo < 2 or lo % 2 or hi % 2:
-            raise ConfigError(source, "space.ramp", f"need even months >= 2, got [{lo}, {hi}]")
+    lo, hi = sp.ramp
+    if lo < 2 or lo % 2 or hi % 2:
+        raise ConfigError(source, "space.ramp", f"need even months >= 2, got [{lo}, {hi}]")
     if sp.exit_start[0] < 1:
         raise ConfigError(source, "space.exit_start", "the phase-out starts at month 1 or later")
     if sp.exit_start[1] + sp.ramp[1] > cfg.steps:

@@ -45,7 +45,6 @@ from i4p_sim.config.loading import validate_scenario
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.optimize.config import Search, load_search
 from i4p_sim.sweep.driver import default_results_dir, run_experiment
-from i4p_sim.sweep.storage import atomic_write_parquet
 
 __all__ = ["PARAMS", "SearchResult", "run_search", "scenario_at", "trial_table"]
 
@@ -108,8 +107,7 @@ def write_batch_toml(search: Search, k: int, path: Path) -> None:
     """The batch's experiment file (absolute scenario path, so it runs from anywhere)."""
     cfg = search.config
     lines = [
-        f"# batch {k} of exit-strategy search {cfg.name} ({search.source}); trials in "
-        "design.json",
+        f"# batch {k} of exit-strategy search {cfg.name} ({search.source}); trials in design.json",
         f"name = {_toml_str(f'{cfg.name}_batch_{k}')}",
         f"seed = {cfg.seed}",
         f"replicates = {cfg.replicates}",
