@@ -26,8 +26,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from i4p_sim.config.errors import ConfigError, from_validation_error
-from i4p_sim.config.loading import load_scenario, read_toml
+from i4p_sim.config.loading import load_scenario, read_toml, validate_scenario
 from i4p_sim.config.scenario import Scenario
+from i4p_sim.optimize.space import scenario_at
 
 __all__ = ["Search", "SearchConfig", "Space", "load_search"]
 
@@ -84,8 +85,6 @@ class Search:
 
 
 def _ranges(cfg: SearchConfig, base: Scenario, source: str) -> None:
-    from i4p_sim.optimize.search import scenario_at  # the one place a point is applied
-
     sp = cfg.space
     for key in ("exit_start", "ramp", "lpc_share", "density", "domestic_budget"):
         lo, hi = getattr(sp, key)
@@ -137,7 +136,7 @@ def load_search(path: str | Path) -> Search:
     if not (here / cfg.scenario).is_file():
         raise ConfigError(source, "scenario", f"file not found: {cfg.scenario}")
     base = load_scenario(here / cfg.scenario, overrides=list(cfg.set))
-    base = base.model_copy(update={"steps": cfg.steps, "shocks": []})
+    base = validate_scenario({**base.to_dict(), "steps": cfg.steps, "shocks": []}, source)
     search = Search(cfg, source, here, base)
     _ranges(cfg, base, source)
     return search

@@ -41,43 +41,13 @@ import pandas as pd
 
 from i4p_sim.config.errors import ConfigError, RunFailed
 from i4p_sim.config.experiment import Experiment, load_experiment
-from i4p_sim.config.loading import validate_scenario
-from i4p_sim.config.scenario import Scenario
 from i4p_sim.optimize.config import Search, load_search
+from i4p_sim.optimize.space import PARAMS, scenario_at
 from i4p_sim.sweep.driver import default_results_dir, run_experiment
 
 __all__ = ["PARAMS", "SearchResult", "run_search", "scenario_at", "trial_table"]
 
-PARAMS = ("exit_start", "ramp", "lpc_share", "density", "placement", "domestic_budget")
 STEADY, EXIT = "steady", "exit"
-
-
-def scenario_at(
-    base: Scenario, params: dict[str, Any], *, exit: bool, source: str = "search"
-) -> Scenario:
-    """``base`` at a trial's parameters; with ``exit`` the phased withdrawal of all donors."""
-    data = base.to_dict()
-    for donor in data.get("donors", []):
-        donor["lpc_share"] = float(params["lpc_share"])
-    data.setdefault("lpc", {}).update(
-        density=float(params["density"]), placement=str(params["placement"])
-    )
-    data.setdefault("council", {})["domestic_budget"] = float(params["domestic_budget"])
-    ramp = int(params["ramp"])
-    data["shocks"] = (
-        [
-            {
-                "kind": "funding_withdrawal",
-                "at": int(params["exit_start"]) + ramp // 2,
-                "donor": "all",
-                "mode": "phased",
-                "ramp": ramp,
-            }
-        ]
-        if exit
-        else []
-    )
-    return validate_scenario(data, source)
 
 
 def distributions(search: Search) -> dict[str, Any]:
