@@ -8,6 +8,9 @@ by SIGINT and resumed, and 1 vs 2 workers, identical.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import contextlib
+import re
 import signal
 import subprocess
 import sys
@@ -46,6 +49,19 @@ def tiny(tmp_path, extra: str = "", space: str = SPACE, steps: int = 16):
     return path
 
 
+@pytest.fixture
+def in_threads(monkeypatch):
+    """Runs in a thread of this process: no pool to spawn per batch (fast tests only)."""
+    import i4p_sim.sweep.driver as driver
+
+    @contextlib.contextmanager
+    def threads(workers=None, scheduler=None, dask_local=None):
+        with cf.ThreadPoolExecutor(1) as pool:
+            yield pool, "thread (test)", 1
+
+    monkeypatch.setattr(driver, "make_executor", threads)
+
+
 def test_pareto_front_keeps_the_non_dominated() -> None:
     table = pd.DataFrame(
         {"trial": [0, 1, 2, 3], "excess_q": [1.0, 2.0, 0.5, 2.0], "money_mean": [5, 4, 9, 6]}
@@ -53,7 +69,7 @@ def test_pareto_front_keeps_the_non_dominated() -> None:
     assert front_mod.pareto_front(table)["trial"].tolist() == [1, 0, 2]
 
 
-def test_killed_after_the_first_batch_resumes_to_the_same_trials(tmp_path, monkeypatch):
+def test_killed_after_the_first_batch_resumes_to_the_same_trials(tmp_path, monkeypatch, in_threads):
     path = tiny(tmp_path)
     ref = search_mod.run_search(path, out=tmp_path / "ref", workers=1, progress=False)
     real = search_mod.run_experiment
@@ -127,7 +143,9 @@ def test_cli_sigint_resume_and_workers_identical(tmp_path) -> None:
         proc.communicate(timeout=60)
     finally:
         proc.kill()
+    assert proc.returncode != 0  # interrupted in batch 1, before the front was written
     assert (out / "batch_0" / "paired.parquet").is_file()
+    assert not (out / "trials.parquet").exists()
     done = subprocess.run(
         [sys.executable, "-m", "i4p_sim", *map(str, args)],
         cwd=ROOT,
@@ -137,4 +155,6 @@ def test_cli_sigint_resume_and_workers_identical(tmp_path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "phase out over" in done.stdout
+    stored = re.search(r"(\d+) model runs, (\d+) already stored", done.stdout)
+    assert stored and int(stored[2]) >= 8 and int(stored[1]) + int(stored[2]) == 16
     pd.testing.assert_frame_equal(pd.read_parquet(out / "trials.parquet"), ref.trials)
