@@ -94,6 +94,15 @@ def test_killed_after_the_first_batch_resumes_to_the_same_trials(tmp_path, monke
     assert again.ran == 0
 
 
+def test_each_trial_runs_on_each_ensemble_member(tmp_path, in_threads) -> None:
+    ens = ROOT / "experiments" / "ensembles" / "reference_elections.parquet"
+    path = tiny(tmp_path, f'ensemble = "{ens}"\nmembers = 2\n')
+    res = search_mod.run_search(path, trials=2, out=tmp_path / "out", workers=1, progress=False)
+    assert res.ran == 2 * 2 * 2 * 2  # trials x members x replicates x (exit, steady twin)
+    assert res.trials["members"].tolist() == [2, 2]
+    assert res.trials["replicates"].tolist() == [4, 4]
+
+
 @pytest.mark.parametrize(
     "extra, space, steps, needle",
     [
@@ -103,6 +112,8 @@ def test_killed_after_the_first_batch_resumes_to_the_same_trials(tmp_path, monke
         ("", SPACE.replace("[5.0, 20.0]", "[-1.0, 20.0]"), 16, "space"),
         ("", SPACE.replace('"random"]', '"nowhere"]'), 16, "placement"),
         ("quantile = 1.5\n", SPACE, 16, "quantile"),
+        ('ensemble = "none.parquet"\n', SPACE, 16, "ensemble"),
+        ("members = 2\n", SPACE, 16, "members"),
     ],
 )
 def test_bad_search_file_is_one_line_exit_2(tmp_path, extra, space, steps, needle) -> None:

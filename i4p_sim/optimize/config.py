@@ -13,13 +13,19 @@ trials, the bad-case quantile and the ``[space]`` searched:
 - ``domestic_budget`` [lo, hi]: ``council.domestic_budget``, the government's co-funding
   of the council per month per 1,000 inhabited cells.
 
+With ``ensemble`` (an ``i4p calibrate`` ``ensemble.parquet``, e.g.
+``ensembles/reference_elections.parquet``) every trial runs on each of its first ``members``
+members (all by default; rows with ``not_ruled_out`` false are dropped), the member's
+parameters (its columns named like ``section.field``) applied before the trial's: the
+objectives are then taken over members x replicates.
+
 A range is checked by applying both of its ends to the base scenario (the scenario's
 bounds); every problem is one :class:`~i4p_sim.config.errors.ConfigError` line.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -67,6 +73,8 @@ class SearchConfig(_Strict):
     #: NSGA-II's population (at least 2); its first generation is sampled at random
     population: Annotated[int, Field(ge=2, le=10_000)] = 8
     quantile: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.8
+    ensemble: Annotated[str, Field(min_length=1)] | None = None
+    members: Annotated[int, Field(ge=1, le=10_000)] | None = None
     space: Space
 
 
@@ -78,6 +86,8 @@ class Search:
     source: str
     here: Path
     base: Scenario
+    #: the ensemble members' parameters (``[{}]``: the base scenario's own parameters)
+    members: list[dict[str, float]] = field(default_factory=lambda: [{}])
 
     def path(self, rel: str) -> Path:
         """A path of the file, relative to its directory."""
@@ -137,6 +147,39 @@ def load_search(path: str | Path) -> Search:
         raise ConfigError(source, "scenario", f"file not found: {cfg.scenario}")
     base = load_scenario(here / cfg.scenario, overrides=list(cfg.set))
     base = validate_scenario({**base.to_dict(), "steps": cfg.steps, "shocks": []}, source)
-    search = Search(cfg, source, here, base)
+    search = Search(cfg, source, here, base, _members(cfg, here, base, source))
     _ranges(cfg, base, source)
     return search
+
+
+def _members(cfg: SearchConfig, here: Path, base: Scenario, source: str) -> list[dict]:
+    """The first ``members`` members of the ensemble (each checked on the base scenario)."""
+    if cfg.ensemble is None:
+        if cfg.members is not None:
+            raise ConfigError(source, "members", "needs an ensemble")
+        return [{}]
+    import pandas as pd
+
+    from i4p_sim.calibrate.waves import apply_params
+
+    path = here / cfg.ensemble
+    if not path.is_file():
+        raise ConfigError(source, "ensemble", f"file not found: {cfg.ensemble}")
+    try:
+        table = pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is one line
+        raise ConfigError(source, "ensemble", f"not a Parquet table: {exc}") from None
+    if "not_ruled_out" in table.columns:
+        table = table[table["not_ruled_out"].astype(bool)]
+    params = [c for c in table.columns if "." in c and ":" not in c]
+    if table.empty or not params:
+        raise ConfigError(source, "ensemble", f"{cfg.ensemble} has no members with parameters")
+    n = len(table) if cfg.members is None else cfg.members
+    if n > len(table):
+        raise ConfigError(source, "members", f"{n} asked, {cfg.ensemble} has {len(table)}")
+    members = [{c: float(row[c]) for c in params} for _, row in table.head(n).iterrows()]
+    try:
+        apply_params(base, members[0], str(path))
+    except ConfigError as err:
+        raise ConfigError(source, "ensemble", err.one_line()) from None
+    return members

@@ -122,13 +122,22 @@ def batch_experiment(search: Search, k: int, design: list[dict[str, Any]], root:
         tmp = js.with_suffix(".tmp")
         tmp.write_text(json.dumps(design, indent=1), encoding="utf-8")
         tmp.replace(js)
-    at_points = {}
-    for p, trial in enumerate(design):
-        for name, exit in ((STEADY, False), (EXIT, True)):
-            at_points[(name, p)] = scenario_at(
-                exp.scenarios[name], trial["params"], exit=exit, source=str(js)
+    from i4p_sim.calibrate.waves import apply_params
+
+    at_points, points = {}, []
+    for trial in design:
+        for m, member in enumerate(search.members):
+            p = len(points)
+            points.append(
+                {"search.member": m, **{f"search.{k}": trial["params"][k] for k in PARAMS}}
             )
-    points = [{f"search.{key}": t["params"][key] for key in PARAMS} for t in design]
+            for name, exit in ((STEADY, False), (EXIT, True)):
+                sc = (
+                    apply_params(exp.scenarios[name], member, str(js))
+                    if member
+                    else exp.scenarios[name]
+                )
+                at_points[(name, p)] = scenario_at(sc, trial["params"], exit=exit, source=str(js))
     return dataclasses.replace(exp, points=points, at_points=at_points)
 
 
@@ -150,15 +159,21 @@ def trial_table(
     cells: dict[int, int],
     steps: int,
     q: float,
+    members: int = 1,
 ) -> pd.DataFrame:
-    """One row per trial: parameters, excess violence and money (mean and ``q`` quantile)."""
+    """One row per trial: parameters, excess violence and money (mean and ``q`` quantile).
+
+    Trial ``i`` is points ``i * members`` to ``(i + 1) * members - 1`` (one per ensemble
+    member); its values are taken over all their replicates.
+    """
     ok = runs[(runs["status"] == "ok") & (runs["scenario"] == EXIT)]
     ex = paired[paired["scenario"] == EXIT]
     rows = []
     for p, trial in enumerate(design):
         par = trial["params"]
-        loss = ex.loc[ex["point"] == p].sort_values("replicate")
-        spent = ok.loc[ok["point"] == p].sort_values("replicate")
+        span = range(p * members, (p + 1) * members)
+        loss = ex.loc[ex["point"].isin(span)].sort_values(["point", "replicate"])
+        spent = ok.loc[ok["point"].isin(span)].sort_values(["point", "replicate"])
         domestic = np.array(
             [par["domestic_budget"] * cells[int(r)] / 1000.0 * steps for r in spent["replicate"]]
         )
@@ -175,6 +190,7 @@ def trial_table(
                 "money_mean": float(np.mean(money)),
                 "money_q": float(np.quantile(money, q)),
                 "donor_money_mean": float(spent["funding_spent"].mean()),
+                "members": members,
                 "replicates": int(len(excess)),
             }
         )
@@ -254,7 +270,9 @@ def run_search(
                 raise RunFailed(
                     str(root / f"batch_{k}"), "", f"{len(bad)} run(s) failed, e.g. {last[-1]}"
                 )
-            table = trial_table(design, res.runs, res.paired, cells, cfg.steps, cfg.quantile)
+            table = trial_table(
+                design, res.runs, res.paired, cells, cfg.steps, cfg.quantile, len(search.members)
+            )
             for t, row in zip(asked, table.itertuples(index=False), strict=True):
                 study.tell(t, [row.excess_q, row.money_mean])
             frames.append(table)
