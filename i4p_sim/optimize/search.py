@@ -210,7 +210,12 @@ class SearchResult:
 
 
 def _study(search: Search):
-    import optuna
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError(
+            search.source, "", "i4p optimize needs optuna: pip install 'i4p-sim[optimize]'"
+        ) from None
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     cfg = search.config
