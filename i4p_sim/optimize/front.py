@@ -61,6 +61,7 @@ def _figure(search: Search, table: pd.DataFrame, front: pd.DataFrame) -> str:
     import plotly.graph_objects as go
 
     pct = round(100 * search.config.quantile)
+    over = "replicates" if len(search.members) == 1 else "ensemble members x replicates"
     fig = go.Figure()
     for data, name, size in ((table, "all trials", 7), (front, "Pareto front", 11)):
         fig.add_trace(
@@ -76,8 +77,8 @@ def _figure(search: Search, table: pd.DataFrame, front: pd.DataFrame) -> str:
         )
     fig.update_layout(
         title=f"Exit-strategy search {search.config.name}: {len(table)} trials",
-        xaxis_title="money: donor funding spent + domestic co-funding (mean over replicates)",
-        yaxis_title=f"excess violence vs steady funding (q{pct} over replicates)",
+        xaxis_title=f"money: donor funding spent + domestic co-funding (mean over {over})",
+        yaxis_title=f"excess violence vs steady funding (q{pct} over {over})",
     )
     return fig.to_html(include_plotlyjs=True, full_html=False)
 
