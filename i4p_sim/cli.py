@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from i4p_sim import cli_calibrate, cli_crossing, cli_discover, cli_sensitivity
+from i4p_sim import cli_calibrate, cli_crossing, cli_discover, cli_optimize, cli_sensitivity
 from i4p_sim._version import __version__
 from i4p_sim.cli_geo import check_geo, write_run_maps, write_sweep_maps
 from i4p_sim.config.errors import ConfigError, RunFailed, os_error_line
@@ -471,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_crossing.add_parser(sub)
     cli_calibrate.add_parser(sub)
     cli_discover.add_parser(sub)
+    cli_optimize.add_parser(sub)
     cli_sensitivity.add_parser(sub)
 
     p = sub.add_parser(

@@ -69,6 +69,7 @@ SUBCOMMANDS = (
     "crossing",
     "calibrate",
     "discover",
+    "optimize",
     "sensitivity",
     "report",
     "viz",
