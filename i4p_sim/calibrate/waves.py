@@ -20,7 +20,6 @@ A prior path ``shocks.KIND.FIELD`` sets that field of every shock of that kind.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from i4p_sim.config.experiment import Experiment, load_experiment
 from i4p_sim.config.loading import set_path, validate_scenario
 from i4p_sim.config.scenario import Election, Scenario
 from i4p_sim.sweep.driver import run_experiment
+from i4p_sim.sweep.storage import atomic_write_text, write_experiment_file
 
 __all__ = [
     "ModelSimulator",
@@ -61,36 +61,26 @@ def apply_params(base: Scenario, point: dict[str, Any], source: str) -> Scenario
     return validate_scenario(data, source)
 
 
-def _toml_str(value: str) -> str:
-    return json.dumps(value)
-
-
 def write_wave_toml(cal: Calibration, wave: int, path: Path) -> None:
     """The wave's experiment file (absolute scenario paths, so it runs from anywhere)."""
     cfg = cal.config
-    lines = [
-        f"# wave {wave} of calibration {cfg.name} ({cal.source}); points in design.csv",
-        f"name = {_toml_str(f'{cfg.name}_wave_{wave}')}",
-        f"seed = {cfg.seed}",
-        f"replicates = {cal.size('replicates')}",
-        f"steps = {cfg.steps}",
-        "noise_pairs = 0",
-        "snapshot_replicates = 0",
-        f'baseline = "{NO_ELECTION}"',
-        f"base = {_toml_str(str(cal.path(cfg.scenario)))}",
-        "set = [" + ", ".join(_toml_str(s) for s in cfg.set) + "]",
-        "",
-        "[[variants]]",
-        f'name = "{NO_ELECTION}"',
-        "shocks = []",
-        "",
-        "[[variants]]",
-        f'name = "{ELECTION}"',
-        f"file = {_toml_str(str(cal.path(cfg.elections)))}",
-        f'twin = "{NO_ELECTION}"',
-        "",
-    ]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    table = {
+        "name": f"{cfg.name}_wave_{wave}",
+        "seed": cfg.seed,
+        "replicates": cal.size("replicates"),
+        "steps": cfg.steps,
+        "noise_pairs": 0,
+        "snapshot_replicates": 0,
+        "baseline": NO_ELECTION,
+        "base": str(cal.path(cfg.scenario)),
+        "set": list(cfg.set),
+        "variants": [
+            {"name": NO_ELECTION, "shocks": []},
+            {"name": ELECTION, "file": str(cal.path(cfg.elections)), "twin": NO_ELECTION},
+        ],
+    }
+    comment = f"wave {wave} of calibration {cfg.name} ({cal.source}); points in design.csv"
+    write_experiment_file(path, table, comment)
 
 
 def check_grid(cal: Calibration, exp: Experiment) -> None:
@@ -129,7 +119,7 @@ def wave_experiment(cal: Calibration, wave: int, design: pd.DataFrame, root: Pat
                 "another --out",
             )
     else:
-        design.to_csv(csv, index=False, float_format="%.17g")
+        atomic_write_text(csv, design.to_csv(index=False, float_format="%.17g"))
     points = [
         {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
         for row in design.to_dict("records")

@@ -44,6 +44,7 @@ from i4p_sim.config.experiment import Experiment, load_experiment
 from i4p_sim.optimize.config import Search, load_search
 from i4p_sim.optimize.space import PARAMS, scenario_at
 from i4p_sim.sweep.driver import default_results_dir, run_experiment
+from i4p_sim.sweep.storage import atomic_write_text, write_experiment_file
 
 __all__ = ["PARAMS", "SearchResult", "run_search", "scenario_at", "trial_table"]
 
@@ -69,37 +70,30 @@ def distributions(search: Search) -> dict[str, Any]:
     }
 
 
-def _toml_str(value: str) -> str:
-    return json.dumps(value)
-
-
 def write_batch_toml(search: Search, k: int, path: Path) -> None:
     """The batch's experiment file (absolute scenario path, so it runs from anywhere)."""
     cfg = search.config
-    lines = [
-        f"# batch {k} of exit-strategy search {cfg.name} ({search.source}); trials in design.json",
-        f"name = {_toml_str(f'{cfg.name}_batch_{k}')}",
-        f"seed = {cfg.seed}",
-        f"replicates = {cfg.replicates}",
-        f"steps = {cfg.steps}",
-        "reference_step = 0",
-        "noise_pairs = 0",
-        "snapshot_replicates = 0",
-        f'baseline = "{STEADY}"',
-        f"base = {_toml_str(str(search.path(cfg.scenario)))}",
-        "set = [" + ", ".join(_toml_str(s) for s in cfg.set) + "]",
-        "",
-        "[[variants]]",
-        f'name = "{STEADY}"',
-        "shocks = []",
-        "",
-        "[[variants]]",
-        f'name = "{EXIT}"',
-        'shocks = [{ kind = "funding_withdrawal", at = 1, donor = "all", mode = "phased" }]',
-        f'twin = "{STEADY}"',
-        "",
-    ]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    exit_shock = {"kind": "funding_withdrawal", "at": 1, "donor": "all", "mode": "phased"}
+    table = {
+        "name": f"{cfg.name}_batch_{k}",
+        "seed": cfg.seed,
+        "replicates": cfg.replicates,
+        "steps": cfg.steps,
+        "reference_step": 0,
+        "noise_pairs": 0,
+        "snapshot_replicates": 0,
+        "baseline": STEADY,
+        "base": str(search.path(cfg.scenario)),
+        "set": list(cfg.set),
+        "variants": [
+            {"name": STEADY, "shocks": []},
+            {"name": EXIT, "shocks": [exit_shock], "twin": STEADY},
+        ],
+    }
+    comment = (
+        f"batch {k} of exit-strategy search {cfg.name} ({search.source}); trials in design.json"
+    )
+    write_experiment_file(path, table, comment)
 
 
 def batch_experiment(search: Search, k: int, design: list[dict[str, Any]], root: Path):
@@ -119,9 +113,7 @@ def batch_experiment(search: Search, k: int, design: list[dict[str, Any]], root:
                 "holds other trials (the search file changed?); use --fresh or another --out",
             )
     else:
-        tmp = js.with_suffix(".tmp")
-        tmp.write_text(json.dumps(design, indent=1), encoding="utf-8")
-        tmp.replace(js)
+        atomic_write_text(js, json.dumps(design, indent=1))
     from i4p_sim.calibrate.waves import apply_params
 
     at_points, points = {}, []

@@ -91,6 +91,14 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def write_experiment_file(path: str | Path, table: dict, comment: str) -> Path:
+    """An experiment file written by the program (a calibration wave, a search batch):
+    ``# comment`` then ``table`` as TOML (tomli-w), atomically."""
+    import tomli_w
+
+    return atomic_write_text(path, f"# {comment}\n" + tomli_w.dumps(table))
+
+
 def atomic_write_parquet(path: str | Path, frame: pd.DataFrame) -> Path:
     """Write a DataFrame as Parquet (pyarrow) with :func:`atomic_write_bytes`."""
     return atomic_write_bytes(path, frame.to_parquet(engine="pyarrow", index=False))
