@@ -17,6 +17,7 @@ from pathlib import Path
 from i4p_sim import cli_calibrate, cli_crossing, cli_discover, cli_optimize, cli_sensitivity
 from i4p_sim._version import __version__
 from i4p_sim.cli_geo import check_geo, write_run_maps, write_sweep_maps
+from i4p_sim.cli_types import int_in, nonneg_int, positive_int
 from i4p_sim.config.errors import ConfigError, RunFailed, os_error_line
 from i4p_sim.config.experiment import load_experiment
 from i4p_sim.config.horizon import check_shocks_in_horizon
@@ -33,37 +34,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # noqa: D102
         self.print_usage(sys.stderr)
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: command line: {message}\n")
-
-
-def _int_at_least(minimum: int):
-    """argparse type: an integer >= ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{value} must be >= {minimum}")
-        return value
-
-    parse.__name__ = f"integer >= {minimum}"
-    return parse
-
-
-_positive_int = _int_at_least(1)
-_nonneg_int = _int_at_least(0)
-
-
-def _port(text: str) -> int:
-    """argparse type: a TCP port, 1..65535."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{value} is not a port; allowed: 1..65535")
-    return value
 
 
 def check_output_dir(path: str | Path, source: str = "--out") -> Path:
@@ -330,7 +300,7 @@ def add_validate_arguments(p: argparse.ArgumentParser) -> None:
         "results/validation/VALIDATION-quick.md unless --out is given",
     )
     p.add_argument("--out", metavar="FILE", help="output markdown (default docs/VALIDATION.md)")
-    p.add_argument("--workers", type=_positive_int, help="worker processes (default 2)")
+    p.add_argument("--workers", type=positive_int, help="worker processes (default 2)")
     p.add_argument(
         "--results",
         metavar="DIR",
@@ -375,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="a .toml file under scenarios/ or experiments/")
     p.add_argument(
         "--steps",
-        type=_positive_int,
+        type=positive_int,
         help="check with this number of monthly steps, as run or sweep --steps would run it "
         "(a shock past the last month is an error)",
     )
@@ -389,8 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
         "i4p run scenarios/withdrawal_abrupt.toml --seed 3 --set grid.width=40",
     )
     p.add_argument("scenario", help="scenario TOML file (e.g. scenarios/baseline.toml)")
-    p.add_argument("--steps", type=_positive_int, help="number of monthly steps (default: file)")
-    p.add_argument("--seed", type=_nonneg_int, help="random seed (default: file)")
+    p.add_argument("--steps", type=positive_int, help="number of monthly steps (default: file)")
+    p.add_argument("--seed", type=nonneg_int, help="random seed (default: file)")
     p.add_argument(
         "--set",
         action="append",
@@ -408,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     p.add_argument(
         "--checkpoint-every",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="write a checkpoint of the run every N steps to DIR/checkpoints (needs --out)",
     )
@@ -432,17 +402,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="results directory (default results/<experiment>)")
     ex = p.add_mutually_exclusive_group()
     ex.add_argument(
-        "--workers", type=_positive_int, help="local worker processes (default: CPU count)"
+        "--workers", type=positive_int, help="local worker processes (default: CPU count)"
     )
     ex.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address, tcp://HOST:PORT")
     ex.add_argument(
         "--dask-local",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="start a Dask LocalCluster of N workers",
     )
-    p.add_argument("--replicates", type=_positive_int, help="override the file's replicates")
-    p.add_argument("--steps", type=_positive_int, help="override the file's steps")
+    p.add_argument("--replicates", type=positive_int, help="override the file's replicates")
+    p.add_argument("--steps", type=positive_int, help="override the file's steps")
     p.add_argument("--fresh", action="store_true", help="discard stored runs and start over")
     p.add_argument("--retry-failed", action="store_true", help="rerun only runs stored as failed")
     p.add_argument("--no-report", action="store_true", help="do not write the HTML report")
@@ -496,7 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to bind (default 127.0.0.1, loopback only; any other address makes the "
         "app reachable from other machines, and it has no authentication)",
     )
-    p.add_argument("--port", type=_port, default=8050, help="port (default 8050)")
+    p.add_argument(
+        "--port", type=int_in(1, 65535, what="a port"), default=8050, help="port (default 8050)"
+    )
     p.set_defaults(func=cmd_viz)
 
     p = sub.add_parser(

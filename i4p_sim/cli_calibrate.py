@@ -10,15 +10,7 @@ import argparse
 import sys
 import time
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+from i4p_sim.cli_types import positive_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--quick", action="store_true", help="the file's [quick] sizes: a demo in minutes"
     )
     p.add_argument("--out", help="results directory (default results/<name>[_quick])")
-    p.add_argument("--workers", type=_positive, help="worker processes (default: CPU count)")
+    p.add_argument("--workers", type=positive_int, help="worker processes (default: CPU count)")
     p.add_argument("--fresh", action="store_true", help="discard stored runs first")
     p.add_argument("--no-progress", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_calibrate)

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from i4p_sim.cli_types import float_in, int_in
 from i4p_sim.config.errors import ConfigError
 
 _METRIC_HELP = (
@@ -23,31 +24,9 @@ _METRIC_HELP = (
 )
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is not in [0, 1]")
-    return value
-
-
-def _alpha(text: str) -> float:
-    value = _fraction(text)
-    if not 0.0 < value < 0.5:
-        raise argparse.ArgumentTypeError(f"{value} is not in (0, 0.5)")
-    return value
-
-
-def _depth(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 1 <= value <= 6:
-        raise argparse.ArgumentTypeError(f"{value} is not in 1..6 (a shallow tree)")
-    return value
+_fraction = float_in(0.0, 1.0)
+_alpha = float_in(0.0, 0.5, open_interval=True)
+_depth = int_in(1, 6, what="a shallow tree depth")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

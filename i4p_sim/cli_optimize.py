@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from i4p_sim.cli_calibrate import _positive
+from i4p_sim.cli_types import positive_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,9 +28,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "and prints the best exits in plain words.",
     )
     p.add_argument("search", help="the search file (TOML)")
-    p.add_argument("--trials", type=_positive, help="trials (default: the file's; whole batches)")
+    p.add_argument(
+        "--trials", type=positive_int, help="trials (default: the file's; whole batches)"
+    )
     p.add_argument("--out", help="results directory (default results/<name>)")
-    p.add_argument("--workers", type=_positive, help="worker processes (default: CPU count)")
+    p.add_argument("--workers", type=positive_int, help="worker processes (default: CPU count)")
     p.add_argument("--fresh", action="store_true", help="discard stored runs first")
     p.add_argument("--no-progress", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_optimize)
