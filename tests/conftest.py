@@ -104,6 +104,15 @@ def run_cli_subprocess(
     )
 
 
+def one_error_line(proc: subprocess.CompletedProcess) -> str:
+    """The one stderr line of a bad-input exit (code 2, no traceback); fails otherwise."""
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
 def interrupt_sweep(
     args: list[str | Path], out: Path, sig: int, *, parts: int = 1, module: str = "i4p_sim"
 ) -> tuple[subprocess.Popen, str, list[int]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, one_error_line, run_cli
 
 SCEN = ROOT / "scenarios" / "withdrawal_phased.toml"
 ARGS = ["--set", "grid.width=10", "--set", "grid.height=10", "--set", "shocks.0.at=30"]
@@ -53,25 +53,17 @@ def test_checkpoints_are_written_and_a_resumed_run_equals_an_uninterrupted_one(t
     assert (ck / "step-0000060.json").exists()
 
 
-def one_line(proc) -> str:
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
-
-
 def test_a_checkpoint_of_another_scenario_or_version_is_refused(tmp_path):
     out = tmp_path / "ck"
     assert run_cli("run", SCEN, *ARGS, "--out", out, "--checkpoint-every", "30").returncode == 0
     other = [*ARGS[:-1], "4"]  # another seed
-    line = one_line(run_cli("run", SCEN, *other, "--out", out, "--resume"))
+    line = one_error_line(run_cli("run", SCEN, *other, "--out", out, "--resume"))
     assert "step-0000060.json: scenario_hash: written for another scenario" in line
     path = out / "checkpoints" / "step-0000060.json"
     head = json.loads(path.read_text())
     head["versions"]["mesa"] = "0.0.1"
     path.write_text(json.dumps(head))
-    line = one_line(run_cli("run", SCEN, *ARGS, "--out", out, "--resume"))
+    line = one_error_line(run_cli("run", SCEN, *ARGS, "--out", out, "--resume"))
     assert "versions.mesa: written with mesa 0.0.1" in line
-    line = one_line(run_cli("run", SCEN, *ARGS, "--checkpoint-every", "5"))
+    line = one_error_line(run_cli("run", SCEN, *ARGS, "--checkpoint-every", "5"))
     assert "--checkpoint-every: needs --out" in line

@@ -20,7 +20,7 @@ from i4p_sim.config.loading import load_scenario
 from i4p_sim.sim.model import I4PModel
 from i4p_sim.sim.simulation import Simulation
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, one_error_line, run_cli
 
 rasterio = pytest.importorskip("rasterio")
 from rasterio.transform import Affine  # noqa: E402
@@ -39,14 +39,6 @@ UTM = "EPSG:32737"
 CELL = 5000.0
 #: Top-left corner of the small test maps (near Nairobi, in UTM 37S).
 X0, Y0 = 250_000.0, 9_880_000.0
-
-
-def one_error_line(proc) -> str:
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
 
 
 def write_tif(path: Path, data: np.ndarray, crs: str = UTM, transform=None, nodata=None):

@@ -14,7 +14,7 @@ import pytest
 from i4p_sim.config.experiment import load_experiment
 from i4p_sim.config.loading import load_scenario, read_toml
 
-from conftest import DATA, ROOT, SCENARIOS, experiment_text, run_cli
+from conftest import DATA, ROOT, SCENARIOS, experiment_text, one_error_line, run_cli
 
 
 def _is_experiment(path: Path) -> bool:
@@ -51,14 +51,6 @@ def last_shock_of_experiment(path: Path) -> int | None:
     scenarios = [*exp.scenarios.values(), *exp.at_points.values()]
     months = [s.at for sc in scenarios for s in sc.shocks]
     return max(months, default=None)
-
-
-def one_error_line(proc) -> str:
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
 
 
 def test_every_shipped_experiment_is_found() -> None:

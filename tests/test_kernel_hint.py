@@ -11,7 +11,7 @@ import pytest
 
 from i4p_sim.core import field
 
-from conftest import ROOT, experiment_text, run_cli, run_cli_subprocess
+from conftest import ROOT, experiment_text, one_error_line, run_cli, run_cli_subprocess
 
 TINY = ["--steps", "3", "--set", "grid.width=6", "--set", "grid.height=6"]
 
@@ -23,19 +23,11 @@ def no_numba(monkeypatch):
     monkeypatch.setitem(sys.modules, "numba", None)  # makes `import numba` fail
 
 
-def one_line(proc) -> str:
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
-
-
 def test_run_kernel_numba_without_numba_names_the_install_command(no_numba, tmp_path) -> None:
     out = tmp_path / "out"
     with contextlib.chdir(ROOT):  # in the checkout: the README's editable install
         proc = run_cli("run", "scenarios/baseline.toml", *TINY, "--kernel", "numba", "--out", out)
-    line = one_line(proc)
+    line = one_error_line(proc)
     assert line.startswith("i4p: command line: --kernel: ")
     assert f'{sys.executable} -m pip install -e ".[fast]"' in line
     assert not out.exists()
@@ -44,13 +36,13 @@ def test_run_kernel_numba_without_numba_names_the_install_command(no_numba, tmp_
 def test_the_hint_names_the_checkout_from_elsewhere(no_numba, tmp_path) -> None:
     with contextlib.chdir(tmp_path):
         proc = run_cli("run", ROOT / "scenarios" / "baseline.toml", *TINY, "--kernel", "numba")
-    assert f'-m pip install -e "{ROOT}[fast]"' in one_line(proc)
+    assert f'-m pip install -e "{ROOT}[fast]"' in one_error_line(proc)
 
 
 def test_a_scenario_file_asking_for_numba(no_numba, tmp_path) -> None:
     path = tmp_path / "s.toml"
     path.write_text('kernel = "numba"\n')
-    line = one_line(run_cli("run", path, *TINY))
+    line = one_error_line(run_cli("run", path, *TINY))
     assert line.startswith(f"i4p: {path}: kernel: ") and "[fast]" in line
 
 
@@ -58,7 +50,7 @@ def test_sweep_of_a_numba_experiment_without_numba_runs_nothing(no_numba, tmp_pa
     path = tmp_path / "e.toml"
     path.write_text(experiment_text("small") + 'kernel = "numba"\n')
     out = tmp_path / "out"
-    line = one_line(run_cli("sweep", path, "--out", out, "--workers", "1", "--no-report"))
+    line = one_error_line(run_cli("sweep", path, "--out", out, "--workers", "1", "--no-report"))
     assert line.startswith(f"i4p: {path}: kernel: ") and "pip install" in line
     assert "[fast]" in line
     assert not out.exists()
@@ -79,6 +71,6 @@ def test_no_traceback_in_a_real_process_without_numba(tmp_path: Path) -> None:
     proc = run_cli_subprocess(
         "run", "scenarios/baseline.toml", *TINY, "--kernel", "numba", env={"PYTHONPATH": path}
     )
-    line = one_line(proc)
+    line = one_error_line(proc)
     assert line.startswith("i4p: command line: --kernel: kernel 'numba' needs")
     assert '-m pip install -e ".[fast]"' in line
