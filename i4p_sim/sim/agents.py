@@ -258,9 +258,8 @@ class NationalCouncil(Agent):
         """
         self._recent_violence.append(violence_share)
         event = None
-        if self.agreement_until >= 0 and self._during is not None:
-            if step > self.agreement_until - self.cfg.agreement_duration:
-                self._during.append(violence_share)  # violence of the agreement's months
+        if self._during is not None:  # an agreement brokered on an earlier step is running
+            self._during.append(violence_share)  # violence of the agreement's months
             if step >= self.agreement_until:
                 if float(np.mean(self._during)) > self.cfg.agreement_threshold:
                     self.broken_agreements += 1
