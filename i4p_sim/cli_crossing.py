@@ -66,7 +66,10 @@ def cmd_crossing(args: argparse.Namespace) -> int:
     for flag, v in zip(("--a", "--b", "--interaction", "--interaction"), variants, strict=False):
         if v not in names:
             raise ConfigError("command line", flag, f"'{v}' not found; allowed: {', '.join(names)}")
-    result = crossing(runs, args.axis, variants, args.metric)
+    try:
+        result = crossing(runs, args.axis, variants, args.metric)
+    except ValueError as exc:  # e.g. fewer than two replicates paired at every point
+        raise ConfigError(str(root), "runs.parquet", str(exc)) from None
     print(
         f"{result.label}, {args.metric}: mean over {result.replicates} paired replicates "
         "with 95% bootstrap CI per axis point"

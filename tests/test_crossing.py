@@ -70,3 +70,15 @@ def test_crossing_command_on_a_sweep_and_its_bad_flags(tmp_path):
     assert bad.returncode == 2 and "--axis" in bad.stderr and "lpc.inclusiveness" in bad.stderr
     bad = run_cli("crossing", out, "--axis", "lpc.inclusiveness", "--a", "nope", "--b", names[0])
     assert bad.returncode == 2 and "'nope' not found" in bad.stderr
+
+
+def test_crossing_on_one_replicate_is_a_one_line_error(tmp_path):
+    exp = tmp_path / "x.toml"
+    text = experiment_text("tiny").replace("replicates = 3", "replicates = 1")
+    exp.write_text(text + '\n[axes]\n"lpc.inclusiveness" = [0.2, 1.0]\n')
+    out = tmp_path / "res"
+    assert run_cli("sweep", exp, "--out", out, "--no-report").returncode == 0
+    names = sorted(pd.read_parquet(out / "runs.parquet")["scenario"].unique())
+    bad = run_cli("crossing", out, "--axis", "lpc.inclusiveness", "--a", names[0], "--b", names[-1])
+    assert bad.returncode == 2 and "at least two paired replicates" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
