@@ -58,6 +58,15 @@ def test_line_progress_every_tenth_of_the_runs_and_every_ten_seconds() -> None:
     bar.close()
 
 
+def test_the_last_run_always_prints_a_line_even_after_an_uneven_batch() -> None:
+    clock, out = Clock(), io.StringIO()
+    bar = LineProgress("exp", todo=44, stored=0, total=44, stream=out, clock=clock)
+    bar.update(43)  # a line (43 >= 10% of 44)
+    bar.update(1)  # only 1 more run, within 10 s: printed all the same, being the last
+    assert out.getvalue().splitlines()[-1].startswith("i4p: progress: exp: stored 44/44 runs")
+    assert len(out.getvalue().splitlines()) == 2
+
+
 def test_format_seconds() -> None:
     assert format_seconds(0.4) == "0 s"
     assert format_seconds(59.6) == "1 min 00 s"

@@ -95,7 +95,8 @@ class LineProgress:
         self.done += n
         now = self.clock()
         step = max(1, int(self.todo * EVERY_SHARE))
-        if now - self._last_time >= EVERY_S or self.done - self._last_done >= step:
+        finished = self.done >= self.todo > self._last_done  # the last line is never skipped
+        if now - self._last_time >= EVERY_S or self.done - self._last_done >= step or finished:
             print(self.line(), file=self.stream or sys.stderr, flush=True)
             self._last_time = now
             self._last_done = self.done
