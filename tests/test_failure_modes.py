@@ -213,3 +213,57 @@ def test_interaction_and_exit_harm_flip_with_composition_and_the_drive_is_why() 
     }
     assert harm["partisan"].mean() < 0 < harm["inclusive"].mean(), harm
     assert harm["ablated"].mean() > 0 and (harm["ablated"] > 0).mean() >= 0.75, harm
+
+
+FRAGILE = {
+    "council.agreement_threshold": 0.0005,
+    "council.agreement_cooldown": 12,
+    "council.agreement_legitimacy": 0.0,
+    "council.agreement_breakdown": 0.15,
+    "council.response_strength": 0.2,
+}
+
+
+def test_fragile_settlements_differs_from_baseline_only_in_council_parameters_inside_the_priors() -> (
+    None
+):
+    import tomllib
+
+    priors = {
+        p["path"]: p
+        for p in tomllib.loads((ROOT / "experiments" / "priors.toml").read_text())["prior"]
+    }
+    fragile = load_scenario(ROOT / "scenarios" / "fragile_settlements.toml")
+    base = load_scenario(ROOT / "scenarios" / "baseline.toml")
+    for path, value in FRAGILE.items():
+        assert getattr(fragile.council, path.split(".")[1]) == value, path
+        assert priors[path]["low"] <= value <= priors[path]["high"], path
+    base_values = {k.split(".")[1]: getattr(base.council, k.split(".")[1]) for k in FRAGILE}
+    same = fragile.model_copy(
+        update={
+            "council": fragile.council.model_copy(update=base_values),
+            "name": base.name,
+            "description": base.description,
+        }
+    )
+    assert same == base
+
+
+@pytest.mark.slow
+def test_with_fragile_settlements_a_weak_council_raises_violence_and_breakdown_is_why() -> None:
+    """Council only minus no I4P (paired seeds, 32 x 32, months 24-239) in
+    fragile_settlements: > 0 when agreements are weak (strength 0.1, the prior's low end),
+    < 0 when strong (0.5, its high end); with broken agreements costing nothing
+    (agreement_breakdown 0) the weak council lowers violence too (docs/ODD.md 8.10)."""
+    council_only = ["lpc.enabled=false"]
+    weak = contrast(
+        "fragile_settlements", NONE, [*council_only, "council.agreement_strength=0.1"], 24
+    )
+    strong = contrast(
+        "fragile_settlements", NONE, [*council_only, "council.agreement_strength=0.5"], 24
+    )
+    assert (weak > 0).mean() >= 0.75 and weak.mean() > 0, weak
+    assert (strong < 0).mean() >= 0.75 and strong.mean() < 0, strong
+    no_breakdown = ["council.agreement_strength=0.1", "council.agreement_breakdown=0"]
+    ablated = contrast("fragile_settlements", NONE, [*council_only, *no_breakdown], 24)
+    assert (ablated < 0).mean() >= 0.75 and (ablated < weak).all(), ablated
