@@ -17,7 +17,7 @@ from i4p_sim.config.errors import ConfigError
 from i4p_sim.validation.calibration import calibration_sections, heldout_verdict
 from i4p_sim.validation.checks import checks_sections, load_checks
 from i4p_sim.validation.labels import LABELS, label_claim
-from i4p_sim.validation.policy import HEADLINE, policy_section, shock_start
+from i4p_sim.validation.policy import HEADLINE, member_match, policy_section, shock_start
 from i4p_sim.validation.render import DocumentInfo, count_line, render_document, render_section
 from i4p_sim.validation.results import Claim, Interval, SectionResult, Verdict
 from i4p_sim.validation.sections import SECTION_NAMES
@@ -289,6 +289,18 @@ def test_policy_missing_variants_and_no_sweep(tmp_path):
     assert "no ensemble" in render_section(policy_section(None))
 
 
+def test_whether_the_sweep_ran_on_the_calibrations_ensemble():
+    runs = pd.DataFrame({"point": [0, 0, 1, 1], "a.b": [0.1, 0.1, 0.2, 0.2], "x": 1})
+    same = pd.DataFrame({"wave": [1, 2], "a.b": [0.2, 0.1], "a.b:I": [1.0, 2.0]})
+    assert member_match(runs, same) == "These 2 members are the calibration's ensemble (2 members)."
+    other = pd.DataFrame({"a.b": [0.1, 0.3, 0.4]})
+    assert "**not** the calibration's ensemble: 1 of them are in it, which has 3" in member_match(
+        runs, other
+    )
+    assert "**The calibration's ensemble is empty" in member_match(runs, other.iloc[:0])
+    assert "lacks its parameter columns c.d" in member_match(runs, pd.DataFrame({"c.d": [1.0]}))
+
+
 def test_shock_start_of_abrupt_and_phased_exits():
     abrupt = {"shocks": [{"kind": "funding_withdrawal", "at": 60, "mode": "abrupt"}]}
     phased = {"shocks": [{"kind": "funding_withdrawal", "at": 60, "mode": "phased", "ramp": 24}]}
@@ -338,3 +350,20 @@ def test_bad_results_directories_are_one_line_errors(tmp_path):
                                       tmp_path / "v.md", *args))  # fmt: skip
         assert needle in line, line
     assert not (tmp_path / "v.md").exists()
+
+
+def test_evidence_sections_in_document_order(tmp_path):
+    from i4p_sim.validation.run import evidence_sections
+
+    cal = _calibration_dir(tmp_path / "cal", members=2)
+    sections = evidence_sections(cal, _ensemble_sweep(tmp_path / "ens", members=2, reps=3))
+    names = [s.name for s in sections]
+    assert names == ["calibration", "heldout", "policy", "null_checks", "failure_modes"]
+    policy = render_section(sections[2])
+    assert (
+        "**not** the calibration's ensemble (the sweep lacks its parameter columns a.b)" in policy
+    )
+    doc = render_document([], INFO, sections)
+    assert doc.index("## Calibration targets") < doc.index("## Held-out checks")
+    assert doc.index("## Held-out checks") < doc.index("## Headline policy contrasts")
+    assert doc.index("## Null checks") < doc.index("## Failure modes")

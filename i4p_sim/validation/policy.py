@@ -31,7 +31,15 @@ from i4p_sim.stats.ensemble import (
 from i4p_sim.sweep.store import read_runs
 from i4p_sim.validation.results import Number, Paragraph, SectionResult, Share, Table
 
-__all__ = ["HEADLINE", "METRIC", "Headline", "policy_section", "policy_shares", "shock_start"]
+__all__ = [
+    "HEADLINE",
+    "METRIC",
+    "Headline",
+    "member_match",
+    "policy_section",
+    "policy_shares",
+    "shock_start",
+]
 
 METRIC = "cumulative_violence"
 TITLE = "Headline policy contrasts over the ensemble"
@@ -185,8 +193,46 @@ def _size(row: pd.Series) -> tuple:
     )
 
 
-def policy_section(root: str | Path | None) -> SectionResult:
-    """The section: one row per headline contrast (or why there is none)."""
+def member_match(runs: pd.DataFrame, ensemble: pd.DataFrame) -> str:
+    """Whether the sweep's members are the calibration's ensemble, in words.
+
+    Members are compared by their parameter values (the ensemble's dotted columns without a
+    colon, rounded to 9 digits).
+    """
+    params = [c for c in ensemble.columns if "." in str(c) and ":" not in str(c)]
+    points = runs.drop_duplicates("point") if "point" in runs.columns else runs.iloc[:1]
+    n = len(points)
+    if ensemble.empty:
+        return (
+            f"**The calibration's ensemble is empty, so these {n} members are not from it**: "
+            "the shares below are over another ensemble (named above) and answer nothing "
+            "about a calibrated model."
+        )
+    missing = [c for c in params if c not in runs.columns]
+    if missing or not params:
+        return (
+            f"These {n} members are **not** the calibration's ensemble (the sweep lacks its "
+            f"parameter columns {', '.join(missing) or '(none)'})."
+        )
+
+    def key(frame: pd.DataFrame) -> set[tuple[float, ...]]:
+        return {tuple(round(float(v), 9) for v in row) for row in frame[params].to_numpy()}
+
+    cal, swept = key(ensemble), key(points)
+    inside = len(swept & cal)
+    if swept == cal:
+        return f"These {n} members are the calibration's ensemble ({len(cal)} members)."
+    return (
+        f"These {n} members are **not** the calibration's ensemble: {inside} of them are in "
+        f"it, which has {len(cal)} members."
+    )
+
+
+def policy_section(
+    root: str | Path | None, calibration_ensemble: pd.DataFrame | None = None
+) -> SectionResult:
+    """The section: one row per headline contrast (or why there is none); with the
+    calibration's ensemble, whether the sweep ran on it (:func:`member_match`)."""
     if root is None:
         text = Paragraph.of(
             "No ensemble sweep was given (`i4p validate --ensemble-results DIR`, the results "
@@ -194,6 +240,9 @@ def policy_section(root: str | Path | None) -> SectionResult:
         )
         return SectionResult("policy", TITLE, (text,), ())
     results, manifest = policy_shares(root)
+    match = ()
+    if calibration_ensemble is not None:
+        match = (Paragraph.of(member_match(read_runs(root), calibration_ensemble)),)
     file = (manifest.get("config") or {}).get("file") or {}
     ensemble = file.get("ensemble") or "(none named)"
     rows = []
@@ -249,7 +298,8 @@ def policy_section(root: str | Path | None) -> SectionResult:
         _finding(h, row) for h, row, _ in results if row is not None and h.label in FINDINGS
     )
     findings = tuple(f for f in findings if f)
-    return SectionResult("policy", TITLE, (intro, Table.of(header, rows)), (), findings=findings)
+    blocks = (intro, *match, Table.of(header, rows))
+    return SectionResult("policy", TITLE, blocks, (), findings=findings)
 
 
 #: Headline contrasts with an expectation from the literature or practice, what it is, and

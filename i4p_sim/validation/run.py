@@ -9,7 +9,7 @@ from pathlib import Path
 
 from i4p_sim._version import __version__
 from i4p_sim.config.errors import ConfigError
-from i4p_sim.validation.calibration import calibration_sections
+from i4p_sim.validation.calibration import calibration_sections, read_calibration
 from i4p_sim.validation.checks import CHECKS_FILE, checks_sections
 from i4p_sim.validation.common import (
     DEFAULT_OUT,
@@ -41,11 +41,9 @@ def evidence_sections(
     :class:`~i4p_sim.config.errors.ConfigError` (one line, exit 2 on the command line);
     ``None`` for a results directory gives a section that says it was not given.
     """
-    return [
-        *calibration_sections(calibration),
-        policy_section(ensemble_results),
-        *checks_sections(checks),
-    ]
+    cal = calibration_sections(calibration)  # checks the directory and its files
+    members = read_calibration(calibration).ensemble if calibration is not None else None
+    return [*cal, policy_section(ensemble_results, members), *checks_sections(checks)]
 
 
 def run_sections(ctx: Context, only: Sequence[str] | None = None) -> list[SectionResult]:
