@@ -182,6 +182,31 @@ def test_an_empty_ensemble_is_said_plainly(tmp_path):
     doc = render_document([], INFO, [cal, held])
     listed = doc.split("## Where the model disagrees")[1]
     assert "**The calibration ruled out every point**" in listed
+    assert "no threshold sensitivity table was stored" in listed
+
+
+def test_an_empty_ensemble_with_a_threshold_that_would_leave_points(tmp_path):
+    root = _calibration_dir(tmp_path / "cal", members=0)
+    pd.DataFrame(
+        {"definition": ["declared", "active_cells", "episode_gap"], "value": ["", "5", "24"],
+         "not_ruled_out": [0, 3, 1]}
+    ).to_parquet(root / "sensitivity.parquet")  # fmt: skip
+    cal, _ = calibration_sections(root)
+    finding = "".join(str(p) for p in cal.findings[0])
+    assert "up to 3 points would not be ruled out (active_cells = 5;" in finding
+    assert "| active_cells | 5 | 3 |" in render_section(cal)
+
+
+def test_policy_says_no_ensemble_when_the_calibration_ruled_out_everything(tmp_path):
+    from i4p_sim.validation.run import evidence_sections
+
+    cal = _calibration_dir(tmp_path / "cal", members=0)
+    ens = _ensemble_sweep(tmp_path / "ens", members=2, reps=3)
+    policy = render_section(evidence_sections(cal, ens)[2])
+    assert "No ensemble: the calibration ruled out every point" in policy
+    rows = [ln for ln in policy.splitlines() if ln.startswith("| ") and "no ensemble" in ln]
+    assert len(rows) == len(HEADLINE)
+    assert "%" not in "".join(rows)  # no share is shown
 
 
 def test_heldout_verdicts():

@@ -296,6 +296,22 @@ def _heldout(store: CalibrationStore) -> tuple[Table, tuple[Claim, ...]]:
     return Table.of(header, rows), tuple(claims)
 
 
+def _sensitivity_words(store: CalibrationStore) -> str:
+    """What the threshold sensitivity table says about an empty ensemble, in words."""
+    sens = store.sensitivity
+    if sens is None or sens.empty or "not_ruled_out" not in sens.columns:
+        return "no threshold sensitivity table was stored"
+    other = sens[sens["definition"] != "declared"]
+    if other.empty or int(other["not_ruled_out"].max()) == 0:
+        return "no other declared threshold (sensitivity table) leaves a point either"
+    best = other.loc[other["not_ruled_out"].idxmax()]
+    return (
+        f"with another declared threshold up to {int(best['not_ruled_out'])} points would not "
+        f"be ruled out ({best['definition']} = {best['value']}; the sensitivity table under "
+        "Calibration targets), but thresholds were fixed before wave 1 and are not re-chosen"
+    )
+
+
 def calibration_sections(root: str | Path | None) -> list[SectionResult]:
     """The sections "Calibration targets" and "Held-out checks" (or why they are empty)."""
     if root is None:
@@ -325,9 +341,8 @@ def calibration_sections(root: str | Path | None) -> list[SectionResult]:
                 "**The calibration ruled out every point** (",
                 f"`{store.command}`, {len(store.points)} points in {len(store.waves)} waves): "
                 "no parameter set in the prior box matches all calibration targets at once. "
-                "Tried: the box of the calibration file over its waves; the threshold "
-                "sensitivity table below shows whether another declared definition would "
-                "leave points.",
+                f"Tried: the prior box of the calibration file over its waves; "
+                f"{_sensitivity_words(store)}.",
             ),
         )
     else:

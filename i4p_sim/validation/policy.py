@@ -43,6 +43,17 @@ __all__ = [
 
 METRIC = "cumulative_violence"
 TITLE = "Headline policy contrasts over the ensemble"
+NO_ENSEMBLE = "no ensemble"
+HEADER = (
+    "contrast",
+    "holds in a member when",
+    "measure",
+    "members",
+    "holds / reversed / undetermined",
+    "share holding [95% CI over members]",
+    "per-member mean effect: median (quartiles)",
+    "median ratio",
+)
 
 
 @dataclass(frozen=True)
@@ -239,6 +250,15 @@ def policy_section(
             "of `i4p sweep experiments/ensemble_policy.toml`): no ensemble."
         )
         return SectionResult("policy", TITLE, (text,), ())
+    if calibration_ensemble is not None and calibration_ensemble.empty:
+        text = Paragraph.of(
+            "No ensemble: the calibration ruled out every point, so there are no plausible "
+            f"worlds to count shares over. The ensemble sweep `{root}` ran on another "
+            "ensemble; its shares are not shown here because they would say nothing about a "
+            f"calibrated model (`i4p compare {root}` prints them)."
+        )
+        empty = [(h.label, h.holds, NO_ENSEMBLE, *("-",) * 5) for h in HEADLINE]
+        return SectionResult("policy", TITLE, (text, Table.of(HEADER, empty)), ())
     results, manifest = policy_shares(root)
     match = ()
     if calibration_ensemble is not None:
@@ -248,7 +268,7 @@ def policy_section(
     rows = []
     for h, row, note in results:
         if row is None:
-            rows.append((h.label, h.holds, "no ensemble" if "member" in note else note,
+            rows.append((h.label, h.holds, NO_ENSEMBLE if "member" in note else note,
                          "-", "-", "-", "-", "-"))  # fmt: skip
             continue
         m = int(row["members"])
@@ -270,16 +290,7 @@ def policy_section(
                 Number(row["ratio_median"]),
             )
         )
-    header = (
-        "contrast",
-        "holds in a member when",
-        "measure",
-        "members",
-        "holds / reversed / undetermined",
-        "share holding [95% CI over members]",
-        "per-member mean effect: median (quartiles)",
-        "median ratio",
-    )
+    header = HEADER
     reps = file.get("replicates")
     intro = Paragraph.of(
         f"From the ensemble sweep `{root}` (command `{manifest.get('command')}`, git revision "
