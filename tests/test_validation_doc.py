@@ -165,7 +165,7 @@ def test_calibration_and_heldout_tables(tmp_path):
     lines = md.splitlines()
     # members are points 2 and 3 of wave 2: relapse 0.45 and 0.5
     assert any(ln.startswith("| `relapse` | 0.4 [0.3, 0.5] |") and
-               "| 0.45 / 0.475 / 0.5 | 3 | w1: 4/4, w2: 2/4 | 2 |" in ln for ln in lines)  # fmt: skip
+               "| 0.45 / 0.475 / 0.5 | 2 of 2 | 3 | w1: 4/4, w2: 2/4 | 2 |" in ln for ln in lines)  # fmt: skip
     assert any("`elections`" in ln and "w1: 3/4, w2: 1/4" in ln for ln in lines)
     assert not cal.findings
     assert [c.verdict.status for c in held.claims] == ["agrees", "unchecked"]
@@ -177,7 +177,9 @@ def test_an_empty_ensemble_is_said_plainly(tmp_path):
     cal, held = calibration_sections(_calibration_dir(tmp_path / "cal", members=0))
     md = render_section(cal)
     assert "**The calibration ruled out every point**" in md
-    assert md.count("| no ensemble | 3 |") == 2  # both targets: range and size
+    assert md.count("| no ensemble | no ensemble | 3 |") == 2  # both targets
+    rows = [ln for ln in md.splitlines() if ln.startswith("| `")]
+    assert len(rows) == 2 and all(ln.endswith("| no ensemble |") for ln in rows)  # size
     assert "No ensemble" in render_section(held) and not held.claims
     doc = render_document([], INFO, [cal, held])
     listed = doc.split("## Where the model disagrees")[1]

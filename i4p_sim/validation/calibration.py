@@ -153,6 +153,19 @@ def _simulated(store: CalibrationStore, name: str) -> Text:
     return (Number(v.min()), " / ", Number(float(pd.Series(v).median())), " / ", Number(v.max()))
 
 
+def _inside(store: CalibrationStore, t: dict[str, Any]) -> str:
+    """How many members' means are inside the published range (matching allows the
+    discrepancy and model variances, so a member may be outside it)."""
+    name, low, high = t["name"], t.get("low"), t.get("high")
+    if store.ensemble.empty:
+        return NO_ENSEMBLE
+    if low is None or high is None or name not in store.ensemble.columns:
+        return "-"
+    v = store.ensemble[name].to_numpy(dtype=float)
+    inside = int(((v >= low) & (v <= high)).sum())
+    return f"{inside} of {v.size}"
+
+
 def _ruled_out(store: CalibrationStore, name: str) -> str:
     col = f"{name}:I"
     pts = store.points
@@ -197,6 +210,7 @@ def _targets_table(store: CalibrationStore) -> Table:
                 _published(t),
                 info.get("source", "-"),
                 _simulated(store, name),
+                _inside(store, t),
                 Number(store.cutoff),
                 _ruled_out(store, name),
                 n if n else NO_ENSEMBLE,
@@ -207,6 +221,7 @@ def _targets_table(store: CalibrationStore) -> Table:
         "published value [range]",
         "what the cited work measured",
         "ensemble min / median / max of member means",
+        "members inside the published range",
         "cut-off",
         "ruled out by this target per wave",
         "ensemble size",
