@@ -285,6 +285,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         resume=args.resume,
         only=args.only,
         command=typed_command(),
+        calibration=args.calibration,
+        ensemble_results=args.ensemble_results,
         log=lambda m: print(m, file=sys.stderr, flush=True),
     )
     print(f"wrote {path}")
@@ -315,6 +317,18 @@ def add_validate_arguments(p: argparse.ArgumentParser) -> None:
         choices=SECTION_NAMES,
         metavar="SECTION",
         help="run only this section (repeatable): " + ", ".join(SECTION_NAMES),
+    )
+    p.add_argument(
+        "--calibration",
+        metavar="DIR",
+        help="an 'i4p calibrate' results directory: calibration targets and held-out checks "
+        "(read, not rerun)",
+    )
+    p.add_argument(
+        "--ensemble-results",
+        metavar="DIR",
+        help="results of 'i4p sweep experiments/ensemble_policy.toml': the headline policy "
+        "contrasts as shares over the ensemble (read, not rerun)",
     )
 
 

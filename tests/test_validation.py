@@ -600,18 +600,27 @@ def test_renderer_writes_the_document_structure():
     md = render_document([s1, s2], info)
     lines = md.splitlines()
     assert lines[0] == "# Validation of i4p-sim against stylized facts"
-    assert "> **Quick smoke run**" in md and "- runs: 3 (one 3)" in md
-    assert "1 of 3 checked facts agree" in md
-    assert "| fact | experiment | estimate [95% CI] | n | literature | verdict |" in lines
-    assert "| fact one | `e1.toml` | -1.5 [-2, -1] | 10 | lit | agrees |" in lines
-    assert "| fact two | `e2.toml` | 50.0% [40.0, 60.0] | 20 | lit | disagrees |" in lines
+    assert "> **Quick smoke run**" in md and "- runs at the default parameters: 3 (one 3)" in md
+    # unlabelled claims are shown but never counted (tests/test_validation_doc.py)
+    assert "**0 of 0 emergent facts agree**" in md
+    head = "| fact | label | experiment | estimate [95% CI] | n | literature | verdict |"
+    assert head in lines
+    assert (
+        "| fact one | unlabelled (not counted) | `e1.toml` | -1.5 [-2, -1] | 10 | lit | agrees |"
+        in lines
+    )
+    assert (
+        "| fact two | unlabelled (not counted) | `e2.toml` | 50.0% [40.0, 60.0] | 20 | lit | disagrees |"
+        in lines
+    )
     assert lines.index("## 1. First") < lines.index("## 2. Second")
     assert "Intro 1 [n/a, 2]" in lines
     assert "| 1 | 2.5 |" in lines and "| x | 25.0% [20.0, 30.0] |" in lines
     assert "- **fact two** (disagrees; 50.0% [40.0, 60.0]). Fix it." in lines
     assert "- **fact three** (no difference detected; x 0.123). (as above)" in lines
     assert "map" not in md.split("## Where the model disagrees")[1]
-    assert md.endswith("USIP.\n")
+    assert md.rstrip().endswith("the range of the relapse target).")
+    assert "Measured: deaths per terrorist event" in md
 
 
 def test_validation_modules_do_not_import_the_cli_and_stay_small():

@@ -15,7 +15,9 @@ from typing import Literal
 __all__ = [
     "Claim",
     "Fixed",
+    "KINDS",
     "Interval",
+    "Kind",
     "Number",
     "Paragraph",
     "PlusMinus",
@@ -111,6 +113,13 @@ def joined(values: Sequence[Value], sep: str = " / ") -> Text:
 
 Status = Literal["agrees", "disagrees", "inconclusive", "unchecked"]
 
+#: What a fact is (DESIGN 1.1; docs/ODD.md section 1's table): **input**, set by a parameter
+#: or written into a rule; **mechanism**, follows from a rule by construction; **emergent**,
+#: an output of the dynamics not written into any rule. Only emergent facts count as
+#: agreement.
+Kind = Literal["input", "mechanism", "emergent"]
+KINDS: tuple[str, ...] = ("input", "mechanism", "emergent")
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -150,7 +159,9 @@ class Claim:
     """One row of the summary table.
 
     ``topic`` names the remedy paragraph (see :attr:`SectionResult.remedies`) listed when
-    the claim disagrees.
+    the claim disagrees. ``kind`` is the fact's label (:data:`Kind`; ``None`` until
+    :mod:`i4p_sim.validation.labels` sets it: an unlabelled fact is never counted) and
+    ``why`` the reason for it, in a few words.
     """
 
     fact: str
@@ -160,6 +171,13 @@ class Claim:
     literature: str
     verdict: Verdict
     topic: str | None = None
+    kind: Kind | None = None
+    why: str = ""
+
+    @property
+    def counted(self) -> bool:
+        """Whether the claim enters the "k of n agree" line: emergent and checked."""
+        return self.kind == "emergent" and self.verdict.checked
 
 
 @dataclass(frozen=True)
@@ -208,6 +226,9 @@ class SectionResult:
         Topic -> what it would take, for flagged claims of that topic.
     runs : int
         Model runs behind the section.
+    findings : tuple of Text
+        Disagreements that are not one claim (e.g. a calibration that ruled out every
+        point), listed under "Where the model disagrees" as they are.
     """
 
     name: str
@@ -216,6 +237,7 @@ class SectionResult:
     claims: tuple[Claim, ...]
     remedies: dict[str, Text] = field(default_factory=dict)
     runs: int = 0
+    findings: tuple[Text, ...] = ()
 
 
 def direction(lo: float, hi: float) -> int:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from i4p_sim._version import __version__
 from i4p_sim.config.errors import ConfigError
+from i4p_sim.validation.calibration import calibration_sections, read_calibration
+from i4p_sim.validation.checks import CHECKS_FILE, checks_sections
 from i4p_sim.validation.common import (
     DEFAULT_OUT,
     DEFAULT_RESULTS,
@@ -18,11 +20,30 @@ from i4p_sim.validation.common import (
     atomic_write_text,
     git_revision,
 )
+from i4p_sim.validation.labels import label_section
+from i4p_sim.validation.policy import policy_section
 from i4p_sim.validation.render import DocumentInfo, render_document
 from i4p_sim.validation.results import SectionResult
 from i4p_sim.validation.sections import SECTION_NAMES, compute_of
 
-__all__ = ["generate", "run_sections"]
+__all__ = ["evidence_sections", "generate", "run_sections"]
+
+
+def evidence_sections(
+    calibration: str | Path | None = None,
+    ensemble_results: str | Path | None = None,
+    checks: str | Path = CHECKS_FILE,
+) -> list[SectionResult]:
+    """The sections read from stored results, in document order: calibration targets,
+    held-out checks, policy contrasts over the ensemble, null checks, failure modes.
+
+    Nothing is rerun. A missing or malformed input raises
+    :class:`~i4p_sim.config.errors.ConfigError` (one line, exit 2 on the command line);
+    ``None`` for a results directory gives a section that says it was not given.
+    """
+    cal = calibration_sections(calibration)  # checks the directory and its files
+    members = read_calibration(calibration).ensemble if calibration is not None else None
+    return [*cal, policy_section(ensemble_results, members), *checks_sections(checks)]
 
 
 def run_sections(ctx: Context, only: Sequence[str] | None = None) -> list[SectionResult]:
@@ -38,7 +59,7 @@ def run_sections(ctx: Context, only: Sequence[str] | None = None) -> list[Sectio
             continue
         t = time.perf_counter()
         ctx.log(f"[validate] {name} ...")
-        result = compute_of(name)(ctx)
+        result = label_section(compute_of(name)(ctx))
         ctx.walls[name] = time.perf_counter() - t
         ctx.runs.setdefault(name, result.runs)
         ctx.log(f"[validate] {name}: {ctx.walls[name]:.0f} s, {ctx.runs[name]} runs")
@@ -55,6 +76,8 @@ def generate(
     resume: bool = False,
     only: Sequence[str] | None = None,
     command: str | None = None,
+    calibration: str | Path | None = None,
+    ensemble_results: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> Path:
     """Run the validation experiments and write the Markdown document.
@@ -77,6 +100,11 @@ def generate(
         Run only these sections (names as in :data:`~i4p_sim.validation.sections.SECTION_NAMES`).
     command : str, optional
         The command line, for the document.
+    calibration : str or Path, optional
+        An ``i4p calibrate`` results directory: the calibration and held-out tables.
+    ensemble_results : str or Path, optional
+        The results directory of an ensemble sweep of ``experiments/ensemble_policy.toml``:
+        the headline policy contrasts as shares over the ensemble.
     log : callable
         Progress messages.
 
@@ -91,6 +119,7 @@ def generate(
     if plan.quick and results is None:
         root = root / "quick"
     ctx = Context(plan=plan, results=root, workers=workers, resume=resume, log=log)
+    evidence = evidence_sections(calibration, ensemble_results)  # bad input fails before runs
     t0 = time.perf_counter()
     sections = run_sections(ctx, only)
     total = time.perf_counter() - t0
@@ -104,8 +133,10 @@ def generate(
         quick=plan.quick,
         runs=dict(ctx.runs),
         walls=dict(ctx.walls),
+        calibration=str(calibration) if calibration is not None else None,
+        ensemble_results=str(ensemble_results) if ensemble_results is not None else None,
     )
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_path, render_document(sections, info))
+    atomic_write_text(out_path, render_document(sections, info, evidence))
     log(f"[validate] wrote {out_path} in {total / 60:.1f} min")
     return out_path
