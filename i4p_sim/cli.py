@@ -164,6 +164,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             atomic_write_parquet(out / "twin_series.parquet", run.twin.series.reset_index())
         atomic_write_text(out / "scenario.toml", scenario.to_toml())
         atomic_write_text(out / "summary.json", json_dumps(summary, indent=2) + "\n")
+        if run.councils:  # named after their regions where a region map names them
+            import pandas as pd
+
+            table = pd.DataFrame(run.councils).astype({"region": "Int64"})
+            atomic_write_text(out / "councils.csv", table.to_csv(index=False))
         tifs = write_run_maps(out, run) if run.georef else []
     if args.format == "json":
         print(json_dumps(summary, indent=2))
@@ -173,6 +178,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(format_summary(shown, scenario))
         if args.out:
             extra = ", twin_series.parquet" if run.twin is not None else ""
+            extra += ", councils.csv" if run.councils else ""
             print(f"wrote {Path(args.out) / 'series.parquet'}{extra}, scenario.toml, summary.json")
             if tifs:
                 print(f"wrote georeference.json ({run.georef['crs']}), {', '.join(tifs)}")
@@ -372,8 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out",
         metavar="DIR",
-        help="write series.parquet, scenario.toml, summary.json (and, with maps, "
-        "georeference.json and GeoTIFF layers under maps/)",
+        help="write series.parquet, scenario.toml, summary.json, councils.csv (and, with "
+        "maps, georeference.json and GeoTIFF layers under maps/)",
     )
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     p.add_argument(
