@@ -16,7 +16,13 @@ from pathlib import Path
 
 from i4p_sim import cli_calibrate, cli_crossing, cli_discover, cli_optimize, cli_sensitivity
 from i4p_sim._version import __version__
-from i4p_sim.cli_geo import check_geo, write_run_maps, write_sweep_maps
+from i4p_sim.cli_geo import (
+    check_experiment_geo,
+    check_geo,
+    maps_record,
+    write_run_maps,
+    write_sweep_maps,
+)
 from i4p_sim.cli_types import int_in, nonneg_int, positive_int
 from i4p_sim.config.errors import ConfigError, RunFailed, os_error_line
 from i4p_sim.config.experiment import load_experiment
@@ -72,9 +78,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         for note in exp.notes:
             _note(note)
         check_grid_memory(exp.largest_cells(), str(path), field="grid")
-        for name in exp.scenarios:  # maps and sites read now, as the runs would
-            for point in range(len(exp.points) or 1):
-                check_geo(exp.scenario_at(name, point), str(path))
+        check_experiment_geo(exp, str(path))  # maps and sites read now, as the runs would
         total = exp.total_runs()
         own = len(exp.scenarios) * len(exp.points) * exp.replicates
         extra = f", {total - own} of them twins or null-perturbed twins" if total > own else ""
@@ -199,20 +203,22 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     if args.fresh and args.retry_failed:
         raise ConfigError("command line", "--retry-failed", "cannot be combined with --fresh")
+    exp = load_experiment(args.experiment, replicates=args.replicates, steps=args.steps)
+    # every variant's maps and sites CSV read before anything runs or is written
+    georefs = check_experiment_geo(exp, str(args.experiment))
     res = run_experiment(
-        args.experiment,
+        exp,
         out=args.out,
         workers=args.workers,
         scheduler=args.scheduler,
         dask_local=args.dask_local,
-        replicates=args.replicates,
-        steps=args.steps,
         fresh=args.fresh,
         retry_failed=args.retry_failed,
         branch=not args.no_branch,
+        manifest_extra={"maps": maps_record(georefs)} if georefs else None,
     )
     runs = res.runs
-    tifs = write_sweep_maps(res, str(args.experiment))
+    tifs = write_sweep_maps(res, georefs)
     n_ok = int((runs["status"] == "ok").sum()) if len(runs) else 0
     n_failed = int((runs["status"] == "failed").sum()) if len(runs) else 0
     try:

@@ -359,4 +359,4 @@ def test_a_sweep_on_a_map_writes_mean_snapshot_geotiffs(tmp_path: Path) -> None:
     bad = exp.read_text().replace("grid.height=11", "grid.height=10")
     exp.write_text(bad, encoding="utf-8")
     line = one_error_line(run_cli("check", exp))
-    assert f"{exp}: landscape.region_map: covers 11 x 9 cells" in line
+    assert f"{exp}: steady: landscape.region_map: covers 11 x 9 cells" in line

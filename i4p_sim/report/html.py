@@ -20,6 +20,8 @@ and writes one HTML file with plotly.js embedded inline (no CDN):
   read from the snapshots the sweep stored (the model is never run here);
 - scenario discovery (:mod:`.discovery`), when ``i4p discover`` has written
   ``discover.json``: the coverage-density trade-off and the boxes;
+- real maps, when the manifest records them: each scenario's CRS and cells and its
+  regional councils by name;
 - the manifest.
 
 Metric names and units are the plain ones of :mod:`i4p_sim.stats.labels`; every interval
@@ -303,6 +305,36 @@ def _funding_section(runs: pd.DataFrame, baseline: str) -> str:
     )
 
 
+def _maps_section(manifest: dict[str, Any]) -> str:
+    """The real maps of a sweep (the manifest's ``maps``): CRS, cells and named regions."""
+    maps = manifest.get("maps") or {}
+    if not isinstance(maps, dict) or not maps:
+        return ""
+    items = []
+    for name, geo in maps.items():
+        if not isinstance(geo, dict):
+            continue
+        regions = geo.get("regions") or []
+        councils = (
+            f"; {len(regions)} regional councils, one per region of the region map: "
+            + ", ".join(f"{r.get('name')} ({r.get('id')})" for r in regions)
+            if regions
+            else ""
+        )
+        items.append(
+            f"<li><b>{_esc(name)}</b>: {_esc(geo.get('height'))} x {_esc(geo.get('width'))} "
+            f"cells of {_esc(geo.get('cell_km'))} km in {_esc(geo.get('crs'))}"
+            f"{_esc(councils)}</li>"
+        )
+    return (
+        "<h2>Maps</h2><p class='note'>Scenarios on real maps: the grid's georeference "
+        "(GeoTIFF layers of each point are under maps/ beside this file) and the regional "
+        "councils, named as the region map names them (id in brackets).</p><ul>"
+        + "".join(items)
+        + "</ul>"
+    )
+
+
 def _manifest_section(manifest: dict[str, Any]) -> str:
     slim = dict(manifest)
     slim_config = dict(slim.get("config") or {})
@@ -466,6 +498,7 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
         )
 
     sections.append(discovery_section(root, len(ok)))
+    sections.append(_maps_section(manifest))
     sections.append(_manifest_section(manifest))
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
