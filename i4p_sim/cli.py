@@ -126,9 +126,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_shocks_in_horizon([("", scenario)], str(args.scenario))
     where = ("command line", "--kernel") if args.kernel else (str(args.scenario), "kernel")
     require_kernels([scenario], *where)  # numba missing: one line with the install command
+    georef = check_geo(scenario, str(args.scenario))  # a bad map: nothing written
     if args.out:  # before the run, not after it
         check_output_dir(args.out)
-    georef = check_geo(scenario, str(args.scenario))
     advance, checkpoints = None, None
     if args.checkpoint_every or args.resume:
         from i4p_sim.sweep.checkpoint import Checkpoints

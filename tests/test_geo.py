@@ -71,6 +71,11 @@ def write_scenario(folder: Path, landscape: str, extra: str = "", grid=(6, 8)) -
 
 @pytest.fixture
 def maps(tmp_path: Path) -> Path:
+    """The small maps of :func:`make_maps` in ``tmp_path``."""
+    return make_maps(tmp_path)
+
+
+def make_maps(tmp_path: Path) -> Path:
     """A 6 x 8 population map (one empty column), regions 1 | 2 split down the middle and
     groups by row, all in UTM 37S at 5 km."""
     pop = np.full((6, 8), 500.0)

@@ -24,7 +24,14 @@ from conftest import ROOT, one_error_line, run_cli
 
 rasterio = pytest.importorskip("rasterio")
 
-from test_geo import GEO, UTM, maps, write_scenario  # noqa: E402, F401  (maps: a fixture)
+from test_geo import GEO, UTM, make_maps, write_scenario  # noqa: E402
+
+
+@pytest.fixture
+def maps(tmp_path: Path) -> Path:
+    """test_geo's small maps: 6 x 8 cells of 5 km, regions 1 | 2."""
+    return make_maps(tmp_path)
+
 
 NAMES = 'region_name_field = "name"\nregion_names = "names.csv"\n'
 
@@ -52,9 +59,7 @@ def test_kenya_councils_are_its_counties_in_the_run_outputs(tmp_path: Path) -> N
     coarse += ["--set", "grid.width=9"]
     proc = run_cli("run", ROOT / "scenarios" / "kenya.toml", "--steps", "14", *coarse)
     assert proc.returncode == 0, proc.stderr
-    proc = run_cli(
-        "run", ROOT / "scenarios" / "kenya.toml", "--steps", "14", *coarse, "--out", out
-    )
+    proc = run_cli("run", ROOT / "scenarios" / "kenya.toml", "--steps", "14", *coarse, "--out", out)
     assert proc.returncode == 0, proc.stderr
     assert "councils.csv" in proc.stdout
     import pandas as pd
@@ -94,6 +99,24 @@ def test_bad_region_names_are_one_line(maps: Path, table: str, extra: str, says:
         assert f"{path}: " in line and says in line, line
 
 
+@pytest.mark.parametrize(
+    ("sets", "says"),
+    [
+        (["grid.height=5"], "landscape.region_map: covers 6 x 8 cells of 5 km"),
+        (["landscape.crs=EPSG:999999"], "landscape.crs: unknown CRS 'EPSG:999999'"),
+        (["lpc.sites=SITES"], "lpc.sites: line 2: row 9, col 1 is off the map"),
+    ],
+)
+def test_a_run_with_a_bad_map_writes_nothing(maps: Path, sets: list[str], says: str) -> None:
+    (maps / "off.csv").write_text("row,col\n9,1\n")
+    path = write_scenario(maps, GEO)
+    out = maps / "out"
+    flags = [a for s in sets for a in ("--set", s.replace("SITES", str(maps / "off.csv")))]
+    line = one_error_line(run_cli("run", path, *flags, "--out", out))
+    assert f"{path}: {says}" in line, line
+    assert not out.exists()
+
+
 def test_region_names_need_a_region_map(maps: Path) -> None:
     path = write_scenario(maps, f'population_map = "pop.tif"\ncrs = "{UTM}"\n' + NAMES)
     (maps / "names.csv").write_text("region,name\n1,A\n")
@@ -118,7 +141,10 @@ def write_experiment(folder: Path, variant_sets: list[str], name: str = "geo_exp
 
 
 BAD_VARIANTS = [
-    (["landscape.region_map=nope.tif"], "variants.1.set: landscape.region_map: 'nope.tif' not found"),
+    (
+        ["landscape.region_map=nope.tif"],
+        "variants.1.set: landscape.region_map: 'nope.tif' not found",
+    ),
     (["grid.height=5"], "other: landscape.region_map: covers 6 x 8 cells of 5 km"),
     (["landscape.crs=EPSG:999999"], "other: landscape.crs: unknown CRS 'EPSG:999999'"),
     (["lpc.sites=off.csv"], "other: lpc.sites: line 2: row 9, col 1 is off the map"),
