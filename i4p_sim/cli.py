@@ -269,6 +269,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     root = Path(args.results)
     if not root.is_dir():
         raise ConfigError(str(root), "", "not a directory; expected a sweep's results directory")
+    if (root / "front.parquet").is_file() and not (root / "runs.parquet").exists():
+        from i4p_sim.optimize.front import write_page  # an exit-strategy search's results
+
+        print(f"wrote {write_page(root, args.out)} (the search's Pareto front page)")
+        return 0
     print(f"wrote {write_report(root, args.out)}")
     return 0
 
