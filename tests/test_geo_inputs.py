@@ -117,6 +117,16 @@ def test_a_run_with_a_bad_map_writes_nothing(maps: Path, sets: list[str], says: 
     assert not out.exists()
 
 
+def test_an_unknown_crs_prints_one_line_only_in_a_fresh_process(maps: Path) -> None:
+    """GDAL and PROJ print their own errors on stderr (file descriptor 2, which run_cli
+    does not capture) unless rasterio's handler is installed: a real process shows it."""
+    from conftest import run_cli_subprocess
+
+    path = write_scenario(maps, GEO.replace(UTM, "EPSG:999999"))
+    line = one_error_line(run_cli_subprocess("check", path))
+    assert line.startswith(f"i4p: {path}: landscape.crs: unknown CRS 'EPSG:999999'")
+
+
 def test_region_names_need_a_region_map(maps: Path) -> None:
     path = write_scenario(maps, f'population_map = "pop.tif"\ncrs = "{UTM}"\n' + NAMES)
     (maps / "names.csv").write_text("region,name\n1,A\n")

@@ -144,7 +144,10 @@ def load_maps(scenario: Scenario, source: str = "<scenario>") -> GridMaps:
         names = (ls.region_name_field, ls.region_names, stamp)
     shape = (scenario.grid.height, scenario.grid.width)
     try:
-        return _load(ls.crs, ls.cell_km, shape, ls.groups, tuple(files), names)
+        # inside an Env, GDAL and PROJ errors reach rasterio's handler (and so the one
+        # line below) instead of being printed on stderr too ("ERROR 1: PROJ: ...")
+        with rasterio.Env():
+            return _load(ls.crs, ls.cell_km, shape, ls.groups, tuple(files), names)
     except ConfigError as err:  # the cached reader names no file: give it the scenario's
         raise ConfigError(source, err.field, err.message) from None
 
