@@ -16,7 +16,13 @@ from pathlib import Path
 
 from i4p_sim import cli_calibrate, cli_crossing, cli_discover, cli_optimize, cli_sensitivity
 from i4p_sim._version import __version__
-from i4p_sim.cli_geo import check_geo, write_run_maps, write_sweep_maps
+from i4p_sim.cli_geo import (
+    check_experiment_geo,
+    check_geo,
+    maps_record,
+    write_run_maps,
+    write_sweep_maps,
+)
 from i4p_sim.cli_types import int_in, nonneg_int, positive_int
 from i4p_sim.config.errors import ConfigError, RunFailed, os_error_line
 from i4p_sim.config.experiment import load_experiment
@@ -72,9 +78,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         for note in exp.notes:
             _note(note)
         check_grid_memory(exp.largest_cells(), str(path), field="grid")
-        for name in exp.scenarios:  # maps and sites read now, as the runs would
-            for point in range(len(exp.points) or 1):
-                check_geo(exp.scenario_at(name, point), str(path))
+        check_experiment_geo(exp, str(path))  # maps and sites read now, as the runs would
         total = exp.total_runs()
         own = len(exp.scenarios) * len(exp.points) * exp.replicates
         extra = f", {total - own} of them twins or null-perturbed twins" if total > own else ""
@@ -122,9 +126,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_shocks_in_horizon([("", scenario)], str(args.scenario))
     where = ("command line", "--kernel") if args.kernel else (str(args.scenario), "kernel")
     require_kernels([scenario], *where)  # numba missing: one line with the install command
+    georef = check_geo(scenario, str(args.scenario))  # a bad map: nothing written
     if args.out:  # before the run, not after it
         check_output_dir(args.out)
-    georef = check_geo(scenario, str(args.scenario))
     advance, checkpoints = None, None
     if args.checkpoint_every or args.resume:
         from i4p_sim.sweep.checkpoint import Checkpoints
@@ -164,6 +168,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             atomic_write_parquet(out / "twin_series.parquet", run.twin.series.reset_index())
         atomic_write_text(out / "scenario.toml", scenario.to_toml())
         atomic_write_text(out / "summary.json", json_dumps(summary, indent=2) + "\n")
+        if run.councils:  # named after their regions where a region map names them
+            import pandas as pd
+
+            table = pd.DataFrame(run.councils).astype({"region": "Int64"})
+            atomic_write_text(out / "councils.csv", table.to_csv(index=False))
         tifs = write_run_maps(out, run) if run.georef else []
     if args.format == "json":
         print(json_dumps(summary, indent=2))
@@ -173,6 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(format_summary(shown, scenario))
         if args.out:
             extra = ", twin_series.parquet" if run.twin is not None else ""
+            extra += ", councils.csv" if run.councils else ""
             print(f"wrote {Path(args.out) / 'series.parquet'}{extra}, scenario.toml, summary.json")
             if tifs:
                 print(f"wrote georeference.json ({run.georef['crs']}), {', '.join(tifs)}")
@@ -193,20 +203,22 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     if args.fresh and args.retry_failed:
         raise ConfigError("command line", "--retry-failed", "cannot be combined with --fresh")
+    exp = load_experiment(args.experiment, replicates=args.replicates, steps=args.steps)
+    # every variant's maps and sites CSV read before anything runs or is written
+    georefs = check_experiment_geo(exp, str(args.experiment))
     res = run_experiment(
-        args.experiment,
+        exp,
         out=args.out,
         workers=args.workers,
         scheduler=args.scheduler,
         dask_local=args.dask_local,
-        replicates=args.replicates,
-        steps=args.steps,
         fresh=args.fresh,
         retry_failed=args.retry_failed,
         branch=not args.no_branch,
+        manifest_extra={"maps": maps_record(georefs)} if georefs else None,
     )
     runs = res.runs
-    tifs = write_sweep_maps(res, str(args.experiment))
+    tifs = write_sweep_maps(res, georefs)
     n_ok = int((runs["status"] == "ok").sum()) if len(runs) else 0
     n_failed = int((runs["status"] == "failed").sum()) if len(runs) else 0
     try:
@@ -257,6 +269,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     root = Path(args.results)
     if not root.is_dir():
         raise ConfigError(str(root), "", "not a directory; expected a sweep's results directory")
+    if (root / "front.parquet").is_file() and not (root / "runs.parquet").exists():
+        from i4p_sim.optimize.front import write_page  # an exit-strategy search's results
+
+        print(f"wrote {write_page(root, args.out)} (the search's Pareto front page)")
+        return 0
     print(f"wrote {write_report(root, args.out)}")
     return 0
 
@@ -386,8 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out",
         metavar="DIR",
-        help="write series.parquet, scenario.toml, summary.json (and, with maps, "
-        "georeference.json and GeoTIFF layers under maps/)",
+        help="write series.parquet, scenario.toml, summary.json, councils.csv (and, with "
+        "maps, georeference.json and GeoTIFF layers under maps/)",
     )
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     p.add_argument(

@@ -27,6 +27,7 @@ _METRIC_HELP = (
 _fraction = float_in(0.0, 1.0)
 _alpha = float_in(0.0, 0.5, open_interval=True)
 _depth = int_in(1, 6, what="a shallow tree depth")
+_boxes = int_in(1, 10, what="a number of boxes")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -67,6 +68,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--box", type=int, metavar="I", help="choose this box of the trajectory instead")
     p.add_argument(
+        "--boxes",
+        type=_boxes,
+        default=1,
+        metavar="K",
+        help="find up to K boxes (1-10, default 1): after each box, the points in it are set "
+        "aside and PRIM runs again on the rest, for the cases the boxes before miss (as the "
+        "EMA Workbench's repeated find_box)",
+    )
+    p.add_argument(
         "--peel-alpha", type=_alpha, default=0.05, metavar="A", help="share peeled per step (0.05)"
     )
     p.add_argument(
@@ -96,7 +106,7 @@ def _known_metrics() -> list[str]:
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
-    """``i4p discover RESULTS --metric M (--above X | --below X) [--by PARAMS]``."""
+    """``i4p discover RESULTS --metric M (--above X | --below X) [--by PARAMS] [--boxes K]``."""
     from i4p_sim.stats.contrasts import param_columns
     from i4p_sim.stats.discovery import (
         DISCOVER_FILE,
@@ -106,7 +116,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
         point_outcomes,
         tree_rules,
     )
-    from i4p_sim.stats.prim import prim
+    from i4p_sim.stats.prim import prim_boxes
     from i4p_sim.stats.resilience import read_paired, with_paired
     from i4p_sim.stats.tables import experiment_runs
     from i4p_sim.sweep.finite import json_dumps
@@ -182,9 +192,10 @@ def cmd_discover(args: argparse.Namespace) -> int:
             f"from {values.min():.4g} to {values.max():.4g}); choose a threshold inside that range",
         )
     try:
-        res = prim(
+        found, _, stop = prim_boxes(
             table[params],
             y,
+            args.boxes,
             peel_alpha=args.peel_alpha,
             paste_alpha=args.paste_alpha,
             mass_min=args.mass_min,
@@ -205,7 +216,19 @@ def cmd_discover(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     rec = discovery_record(
-        spec, args.metric, flag[2:], threshold, table, dropped, params, res, rules, args.tree_depth
+        spec,
+        args.metric,
+        flag[2:],
+        threshold,
+        table,
+        dropped,
+        params,
+        found[0],
+        rules,
+        args.tree_depth,
+        more=found[1:],
+        boxes=args.boxes,
+        stop=stop,
     )
     rec["runs_ok"] = len(runs)
     print(discovery_text(rec))

@@ -238,3 +238,73 @@ def test_without_scikit_learn_prim_still_runs_and_a_note_names_the_extra(lhs_swe
     r = run_cli("discover", lhs_sweep, "--metric", "abrupt_8:mean_tension", "--above", v[-3])
     assert r.returncode == 0 and _box_lines(r.stdout)
     assert "i4p-sim[calibrate]" in r.stderr and "not computed" in r.stdout
+
+
+#: Two planted boxes: cases where a and b are below 0.35, or where c and d are above 0.7.
+TWO = ({"p.a": (0.0, 0.35), "p.b": (0.0, 0.35)}, {"p.c": (0.7, 1.0), "p.d": (0.7, 1.0)})
+
+
+def two_planted(n: int = 800, seed: int = 7) -> tuple[pd.DataFrame, np.ndarray]:
+    """Five uniform inputs (one noise); y in either planted box (they may overlap)."""
+    rng = np.random.default_rng(seed)
+    columns = ["p.a", "p.b", "p.c", "p.d", "q.noise"]
+    x = pd.DataFrame(rng.uniform(size=(n, 5)), columns=columns)
+    y = np.zeros(n, dtype=bool)
+    for planted_box in TWO:
+        inside = np.ones(n, dtype=bool)
+        for p, (lo, hi) in planted_box.items():
+            inside &= (x[p] >= lo) & (x[p] <= hi)
+        y |= inside
+    return x, y
+
+
+def _matches(lims: dict, planted_box: dict, tol: float = 0.06) -> bool:
+    """The box restricts the planted parameters to about the planted limits."""
+    return set(planted_box) <= set(lims) and all(
+        abs(lims[p][0] - lo) <= tol and abs(lims[p][1] - hi) <= tol
+        for p, (lo, hi) in planted_box.items()
+    )
+
+
+def test_two_planted_boxes_are_found_one_after_the_other():
+    from i4p_sim.stats.prim import prim_boxes
+
+    x, y = two_planted()
+    one = prim(x, y)  # one box finds one of them only
+    assert one.box.coverage < 0.7
+    found, rows, stop = prim_boxes(x, y, 2)
+    assert len(found) == 2 and stop == ""
+    boxes = [{p: r.box.lims[p] for p in r.box.restricted} for r in found]
+    assert (
+        _matches(boxes[0], TWO[0])
+        and _matches(boxes[1], TWO[1])
+        or (_matches(boxes[0], TWO[1]) and _matches(boxes[1], TWO[0]))
+    ), boxes
+    assert found[0].box.density >= 0.9 and found[1].box.density >= 0.9
+    # the second box ran on the points outside the first, and together they cover the cases
+    assert len(rows[1]) == len(y) - found[0].box.n
+    assert (found[0].box.k + found[1].box.k) / y.sum() >= 0.85
+    # no third box: what is left is scattered, no denser than the whole sample
+    more, _, stop = prim_boxes(x, y, 5)
+    assert len(more) == 2 and "no denser than the whole sample" in stop
+    assert len(prim_boxes(x, y, 1)[0]) == 1
+
+
+def test_discover_boxes_prints_and_records_each_box(lhs_sweep):
+    spec = "abrupt_8:mean_tension"
+    v = _values(lhs_sweep, spec)
+    r = run_cli("discover", lhs_sweep, "--metric", spec, "--above", v[-5], "--boxes", "3")
+    assert r.returncode == 0, r.stderr
+    rec = json.loads((lhs_sweep / "discover.json").read_text())
+    assert rec["boxes_asked"] == 3
+    assert len(rec["more_boxes"]) == 2 or rec["boxes_stop"]
+    assert "box(es) together: coverage" in r.stdout
+    for j, extra in enumerate(rec["more_boxes"], start=2):
+        assert f"box {j} of 3: PRIM again on the {extra['points']} design points" in r.stdout
+        assert extra["points"] < rec["points"]
+    from i4p_sim.report.discovery import discovery_section
+
+    section = discovery_section(lhs_sweep, rec["runs_ok"])
+    assert "More boxes (<code>--boxes 3</code>)" in section
+    bad = run_cli("discover", lhs_sweep, "--metric", spec, "--above", v[-5], "--boxes", "0")
+    assert bad.returncode == 2 and "--boxes" in bad.stderr

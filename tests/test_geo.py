@@ -71,6 +71,11 @@ def write_scenario(folder: Path, landscape: str, extra: str = "", grid=(6, 8)) -
 
 @pytest.fixture
 def maps(tmp_path: Path) -> Path:
+    """The small maps of :func:`make_maps` in ``tmp_path``."""
+    return make_maps(tmp_path)
+
+
+def make_maps(tmp_path: Path) -> Path:
     """A 6 x 8 population map (one empty column), regions 1 | 2 split down the middle and
     groups by row, all in UTM 37S at 5 km."""
     pop = np.full((6, 8), 500.0)
@@ -359,4 +364,4 @@ def test_a_sweep_on_a_map_writes_mean_snapshot_geotiffs(tmp_path: Path) -> None:
     bad = exp.read_text().replace("grid.height=11", "grid.height=10")
     exp.write_text(bad, encoding="utf-8")
     line = one_error_line(run_cli("check", exp))
-    assert f"{exp}: landscape.region_map: covers 11 x 9 cells" in line
+    assert f"{exp}: steady: landscape.region_map: covers 11 x 9 cells" in line

@@ -169,3 +169,64 @@ def test_cli_sigint_resume_and_workers_identical(tmp_path) -> None:
     stored = re.search(r"(\d+) model runs, (\d+) already stored", done.stdout)
     assert stored and int(stored[2]) >= 8 and int(stored[1]) + int(stored[2]) == 16
     pd.testing.assert_frame_equal(pd.read_parquet(out / "trials.parquet"), ref.trials)
+
+
+def test_i4p_report_rewrites_the_front_page_and_batches_link_to_it(tmp_path, in_threads) -> None:
+    out = tmp_path / "out"
+    search_mod.run_search(tiny(tmp_path), trials=2, out=out, workers=1, progress=False)
+    (out / "report.html").unlink()
+    proc = run_cli("report", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "Pareto front page" in proc.stdout
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Exit-strategy search: tiny" in page and "phase out over" in page
+    assert "batch_0/report.html" not in page  # no batch report written yet
+    proc = run_cli("report", out / "batch_0")  # a batch is a sweep: its own report
+    assert proc.returncode == 0, proc.stderr
+    batch = (out / "batch_0" / "report.html").read_text(encoding="utf-8")
+    assert "batch 0 of the exit-strategy search" in batch and "href='../report.html'" in batch
+    assert run_cli("report", out).returncode == 0
+    assert "href='batch_0/report.html'" in (out / "report.html").read_text(encoding="utf-8")
+    (out / "search.json").unlink()  # results of an older version: one line, what to do
+    proc = run_cli("report", out)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    line = proc.stderr.strip()
+    assert f"{out}: search.json: not found; rerun the same 'i4p optimize" in line
+
+
+@pytest.mark.slow
+def test_cli_sigkill_mid_batch_resumes_to_the_same_trials(tmp_path) -> None:
+    """Killed without warning (SIGKILL to the search and its workers) in its second batch,
+    the same command ends with the trials, values and front of an uninterrupted search."""
+    import os
+
+    path = tiny(tmp_path, steps=24)
+    ref = search_mod.run_search(path, out=tmp_path / "ref", workers=1, progress=False)
+    out = tmp_path / "cli"
+    args = [sys.executable, "-m", "i4p_sim", "optimize", str(path), "--out", str(out)]
+    args += ["--workers", "2", "--no-progress"]
+    proc = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "batch_1").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    assert (out / "batch_0" / "paired.parquet").is_file()
+    assert not (out / "trials.parquet").exists()
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    stored = re.search(r"(\d+) model runs, (\d+) already stored", done.stdout)
+    assert stored and int(stored[2]) >= 8 and int(stored[1]) + int(stored[2]) == 16
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "trials.parquet"), ref.trials)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "front.parquet"), ref.front)

@@ -52,6 +52,7 @@ from i4p_sim.config.loading import (
     apply_set,
     read_toml,
     resolve_extends,
+    resolve_files,
     set_path,
     validate_scenario,
     with_default_lists,
@@ -292,6 +293,10 @@ def _resolve_scenario(
             data = apply_set(data, assignment)
         except ConfigError as err:
             raise ConfigError(exp_source, f"{where}.set", err.one_line()) from None
+    try:  # a map or sites path given by a set: relative to the experiment file
+        data = resolve_files(data, Path(exp_source))
+    except ConfigError as err:
+        raise ConfigError(exp_source, f"{where}.set: {err.field}", err.message) from None
     data.update(common)
     if description:
         data["description"] = description

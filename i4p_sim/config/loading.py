@@ -100,7 +100,7 @@ def resolve_extends(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str
     if p in _chain:
         cycle = " -> ".join(str(c.name) for c in (*_chain, p))
         raise ConfigError(str(path), "extends", f"circular extends ({cycle})")
-    raw = _resolve_files(read_toml(path), Path(path))
+    raw = resolve_files(read_toml(path), Path(path))
     parent = raw.pop("extends", None)
     if parent is None:
         return raw
@@ -114,9 +114,10 @@ def resolve_extends(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str
     return _merge(resolve_extends(parent_path, (*_chain, p)), raw)
 
 
-def _resolve_files(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+def resolve_files(raw: dict[str, Any], path: Path) -> dict[str, Any]:
     """Map and CSV paths (``landscape.*_map``, ``lpc.sites``) made absolute, relative to
-    the file that names them (as ``extends``); a missing file is a one-line error here."""
+    the file that names them (as ``extends``; an experiment's ``set``: the experiment
+    file); a missing file is a one-line error here."""
     for section, key in FILE_FIELDS:
         table = raw.get(section)
         value = table.get(key) if isinstance(table, dict) else None

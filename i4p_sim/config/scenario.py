@@ -18,7 +18,11 @@ Step = Annotated[int, Field(ge=0)]
 MapPath = Annotated[str, Field(min_length=1, max_length=4096)]
 #: The scenario fields that name a file (``[landscape]`` maps and ``[lpc] sites``).
 MAP_FIELDS = ("population_map", "group_map", "region_map")
-FILE_FIELDS = (*(("landscape", f) for f in MAP_FIELDS), ("lpc", "sites"))
+FILE_FIELDS = (
+    *(("landscape", f) for f in MAP_FIELDS),
+    ("landscape", "region_names"),
+    ("lpc", "sites"),
+)
 
 
 #: Names of scenarios, donors and experiments: they become file and directory names under
@@ -66,6 +70,12 @@ class LandscapeConfig(_Section):
     group_field: Annotated[str, Field(min_length=1, max_length=128)] = "group"
     region_map: MapPath | None = None
     region_field: Annotated[str, Field(min_length=1, max_length=128)] = "region"
+    #: the regions' (and so their councils') names in outputs: this property of each
+    #: feature of a GeoJSON region map, or this column of ``region_names``
+    region_name_field: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    #: a CSV naming the regions (any region map; needed for a GeoTIFF): a header with
+    #: ``region_field`` (the id) and ``region_name_field`` (the name), one region a line
+    region_names: MapPath | None = None
     #: the grid's projected CRS (EPSG code, WKT or PROJ string); maps in degrees are
     #: reprojected to it
     crs: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
@@ -320,6 +330,16 @@ class Scenario(_Section):
             raise ValueError(
                 "landscape.crs: required with a map; allowed: a projected CRS such as "
                 "'EPSG:32737' (UTM zone 37S)"
+            )
+        if (ls.region_name_field or ls.region_names) and ls.region_map is None:
+            field = "region_names" if ls.region_names else "region_name_field"
+            raise ValueError(
+                f"landscape.{field}: names the regions of a region map; set landscape.region_map"
+            )
+        if ls.region_names and not ls.region_name_field:
+            raise ValueError(
+                "landscape.region_name_field: required with landscape.region_names (the "
+                "column that holds the names)"
             )
         if ls.region_map is not None and self.council.regions != (1, 1):
             raise ValueError(

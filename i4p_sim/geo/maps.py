@@ -60,6 +60,8 @@ class GridMaps:
     population: np.ndarray | None
     group: np.ndarray | None
     region: np.ndarray | None
+    #: each region id on the grid and its name (``region-<id>`` where the map gives none)
+    region_names: dict[int, str] | None = None
 
     def inhabited(self) -> np.ndarray | None:
         """Cells with population (a population map), or in a region (a region map)."""
@@ -88,7 +90,7 @@ class GridMaps:
     def georeference(self) -> dict[str, Any]:
         """The georeference as plain JSON-able data (what a run records)."""
         epsg = self.crs.to_epsg()
-        return {
+        out: dict[str, Any] = {
             "crs": f"EPSG:{epsg}" if epsg else self.crs.to_string(),
             "crs_wkt": self.crs.to_wkt(),
             "transform": list(self.transform)[:6],
@@ -96,6 +98,9 @@ class GridMaps:
             "height": self.shape[0],
             "width": self.shape[1],
         }
+        if self.region_names is not None:  # the regional councils, by region id
+            out["regions"] = [{"id": k, "name": v} for k, v in self.region_names.items()]
+        return out
 
 
 def target_crs(text: str, source: str) -> CRS:
@@ -133,16 +138,37 @@ def load_maps(scenario: Scenario, source: str = "<scenario>") -> GridMaps:
             raise ConfigError(source, f"landscape.{name}", f"'{path}' not found") from None
         attr = getattr(ls, name.replace("_map", "_field"))
         files.append((name, path, attr, info.st_mtime_ns, info.st_size))
+    names = None
+    if ls.region_name_field is not None:
+        stamp = _stamp(ls.region_names) if ls.region_names else None
+        names = (ls.region_name_field, ls.region_names, stamp)
     shape = (scenario.grid.height, scenario.grid.width)
     try:
-        return _load(ls.crs, ls.cell_km, shape, ls.groups, tuple(files))
+        # inside an Env, GDAL and PROJ errors reach rasterio's handler (and so the one
+        # line below) instead of being printed on stderr too ("ERROR 1: PROJ: ...")
+        with rasterio.Env():
+            return _load(ls.crs, ls.cell_km, shape, ls.groups, tuple(files), names)
     except ConfigError as err:  # the cached reader names no file: give it the scenario's
         raise ConfigError(source, err.field, err.message) from None
 
 
+def _stamp(path: str) -> tuple[int, int] | None:
+    """(mtime, size) of a file, so that the cache sees it change; None if unreadable."""
+    try:
+        info = Path(path).stat()
+    except OSError:
+        return None  # the reader says what is wrong
+    return (info.st_mtime_ns, info.st_size)
+
+
 @lru_cache(maxsize=8)
 def _load(
-    crs_text: str, cell_km: float, shape: tuple[int, int], groups: int, files: tuple
+    crs_text: str,
+    cell_km: float,
+    shape: tuple[int, int],
+    groups: int,
+    files: tuple,
+    names: tuple | None = None,
 ) -> GridMaps:
     crs = target_crs(crs_text, "")
     by_name = {f[0]: f for f in files}
@@ -159,7 +185,14 @@ def _load(
     for arr in layers.values():
         if arr is not None:
             arr.setflags(write=False)
-    return GridMaps(crs, transform, shape, cell_km, **layers)
+    region_names = None
+    if layers["region"] is not None:
+        from i4p_sim.geo.regions import region_names as read_names
+
+        _, path, attr = by_name["region_map"][:3]
+        name_field, table = names[:2] if names else (None, None)
+        region_names = read_names(layers["region"], path, attr, name_field, table)
+    return GridMaps(crs, transform, shape, cell_km, **layers, region_names=region_names)
 
 
 # ---------------------------------------------------------------- grid and reading

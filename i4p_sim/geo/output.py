@@ -44,6 +44,8 @@ def write_geotiffs(
         ) as dst:
             dst.write(arr.astype(dtype), 1)
             dst.set_band_description(1, name)
+            if name == "region" and georef.get("regions"):  # each id's name, as band tags
+                dst.update_tags(1, **{f"REGION_{r['id']}": r["name"] for r in georef["regions"]})
         tmp.replace(path)
         written.append(path)
     return written

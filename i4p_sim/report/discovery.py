@@ -192,4 +192,36 @@ def discovery_section(root: str | Path, runs_ok: int) -> str:
                 )
             )
         )
-    return intro + fig_html(tradeoff_figure(rec)) + chosen + boxes + tree
+    return intro + fig_html(tradeoff_figure(rec)) + chosen + boxes + _more_boxes(rec) + tree
+
+
+def _more_boxes(rec: dict[str, Any]) -> str:
+    """The later boxes of ``i4p discover --boxes K``, one row per restriction."""
+    more = rec.get("more_boxes") or []
+    if int(rec.get("boxes_asked") or 1) == 1:
+        return ""
+    rows = []
+    for j, extra in enumerate(more, start=2):
+        box = extra["box"]
+        for r in box["restrictions"] or [{}]:
+            rows.append(
+                {
+                    "box": j,
+                    "on the points left": f"{extra['points']} ({extra['cases']} cases)",
+                    "coverage (of all cases)": f"{box['coverage']:.2f} ({box['coverage_all']:.2f})",
+                    "density": box["density"],
+                    "parameter": param_label(r["param"]) if r else "-",
+                    "box limits": f"[{_g(r['lo'])}, {_g(r['hi'])}]" if r else "-",
+                    "quasi-p": f"{r['quasi_p']:.2g}" if r else "-",
+                }
+            )
+    stop = rec.get("boxes_stop") or ""
+    return (
+        f"<p class='note'>More boxes (<code>--boxes {rec['boxes_asked']}</code>): after "
+        "each box, the points in it are set aside and PRIM runs again on the rest, for the "
+        "cases the boxes before miss; coverage and density are of the points each box ran "
+        "on."
+        + (f" No further box: {html.escape(stop)}." if stop else "")
+        + "</p>"
+        + (html_table(pd.DataFrame(rows)) if rows else "")
+    )

@@ -20,7 +20,11 @@ and writes one HTML file with plotly.js embedded inline (no CDN):
   read from the snapshots the sweep stored (the model is never run here);
 - scenario discovery (:mod:`.discovery`), when ``i4p discover`` has written
   ``discover.json``: the coverage-density trade-off and the boxes;
-- the manifest.
+- real maps, when the manifest records them: each scenario's CRS and cells and its
+  regional councils by name;
+- the manifest;
+- in a batch of an exit-strategy search (``i4p optimize``'s ``RESULTS/batch_K``), a link
+  to the search's Pareto front page.
 
 Metric names and units are the plain ones of :mod:`i4p_sim.stats.labels`; every interval
 uses the resampling of ``i4p compare`` (:mod:`i4p_sim.stats.contrasts`). This package never
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -303,6 +308,54 @@ def _funding_section(runs: pd.DataFrame, baseline: str) -> str:
     )
 
 
+def _maps_section(manifest: dict[str, Any]) -> str:
+    """The real maps of a sweep (the manifest's ``maps``): CRS, cells and named regions."""
+    maps = manifest.get("maps") or {}
+    if not isinstance(maps, dict) or not maps:
+        return ""
+    items = []
+    for name, geo in maps.items():
+        if not isinstance(geo, dict):
+            continue
+        regions = geo.get("regions") or []
+        councils = (
+            f"; {len(regions)} regional councils, one per region of the region map: "
+            + ", ".join(f"{r.get('name')} ({r.get('id')})" for r in regions)
+            if regions
+            else ""
+        )
+        items.append(
+            f"<li><b>{_esc(name)}</b>: {_esc(geo.get('height'))} x {_esc(geo.get('width'))} "
+            f"cells of {_esc(geo.get('cell_km'))} km in {_esc(geo.get('crs'))}"
+            f"{_esc(councils)}</li>"
+        )
+    return (
+        "<h2>Maps</h2><p class='note'>Scenarios on real maps: the grid's georeference "
+        "(GeoTIFF layers of each point are under maps/ beside this file) and the regional "
+        "councils, named as the region map names them (id in brackets).</p><ul>"
+        + "".join(items)
+        + "</ul>"
+    )
+
+
+def _search_link(root: Path, target: Path) -> str:
+    """A batch of an exit-strategy search (``RESULTS/batch_K`` of ``i4p optimize``) links
+    the search's Pareto front page (``RESULTS/report.html``) where it exists."""
+    parent = root.resolve().parent
+    if not (root.name.startswith("batch_") and root.name[6:].isdigit()):
+        return ""
+    page = parent / "report.html"
+    if not (page.is_file() and (parent / "front.parquet").is_file()):
+        return ""
+    href = os.path.relpath(page, target.resolve().parent)
+    return (
+        f"<p class='note'>This sweep is batch {int(root.name[6:])} of the exit-strategy "
+        f"search in {_esc(parent.name)}/: the search's Pareto front of excess violence and "
+        f"money, and its best exits in plain words, are on "
+        f"<a href='{_esc(href)}'>its own page</a>.</p>"
+    )
+
+
 def _manifest_section(manifest: dict[str, Any]) -> str:
     slim = dict(manifest)
     slim_config = dict(slim.get("config") or {})
@@ -355,9 +408,11 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
     n_points = int(runs["point"].nunique()) if "point" in runs and len(runs) else 1
     has_baseline = len(ok) > 0 and baseline in set(ok["scenario"])
 
+    target = Path(out) if out is not None else root / "report.html"
     sections = [
         f"<h1>{_esc(name)}: sweep report</h1>"
         f"<p>{_esc((config.get('file') or {}).get('description', ''))}</p>"
+        + _search_link(root, target)
     ]
     contrasts = pd.DataFrame()
     if has_baseline:
@@ -466,6 +521,7 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
         )
 
     sections.append(discovery_section(root, len(ok)))
+    sections.append(_maps_section(manifest))
     sections.append(_manifest_section(manifest))
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -474,5 +530,4 @@ def write_report(results: str | Path, out: str | Path | None = None) -> Path:
         + "\n".join(s for s in sections if s)
         + "</body></html>"
     )
-    target = Path(out) if out is not None else root / "report.html"
     return atomic_write_text(target, page)

@@ -159,6 +159,7 @@ class NationalCouncil(Agent):
         self.cooldown_until = -1
         self.agreements = 0  # brokered so far
         self.broken_agreements = 0  # ended with violence still above the threshold
+        self.region_id: int | None = None  # its region's id on a region map
         self._during: list[float] | None = None  # violence shares while an agreement is in force
         self._recent_violence: deque[float] = deque(maxlen=AGREEMENT_WINDOW)
 
@@ -277,12 +278,14 @@ def build_councils(
     positions: np.ndarray,
     inhabited: np.ndarray | None = None,
     regions: np.ndarray | None = None,
+    names: dict[int, str] | None = None,
 ) -> tuple[list[NationalCouncil], np.ndarray]:
     """The councils of a run (docs/ODD.md 5.3) and the council each committee answers to.
 
     ``regions`` (an (H, W) id per cell, 0 for none; from ``landscape.region_map``) gives
     one regional council per id on the grid, in increasing id order, instead of the
-    ``council.regions`` blocks.
+    ``council.regions`` blocks; each is named ``names[id]`` (the map's name of the region,
+    ``landscape.region_name_field``), else ``region-<id>``.
 
     Returns the councils — the national one first, then the regional ones in row-major
     order of their regions (or id order); none without a council tier — and, for each
@@ -305,17 +308,17 @@ def build_councils(
             mask = regions == rid
             rows, cols = np.nonzero(mask)
             bounds = (int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1)
-            councils.append(
-                NationalCouncil(
-                    model,
-                    cfg,
-                    name=f"region-{rid}",
-                    bounds=bounds,
-                    parent=national,
-                    cells=int(inhabited[mask].sum()),
-                    mask=mask,
-                )
+            council = NationalCouncil(
+                model,
+                cfg,
+                name=(names or {}).get(rid, f"region-{rid}"),
+                bounds=bounds,
+                parent=national,
+                cells=int(inhabited[mask].sum()),
+                mask=mask,
             )
+            council.region_id = int(rid)
+            councils.append(council)
     elif nr * nc > 1:
         r_edges = np.linspace(0, h, nr + 1).round().astype(int)
         c_edges = np.linspace(0, w, nc + 1).round().astype(int)
@@ -339,6 +342,26 @@ def build_councils(
             if council.covers(r, c):
                 council_of[i] = k
     return councils, council_of
+
+
+def council_rows(councils: list[NationalCouncil], council_of: np.ndarray, step: int) -> list[dict]:
+    """One row per council at the end of month ``step - 1`` (``i4p run --out``'s
+    ``councils.csv``): its name (a region map's name of its region), level, region id,
+    inhabited cells, committees answering to it, mandate and rapid responses sent."""
+    counts = np.bincount(council_of[council_of >= 0], minlength=len(councils))
+    t = max(step - 1, 0)
+    return [
+        {
+            "council": c.name,
+            "level": c.level,
+            "region": c.region_id,
+            "cells": int(round(c.scale * 1000.0)),
+            "committees": int(counts[k]),
+            "mandate": round(float(c.effective_mandate(t)), 6),
+            "responses": int(c.responses_sent),
+        }
+        for k, c in enumerate(councils)
+    ]
 
 
 # ------------------------------------------------------------------------------ donors

@@ -289,6 +289,7 @@ class I4PModel(mesa.Model):
             self.committees.positions,
             self.inhabited,
             regions=self.region,
+            names=self._maps.region_names if self._maps is not None else None,
         )
         self.national: NationalCouncil | None = self.councils[0] if self.councils else None
         self.regional = [c for c in self.councils if c.parent is not None]

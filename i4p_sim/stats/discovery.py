@@ -192,19 +192,9 @@ def _g(v: float) -> str:
     return f"{v:.4g}"
 
 
-def discovery_record(
-    spec: MetricSpec,
-    text: str,
-    direction: str,
-    threshold: float,
-    table: pd.DataFrame,
-    dropped: int,
-    params: list[str],
-    res: PrimResult,
-    rules: list[dict[str, Any]] | None,
-    tree_depth: int,
-) -> dict[str, Any]:
-    """Everything ``discover.json`` holds (the report draws it; JSON-safe types only)."""
+def _box_record(res: PrimResult, all_cases: int) -> dict[str, Any]:
+    """The chosen box of ``res``: coverage (of the cases it ran on, and of ``all_cases``),
+    density, mass and each restriction with its quasi-p-value."""
     box = res.box
     qp = res.quasi_p()
     restrictions = []
@@ -222,6 +212,54 @@ def discovery_record(
             }
         )
     return {
+        "coverage": box.coverage,
+        "coverage_all": box.k / max(all_cases, 1),
+        "density": box.density,
+        "mass": box.mass,
+        "n": box.n,
+        "k": box.k,
+        "restrictions": restrictions,
+    }
+
+
+def _trajectory(res: PrimResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "box": i,
+            "phase": b.phase,
+            "coverage": b.coverage,
+            "density": b.density,
+            "mass": b.mass,
+            "n": b.n,
+            "k": b.k,
+            "restricted": {p: list(b.lims[p]) for p in b.restricted},
+        }
+        for i, b in enumerate(res.trajectory)
+    ]
+
+
+def discovery_record(
+    spec: MetricSpec,
+    text: str,
+    direction: str,
+    threshold: float,
+    table: pd.DataFrame,
+    dropped: int,
+    params: list[str],
+    res: PrimResult,
+    rules: list[dict[str, Any]] | None,
+    tree_depth: int,
+    more: list[PrimResult] | None = None,
+    boxes: int = 1,
+    stop: str = "",
+) -> dict[str, Any]:
+    """Everything ``discover.json`` holds (the report draws it; JSON-safe types only).
+
+    ``res`` is the first box's PRIM; ``more`` the later boxes' (:func:`~i4p_sim.stats.prim.
+    prim_boxes`), of ``boxes`` asked, and ``stop`` why fewer were found.
+    """
+    cases = int(res.y.sum())
+    return {
         "metric": text,
         "label": spec.label(),
         "kind": spec.kind,
@@ -232,40 +270,77 @@ def discovery_record(
         "points": len(table),
         "replicates": [int(table["replicates"].min()), int(table["replicates"].max())],
         "points_dropped": dropped,
-        "cases": int(res.y.sum()),
+        "cases": cases,
         "params": params,
         "peel_alpha": res.peel_alpha,
         "paste_alpha": res.paste_alpha,
         "mass_min": res.mass_min,
         "rule": res.rule,
         "chosen": res.chosen,
-        "trajectory": [
+        "trajectory": _trajectory(res),
+        "box": _box_record(res, cases),
+        "boxes_asked": boxes,
+        "more_boxes": [
             {
-                "box": i,
-                "phase": b.phase,
-                "coverage": b.coverage,
-                "density": b.density,
-                "mass": b.mass,
-                "n": b.n,
-                "k": b.k,
-                "restricted": {p: list(b.lims[p]) for p in b.restricted},
+                "points": len(r.y),
+                "cases": int(r.y.sum()),
+                "chosen": r.chosen,
+                "rule": r.rule,
+                "box": _box_record(r, cases),
+                "trajectory": _trajectory(r),
             }
-            for i, b in enumerate(res.trajectory)
+            for r in more or []
         ],
-        "box": {
-            "coverage": box.coverage,
-            "density": box.density,
-            "mass": box.mass,
-            "n": box.n,
-            "k": box.k,
-            "restrictions": restrictions,
-        },
+        "boxes_stop": stop,
         "tree": {"max_depth": tree_depth, "leaves": rules},
     }
 
 
 def _rule_text(conds: list) -> str:
     return " and ".join(f"{p} {op} {_g(v)}" for p, op, v in conds) or "(all points)"
+
+
+def _restriction_lines(box: dict[str, Any]) -> list[str]:
+    if not box["restrictions"]:
+        return ["  (no restriction: the box is the whole sample)"]
+    width = max(len(r["param"]) for r in box["restrictions"])
+    return [
+        f"  {r['param']:<{width}} in [{_g(r['lo'])}, {_g(r['hi'])}]   quasi-p "
+        f"{r['quasi_p']:.2g}   without it: coverage {r['coverage_without']:.2f}, "
+        f"density {r['density_without']:.2f}"
+        for r in box["restrictions"]
+    ]
+
+
+def _more_boxes_text(rec: dict[str, Any]) -> list[str]:
+    """The later boxes of ``--boxes K``, each on the points outside the boxes before it."""
+    more = rec.get("more_boxes") or []
+    asked = int(rec.get("boxes_asked") or 1)
+    if asked == 1:
+        return []
+    lines = []
+    for j, extra in enumerate(more, start=2):
+        box = extra["box"]
+        lines.append(
+            f"box {j} of {asked}: PRIM again on the {extra['points']} design points outside "
+            f"the boxes before ({extra['cases']} of them cases): box {extra['chosen']} of "
+            f"{len(extra['trajectory'])} on its trajectory ({extra['rule']})"
+        )
+        lines.append(
+            f"  coverage {box['coverage']:.2f} ({box['k']} of the {extra['cases']} cases left; "
+            f"{box['coverage_all']:.2f} of all {rec['cases']}), density {box['density']:.2f} "
+            f"({box['k']} of {box['n']} points in the box)"
+        )
+        lines += _restriction_lines(box)
+    found = 1 + len(more)
+    k_all = rec["box"]["k"] + sum(e["box"]["k"] for e in more)
+    n_all = rec["box"]["n"] + sum(e["box"]["n"] for e in more)
+    lines.append(
+        f"{found} box(es) together: coverage {k_all / max(rec['cases'], 1):.2f} ({k_all} of "
+        f"{rec['cases']} cases), density {k_all / max(n_all, 1):.2f} ({k_all} of {n_all} points)"
+        + (f"; no box {found + 1}: {rec['boxes_stop']}" if rec.get("boxes_stop") else "")
+    )
+    return lines
 
 
 def discovery_text(rec: dict[str, Any]) -> str:
@@ -295,15 +370,7 @@ def discovery_text(rec: dict[str, Any]) -> str:
         f"{box['density']:.2f} ({box['k']} of {box['n']} points in the box), mass "
         f"{box['mass']:.2f}"
     )
-    if not box["restrictions"]:
-        lines.append("  (no restriction: the box is the whole sample)")
-    width = max((len(r["param"]) for r in box["restrictions"]), default=0)
-    for r in box["restrictions"]:
-        lines.append(
-            f"  {r['param']:<{width}} in [{_g(r['lo'])}, {_g(r['hi'])}]   quasi-p "
-            f"{r['quasi_p']:.2g}   without it: coverage {r['coverage_without']:.2f}, "
-            f"density {r['density_without']:.2f}"
-        )
+    lines += _restriction_lines(box)
     lines.append("coverage-density trade-off (the peeling and pasting trajectory):")
     lines.append("  box  phase  coverage  density  mass  restricted")
     for t in traj:
@@ -312,6 +379,7 @@ def discovery_text(rec: dict[str, Any]) -> str:
             f"  {t['box']:>3}  {t['phase']:<5}  {t['coverage']:>8.2f}  {t['density']:>7.2f}  "
             f"{t['mass']:>4.2f}  {len(t['restricted']):>10}{mark}"
         )
+    lines += _more_boxes_text(rec)
     tree = rec["tree"]
     if tree["leaves"] is None:
         lines.append("classification tree: not computed (scikit-learn is not installed)")

@@ -23,6 +23,11 @@ and, per restriction, a **quasi-p-value**.
   the box's points and cases. Small means the restriction is doing work; large means it
   is noise (a restriction that only tidies the edge of the sample).
 
+- **More boxes** (:func:`prim_boxes`; the EMA Workbench's repeated ``find_box``, Bryant
+  & Lempert 2010): after a box is chosen, the points inside it (its covered cases and the
+  non-cases with them) are set aside and PRIM runs again on the points left, for the
+  cases the earlier boxes miss. The smallest box stays ``mass_min`` of *all* the points.
+
 The algorithm follows the EMA Workbench's ``Prim`` (default objective, real-valued
 inputs) step for step, so that ``tests/test_prim_oracle.py`` can use it as an oracle.
 This module imports only numpy, pandas and scipy.
@@ -38,7 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binom
 
-__all__ = ["Box", "PrimResult", "binomial_quasi_p", "prim", "quantile_cut"]
+__all__ = ["Box", "PrimResult", "binomial_quasi_p", "prim", "prim_boxes", "quantile_cut"]
 
 
 def quantile_cut(values: np.ndarray, q: float) -> float:
@@ -374,3 +379,77 @@ def prim(
         mass_min=mass_min,
         init=algo.init,
     )
+
+
+def prim_boxes(
+    x: pd.DataFrame,
+    y: np.ndarray,
+    boxes: int,
+    *,
+    peel_alpha: float = 0.05,
+    paste_alpha: float = 0.05,
+    mass_min: float = 0.05,
+    min_density: float | None = None,
+    box: int | None = None,
+) -> tuple[list[PrimResult], list[np.ndarray], str]:
+    """Up to ``boxes`` PRIM boxes in sequence, each on the points outside the boxes before.
+
+    The first is :func:`prim` on every point (``box`` chooses it from its trajectory); each
+    later one is :func:`prim` on the points no earlier box holds, with the same options and
+    the same smallest box in points (``mass_min`` of all the points). A later box's
+    coverage and density are those of the points it ran on.
+
+    Returns
+    -------
+    results : list of PrimResult
+        One per box found (at least the first).
+    rows : list of numpy.ndarray
+        For each, the positions (in ``x``) of the points it ran on.
+    stop : str
+        Why fewer boxes than asked were found (empty when all were): no case left, only
+        cases left, too few points left, or a later box that restricts nothing, is no
+        denser than the whole sample or misses ``min_density`` (such a box is not kept).
+
+    Raises
+    ------
+    ValueError
+        As :func:`prim`, for the first box, or ``boxes < 1``.
+    """
+    if boxes < 1:
+        raise ValueError(f"boxes must be >= 1, got {boxes}")
+    y = np.asarray(y, dtype=bool)
+    x = x.reset_index(drop=True)
+    keep = np.arange(y.size)
+    results: list[PrimResult] = []
+    rows: list[np.ndarray] = []
+    opts = {"peel_alpha": peel_alpha, "paste_alpha": paste_alpha, "min_density": min_density}
+    for j in range(boxes):
+        left = y[keep]
+        stop = ""
+        if not left.any():
+            stop = "no case of interest is left outside the boxes"
+        elif left.all():
+            stop = "only cases of interest are left outside the boxes"
+        elif j and mass_min * y.size / keep.size >= 1:
+            stop = f"{keep.size} points are left, fewer than the smallest box"
+        if stop:
+            return results, rows, stop
+        share = mass_min * y.size / keep.size if j else mass_min
+        res = prim(x.iloc[keep], left, mass_min=share, box=box if j == 0 else None, **opts)
+        if j and not res.box.restricted:
+            return results, rows, "on the points left PRIM restricts no parameter"
+        if j and res.box.density <= y.mean():
+            return (
+                results,
+                rows,
+                (
+                    f"the best box on the points left (density {res.box.density:.2f}) is no "
+                    f"denser than the whole sample ({y.mean():.2f})"
+                ),
+            )
+        if j and min_density is not None and res.box.density < min_density:
+            return results, rows, f"no box on the points left reaches density {min_density:g}"
+        results.append(res)
+        rows.append(keep)
+        keep = keep[~res._inside(res.box.lims)]
+    return results, rows, ""

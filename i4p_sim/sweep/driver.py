@@ -139,6 +139,7 @@ def run_experiment(
     batch_size: int | None = None,
     progress: bool = True,
     branch: bool = True,
+    manifest_extra: dict[str, Any] | None = None,
 ) -> SweepResult:
     """Run an experiment into a resumable results store.
 
@@ -170,6 +171,9 @@ def run_experiment(
         Run each seed's shared past once and fork it (:mod:`~i4p_sim.sweep.branching`);
         results are those of independent runs. The manifest records which runs were
         forked from which (``branching``).
+    manifest_extra : dict, optional
+        Keys added to the manifest (``i4p sweep``: ``maps``, each scenario's georeference
+        and named regions).
 
     Returns
     -------
@@ -217,6 +221,7 @@ def run_experiment(
                 batch_size,
                 progress,
                 branch,
+                manifest_extra,
             )
     except BaseException:
         # an unreachable scheduler (or any failure before a run was stored) leaves nothing
@@ -313,6 +318,7 @@ def _run_locked(
     batch_size: int | None,
     progress: bool,
     branch: bool = True,
+    manifest_extra: dict[str, Any] | None = None,
 ) -> SweepResult:
     store = Store(root, log=_log)
     if fresh:
@@ -347,6 +353,7 @@ def _run_locked(
         previous = {}
     manifest = new_manifest(exp, started, previous)
     manifest["branching"] = branching = branch_record(previous, branch)
+    manifest.update(manifest_extra or {})
     ran = failed = 0
     executor_desc = "none (nothing to run)"
     interrupted = False

@@ -24,6 +24,7 @@ import pyarrow.dataset as ds
 from i4p_sim.config.experiment import Experiment
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.config.twins import NULL_RESEED_KEY
+from i4p_sim.sim.agents import council_rows
 from i4p_sim.sim.shocks import first_effect
 from i4p_sim.sim.simulation import Simulation, SimulationResult
 from i4p_sim.stats.resilience import (
@@ -77,6 +78,8 @@ class TwinRun:
     layers: dict[str, Any] | None = None
     #: The grid's georeference (CRS, transform) when the scenario reads maps, else None.
     georef: dict[str, Any] | None = None
+    #: The shocked run's councils at its end (:func:`~i4p_sim.sim.agents.council_rows`).
+    councils: list[dict[str, Any]] | None = None
 
 
 def run_with_twin(
@@ -116,9 +119,12 @@ def run_with_twin(
     if sim.model.region is not None:
         layers["region"] = sim.model.region
     georef = sim.model.georef
+    model = sim.model
+    councils = council_rows(model.councils, model.council_of, model.steps)
+    del model
     if not scenario.shocks:
         sim.release()
-        return TwinRun(result, None, None, None, None, 0, layers, georef)
+        return TwinRun(result, None, None, None, None, 0, layers, georef, councils)
     twin_sc = scenario.model_copy(update={"shocks": [], "name": f"{scenario.name}~twin"})
     if fork is None:
         sim.release()
@@ -142,4 +148,4 @@ def run_with_twin(
     paired = paired_metrics(
         result.series["violence_share"].to_numpy(), tv, s, window=window, tol=tol
     )
-    return TwinRun(result, twin, paired, tol, twin_sc.name, noise_pairs, layers, georef)
+    return TwinRun(result, twin, paired, tol, twin_sc.name, noise_pairs, layers, georef, councils)
