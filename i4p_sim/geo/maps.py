@@ -35,6 +35,7 @@ from rasterio.transform import Affine
 from rasterio.warp import Resampling, reproject, transform_bounds, transform_geom
 
 from i4p_sim.config.errors import ConfigError
+from i4p_sim.geo.regions import feature_property
 
 if TYPE_CHECKING:
     from i4p_sim.config.scenario import Scenario
@@ -349,13 +350,7 @@ def _features_cached(name: str, path: str, attr: str, crs_wkt: str, stamp: int) 
         geom = feat.get("geometry") if isinstance(feat, dict) else None
         if not geom:
             continue
-        props = feat.get("properties") or {}
-        if attr not in props:
-            known = ", ".join(sorted(props)) or "none"
-            raise ConfigError(
-                "", value_field, f"feature {i} has no property {attr!r}; it has: {known}"
-            )
-        value = props[attr]
+        value = feature_property(feat.get("properties") or {}, i, attr, value_field)
         if (
             isinstance(value, bool)
             or not isinstance(value, int | float)

@@ -118,6 +118,15 @@ def _region_id(value: object, where: str, field: str) -> int:
     return int(number)
 
 
+def feature_property(props: dict, i: int, attr: str, field: str):
+    """The value of property ``attr`` of GeoJSON feature ``i`` (its ``properties``), or the
+    one-line error for ``field`` naming the properties it has."""
+    if attr not in props:
+        known = ", ".join(sorted(props)) or "none"
+        raise ConfigError("", field, f"feature {i} has no property {attr!r}; it has: {known}")
+    return props[attr]
+
+
 def _from_geojson(path: str, id_field: str, name_field: str) -> list[tuple[str, int, str]]:
     field = "landscape.region_name_field"
     try:
@@ -132,14 +141,10 @@ def _from_geojson(path: str, id_field: str, name_field: str) -> list[tuple[str, 
         if not isinstance(feat, dict) or not feat.get("geometry"):
             continue
         props = feat.get("properties") or {}
-        if name_field not in props:
-            known = ", ".join(sorted(props)) or "none"
-            raise ConfigError(
-                "", field, f"feature {i} has no property {name_field!r}; it has: {known}"
-            )
+        name = feature_property(props, i, name_field, field)
         where = f"feature {i}"
         rid = _region_id(props.get(id_field), where, "landscape.region_field")
-        out.append((where, rid, _name(props[name_field], where, field)))
+        out.append((where, rid, _name(name, where, field)))
     return out
 
 
