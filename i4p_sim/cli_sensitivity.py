@@ -14,10 +14,14 @@ import argparse
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from i4p_sim.config.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,19 +47,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_sensitivity)
 
 
-def _design_and_runs(args: argparse.Namespace):
+def _design_and_runs(root: Path, metric: str, scenario: str | None):
     from i4p_sim.stats.metrics import SUMMARY_KEYS
     from i4p_sim.sweep.store import read_manifest, read_runs
 
-    root = Path(args.results)
-    if args.metric not in SUMMARY_KEYS:
+    if metric not in SUMMARY_KEYS:
         raise ConfigError(
             "command line",
             "--metric",
-            f"'{args.metric}' unknown; allowed: {', '.join(SUMMARY_KEYS)}",
+            f"'{metric}' unknown; allowed: {', '.join(SUMMARY_KEYS)}",
         )
     runs = read_runs(root)
-    config = read_manifest(root).get("config") or {}
+    manifest = read_manifest(root)
+    config = manifest.get("config") or {}
     design = config.get("design")
     if not design:
         raise ConfigError(
@@ -65,12 +69,12 @@ def _design_and_runs(args: argparse.Namespace):
             "is 'morris' or 'saltelli'",
         )
     names = sorted(set(runs["scenario"]))
-    scenario = args.scenario or config.get("baseline") or names[0]
+    scenario = scenario or config.get("baseline") or names[0]
     if scenario not in names:
         raise ConfigError(
             "command line", "--scenario", f"'{scenario}' not found; allowed: {', '.join(names)}"
         )
-    return root, design, runs[runs["scenario"] == scenario], scenario, config
+    return design, runs[runs["scenario"] == scenario], scenario, manifest
 
 
 def _matrix(design: dict, runs, metric: str, stored_points: list[dict], source: str):
@@ -101,26 +105,57 @@ def _matrix(design: dict, runs, metric: str, stored_points: list[dict], source: 
     return x, y
 
 
-def cmd_sensitivity(args: argparse.Namespace) -> int:
-    """``i4p sensitivity RESULTS [--metric M] [--scenario S] [--share F]``."""
-    import pandas as pd
+def analyse_store(
+    results: str | Path,
+    metric: str = "cumulative_violence",
+    scenario: str | None = None,
+    share: float = 0.1,
+) -> tuple[dict, pd.DataFrame]:
+    """Analyse a sweep on a sensitivity design from its store, writing nothing.
 
+    Parameters
+    ----------
+    results : str or Path
+        Results directory of a sweep whose ``[sample] method`` is ``morris`` or
+        ``saltelli``.
+    metric : str, default "cumulative_violence"
+        Summary metric.
+    scenario : str, optional
+        The scenario analysed (default: the experiment's baseline).
+    share : float, default 0.1
+        Morris: an active parameter's ``mu_star`` is at least this share of the largest.
+
+    Returns
+    -------
+    dict
+        What ``sensitivity.json`` holds without ``indices``: method, metric, scenario,
+        points, replicates, missing runs, noise index, replicates for 5% noise and, for
+        Morris, trajectories, active set and rule; plus ``manifest`` (the store's).
+    pandas.DataFrame
+        The indices, ranked (:func:`~i4p_sim.stats.sensitivity.morris_indices` or
+        :func:`~i4p_sim.stats.sensitivity.sobol_indices`).
+
+    Raises
+    ------
+    ConfigError
+        Not a results directory, no design, an unknown metric or scenario, a design that
+        does not match the stored points, or a metric SALib cannot analyse.
+    """
     from i4p_sim.stats import sensitivity as sa
-    from i4p_sim.stats.format import format_table
-    from i4p_sim.stats.labels import param_label
 
-    root, design, runs, scenario, config = _design_and_runs(args)
-    x, y = _matrix(design, runs, args.metric, config.get("points") or [], str(root))
+    root = Path(results)
+    design, runs, scenario, manifest = _design_and_runs(root, metric, scenario)
+    config = manifest.get("config") or {}
+    x, y = _matrix(design, runs, metric, config.get("points") or [], str(root))
     names, bounds = design["names"], design["bounds"]
     noise = sa.noise_index(y)
-    missing = int(np.isnan(y).sum())
     out: dict = {
         "method": design["method"],
-        "metric": args.metric,
+        "metric": metric,
         "scenario": scenario,
         "points": len(x),
         "replicates": y.shape[1],
-        "missing_runs": missing,
+        "missing_runs": int(np.isnan(y).sum()),
         "noise_index": None if math.isnan(noise) else noise,
         "sobol_replicates_for_5pct_noise": sa.replicates_needed(noise),
     }
@@ -129,29 +164,46 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
             table, dropped = sa.morris_indices(
                 names, bounds, x, y, design["num_levels"], seed=design["seed"]
             )
-            passing = sa.passes_rule(table, share=args.share)
-            active = passing[: sa.MAX_ACTIVE]
+            passing = sa.passes_rule(table, share=share)
             out.update(
                 trajectories=design["n"],
                 dropped_trajectories=dropped,
-                active=active,
+                active=passing[: sa.MAX_ACTIVE],
                 passing_rule=len(passing),
             )
             out["rule"] = (
-                f"mu_star >= {args.share:g} x max mu_star and mu_star > "
+                f"mu_star >= {share:g} x max mu_star and mu_star > "
                 f"{sa.NOISE_MULTIPLE:g} x noise level; at most {sa.MAX_ACTIVE}"
             )
         else:
             table = sa.sobol_indices(names, bounds, y, seed=design["seed"])
     except ValueError as err:
-        raise ConfigError(str(root), args.metric, str(err)) from None
+        raise ConfigError(str(root), metric, str(err)) from None
+    return {**out, "manifest": manifest}, table
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    """``i4p sensitivity RESULTS [--metric M] [--scenario S] [--share F]``."""
+    import pandas as pd
+
+    from i4p_sim.stats.format import format_table
+    from i4p_sim.stats.labels import param_label
+
+    root = Path(args.results)
+    out, table = analyse_store(root, args.metric, args.scenario, args.share)
+    manifest = out.pop("manifest")
+    design = manifest["config"]["design"]
+    names = design["names"]
+    noise = math.nan if out["noise_index"] is None else out["noise_index"]
+    missing = out["missing_runs"]
+    scenario = out["scenario"]
     table.insert(1, "name", [param_label(p) for p in table["parameter"]])
     out["indices"] = json.loads(table.to_json(orient="records"))
     (root / "sensitivity.json").write_text(json.dumps(out, indent=2) + "\n")
     table.to_csv(root / "sensitivity.csv", index=False)
-    reps = y.shape[1]
+    reps = out["replicates"]
     print(
-        f"{design['method']} design, {len(names)} parameters, {len(x)} points x {reps} "
+        f"{design['method']} design, {len(names)} parameters, {out['points']} points x {reps} "
         f"replicate(s), scenario {scenario}, metric {args.metric}"
         + (f" ({missing} run(s) missing)" if missing else "")
     )
