@@ -73,13 +73,20 @@ def test_only_emergent_checked_facts_are_counted():
         ("event_sizes", "event sizes heavy-tailed, no_i4p", "emergent"),
         ("relapse", "relapse: areas returning to violence within a decade", "emergent"),
         ("elections", "elections with significant violence, with national council", "emergent"),
-        ("sensitivity", "most influential parameter for `cumulative_violence`", "mechanism"),
+        (
+            "sensitivity",
+            "most influential parameter for `cumulative_violence` (Morris",
+            "mechanism",
+        ),
+        ("sensitivity", "most influential parameter for `cumulative_violence` (Sobol", "mechanism"),
     ],
 )
 def test_every_section_fact_has_a_label(section, fact, kind):
     labelled = label_claim(section, _claim(fact, "agrees", None))
     assert labelled.kind == kind and labelled.why
-    assert set(LABELS) == set(SECTION_NAMES)
+    # the computed sections and the sensitivity section read from the stored sweeps
+    assert set(LABELS) == {*SECTION_NAMES, "sensitivity"}
+    assert "sensitivity" not in SECTION_NAMES  # no longer run at the defaults
 
 
 def test_an_explicit_label_is_kept():
@@ -204,7 +211,7 @@ def test_policy_says_no_ensemble_when_the_calibration_ruled_out_everything(tmp_p
 
     cal = _calibration_dir(tmp_path / "cal", members=0)
     ens = _ensemble_sweep(tmp_path / "ens", members=2, reps=3)
-    policy = render_section(evidence_sections(cal, ens)[2])
+    policy = render_section(evidence_sections(cal, ens)[3])
     assert "No ensemble: the calibration ruled out every point" in policy
     rows = [ln for ln in policy.splitlines() if ln.startswith("| ") and "no ensemble" in ln]
     assert len(rows) == len(HEADLINE)
@@ -385,12 +392,18 @@ def test_evidence_sections_in_document_order(tmp_path):
     cal = _calibration_dir(tmp_path / "cal", members=2)
     sections = evidence_sections(cal, _ensemble_sweep(tmp_path / "ens", members=2, reps=3))
     names = [s.name for s in sections]
-    assert names == ["calibration", "heldout", "policy", "null_checks", "failure_modes"]
-    policy = render_section(sections[2])
+    assert names == [
+        "sensitivity", "calibration", "heldout", "policy", "null_checks", "failure_modes"
+    ]  # fmt: skip
+    assert "No Morris screen was given (`i4p validate --screening DIR`" in render_section(
+        sections[0]
+    )
+    policy = render_section(sections[3])
     assert (
         "**not** the calibration's ensemble (the sweep lacks its parameter columns a.b)" in policy
     )
     doc = render_document([], INFO, sections)
+    assert doc.index("## Sensitivity") < doc.index("## Calibration targets")
     assert doc.index("## Calibration targets") < doc.index("## Held-out checks")
     assert doc.index("## Held-out checks") < doc.index("## Headline policy contrasts")
     assert doc.index("## Null checks") < doc.index("## Failure modes")

@@ -108,6 +108,8 @@ class DocumentInfo:
     walls: dict[str, float] = field(default_factory=dict)
     calibration: str | None = None
     ensemble_results: str | None = None
+    screening: str | None = None
+    sobol: str | None = None
 
 
 def _num(x: float, digits: int = 3) -> str:
@@ -208,8 +210,8 @@ def _header(info: DocumentInfo, claims: Sequence[Claim]) -> str:
     walls = ", ".join(f"{k} {v:.0f} s" for k, v in info.walls.items())
     counts = ", ".join(f"{k} {v}" for k, v in info.runs.items())
     quick = (
-        "\n> **Quick smoke run**: few replicates and a tiny Sobol design - the numbers below "
-        "are not results.\n"
+        "\n> **Quick smoke run**: few replicates - the numbers of the default-parameter "
+        "sections are not results.\n"
         if info.quick
         else ""
     )
@@ -229,6 +231,8 @@ def _header(info: DocumentInfo, claims: Sequence[Claim]) -> str:
             f"- calibration results (read, not rerun): `{info.calibration or 'none given'}`",
             f"- ensemble sweep results (read, not rerun): "
             f"`{info.ensemble_results or 'none given'}`",
+            f"- Morris screen and Sobol sweep (read, not rerun): "
+            f"`{info.screening or 'none given'}`, `{info.sobol or 'none given'}`",
             "",
             "Each fact is labelled (DESIGN 1.1; docs/ODD.md section 1): **input** - set by a "
             "parameter or written into a rule; **mechanism** - follows from a rule by "
