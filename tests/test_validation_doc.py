@@ -206,16 +206,56 @@ def test_an_empty_ensemble_with_a_threshold_that_would_leave_points(tmp_path):
     assert "| active_cells | 5 | 3 |" in render_section(cal)
 
 
-def test_policy_says_no_ensemble_when_the_calibration_ruled_out_everything(tmp_path):
+def test_policy_with_an_empty_calibration_shows_the_other_ensembles_shares(tmp_path):
     from i4p_sim.validation.run import evidence_sections
 
     cal = _calibration_dir(tmp_path / "cal", members=0)
     ens = _ensemble_sweep(tmp_path / "ens", members=2, reps=3)
-    policy = render_section(evidence_sections(cal, ens)[3])
-    assert "No ensemble: the calibration ruled out every point" in policy
-    rows = [ln for ln in policy.splitlines() if ln.startswith("| ") and "no ensemble" in ln]
-    assert len(rows) == len(HEADLINE)
-    assert "%" not in "".join(rows)  # no share is shown
+    section = evidence_sections(cal, ens)[3]
+    policy = render_section(section)
+    assert "**No point matched both calibration targets** (`relapse`, `elections`)" in policy
+    assert "whose members come from the ensemble it names, `ensembles/x.parquet`" in policy
+    assert "which targets it was matched on is not recorded beside it" in policy
+    assert "a weaker statement than shares over a calibrated ensemble" in policy
+    assert "**The calibration's ensemble is empty, so these 2 members are not from it**" in policy
+    rows = [ln for ln in policy.splitlines() if ln.split(" | ")[0].lstrip("| ") in
+            {h.label for h in HEADLINE}]  # fmt: skip
+    assert len(rows) == len(HEADLINE) and "no ensemble" not in "".join(rows)
+    assert "| 2 | 2 / 0 / 0 | 100.0% [100.0, 100.0]" in rows[0]  # the shares are shown
+    # the findings say over which worlds the shares are
+    assert all("over worlds not shown to be plausible" in str(f[0]) for f in section.findings)
+
+
+def test_policy_names_the_targets_the_sweeps_ensemble_matched(tmp_path):
+    ens = _ensemble_sweep(tmp_path / "ens", members=2, reps=3)
+    manifest = json.loads((ens / "manifest.json").read_text())
+    exp = tmp_path / "experiments"
+    (exp / "ensembles").mkdir(parents=True)
+    manifest["config"]["source"] = str(exp / "ensemble_policy.toml")
+    manifest["config"]["file"]["ensemble"] = "ensembles/calibrated_elections.parquet"
+    (ens / "manifest.json").write_text(json.dumps(manifest))
+    record = {"file": {"match": ["serious_election_violence"]},
+              "targets": [{"name": "serious_election_violence"}]}  # fmt: skip
+    (exp / "ensembles" / "calibrated_elections.json").write_text(json.dumps(record))
+    targets = ["relapse_within_a_decade", "serious_election_violence"]
+    section = policy_section(ens, pd.DataFrame({"a.b": []}), targets)
+    first = render_section(section).split("\n\n")[1]
+    assert first == (
+        "**No point matched both calibration targets** (`relapse_within_a_decade`, "
+        "`serious_election_violence`): the calibration ruled out every point, so there is no "
+        f"calibrated ensemble. The shares below are from the ensemble sweep `{ens}`, whose "
+        "members come from the ensemble it names, `ensembles/calibrated_elections.parquet` "
+        "(matched on `serious_election_violence` only; `relapse_within_a_decade` **not** "
+        "matched). They are therefore shares **over worlds plausible for election violence "
+        "only**, a weaker statement than shares over a calibrated ensemble."
+    )
+    found = "".join(str(p) for p in section.findings[0])
+    assert "**tier interaction (both - council) - (committees - none)** over worlds plausible " \
+        "for election violence only: holds in" in found  # fmt: skip
+    # a calibration with members: no such paragraph
+    assert "No point matched" not in render_section(
+        policy_section(ens, pd.DataFrame({"a.b": [1.0]}))
+    )
 
 
 def test_heldout_verdicts():

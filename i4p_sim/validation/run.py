@@ -47,8 +47,13 @@ def evidence_sections(
     """
     sens = label_section(sensitivity_section(screening, sobol))
     cal = calibration_sections(calibration)  # checks the directory and its files
-    members = read_calibration(calibration).ensemble if calibration is not None else None
-    return [sens, *cal, policy_section(ensemble_results, members), *checks_sections(checks)]
+    members, targets = None, []
+    if calibration is not None:
+        store = read_calibration(calibration)
+        members = store.ensemble
+        targets = [str(t.get("name")) for t in store.meta.get("targets") or []]
+    policy = policy_section(ensemble_results, members, targets)
+    return [sens, *cal, policy, *checks_sections(checks)]
 
 
 def run_sections(ctx: Context, only: Sequence[str] | None = None) -> list[SectionResult]:
