@@ -28,6 +28,7 @@ from i4p_sim.stats.tables import experiment_runs
 from i4p_sim.sweep.driver import run_experiment
 from i4p_sim.sweep.executors import make_executor
 from i4p_sim.sweep.manifest import git_revision
+from i4p_sim.sweep.sensitivity import analyse_store
 from i4p_sim.sweep.storage import atomic_write_text
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "Context",
     "Experiment",
     "Plan",
+    "analyse_store",
     "atomic_write_text",
     "git_revision",
     "load",

@@ -1,7 +1,7 @@
 """The sensitivity section, read from the stored screening sweeps (a map, not a check).
 
 Two results directories, analysed here with the code of ``i4p sensitivity``
-(:func:`~i4p_sim.cli_sensitivity.analyse_store`, SALib; nothing is rerun or written): a
+(:func:`~i4p_sim.sweep.sensitivity.analyse_store`, SALib; nothing is rerun or written): a
 Morris screen of every behavioural prior (``i4p sweep experiments/screening.toml``) gives the
 ranking by ``mu_star``, the noise index and the active set that
 ``experiments/calibration.toml`` calibrates; a Saltelli sweep of the first ten
@@ -19,9 +19,9 @@ from typing import Any
 
 import pandas as pd
 
-from i4p_sim.cli_sensitivity import analyse_store
 from i4p_sim.config.errors import ConfigError
 from i4p_sim.stats import sensitivity as sa
+from i4p_sim.validation.common import analyse_store
 from i4p_sim.validation.results import (
     Claim,
     Fixed,
