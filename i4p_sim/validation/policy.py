@@ -9,6 +9,11 @@ effect's size (:mod:`i4p_sim.stats.ensemble`). Pairs of variants use
 :func:`~i4p_sim.stats.ensemble.member_interaction`; early vs late exit
 :func:`~i4p_sim.stats.ensemble.member_window_contrast` over equal windows after each
 exit's first effect, each against its own twin.
+
+When the calibration ruled out every point, the shares are still shown, under a paragraph
+saying which ensemble the sweep ran on and which targets that ensemble matched (from the
+calibration record beside it, :func:`ensemble_matching`): shares over worlds plausible for
+those targets only, a weaker statement than over a calibrated ensemble.
 """
 
 from __future__ import annotations
