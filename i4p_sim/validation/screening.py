@@ -125,7 +125,8 @@ def _morris(root: Path, calibration: Path) -> tuple[list, Claim, dict[str, Any]]
     intro = Paragraph.of(
         f"**Morris screen** {_provenance(root, out)}: {len(design['names'])} behavioural "
         f"priors, each uniform over its prior, {design['n']} trajectories of d + 1 points on "
-        f"a {design['num_levels']}-level grid. Ranked by `mu_star` of `{METRIC}` on the "
+        f"a {design['num_levels']}-level grid (Morris 1991; `mu_star` of Campolongo, "
+        "Cariboni & Saltelli 2007). Ranked by `mu_star` of `{METRIC}` on the "
         "replicate means of each point (the first "
         f"{min(MORRIS_ROWS, len(table))} of {len(table)}); ± is SALib's 95% bootstrap "
         "half-width over trajectories; noise level: the `mu_star` replicate noise alone "
@@ -187,7 +188,8 @@ def _sobol(root: Path, active: list[str] | None, screen_noise: float | None) -> 
     intro = Paragraph.of(
         f"**Sobol indices** {_provenance(root, out)}: {d} parameters, each uniform over its "
         f"prior, the other priors at their defaults; SALib's Saltelli design without second "
-        f"order, base n = {design['n']}: n (d + 2) = {out['points']} points.{which} "
+        f"order (Saltelli et al. 2010), base n = {design['n']}: n (d + 2) = {out['points']} "
+        f"points.{which} "
         f"First-order S1 and total ST of `{METRIC}` on the replicate means, ± SALib's 95% "
         f"bootstrap half-width, ranked by ST (the first {min(SOBOL_ROWS, len(table))}); "
         "small negative S1 are estimation noise.",
