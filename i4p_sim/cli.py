@@ -304,6 +304,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         command=typed_command(),
         calibration=args.calibration,
         ensemble_results=args.ensemble_results,
+        screening=args.screening,
+        sobol=args.sobol,
         log=lambda m: print(m, file=sys.stderr, flush=True),
     )
     print(f"wrote {path}")
@@ -315,7 +317,7 @@ def add_validate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run (< 2 min): few replicates, tiny Sobol design; writes "
+        help="smoke run (< 2 min): few replicates; writes "
         "results/validation/VALIDATION-quick.md unless --out is given",
     )
     p.add_argument("--out", metavar="FILE", help="output markdown (default docs/VALIDATION.md)")
@@ -346,6 +348,18 @@ def add_validate_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="results of 'i4p sweep experiments/ensemble_policy.toml': the headline policy "
         "contrasts as shares over the ensemble (read, not rerun)",
+    )
+    p.add_argument(
+        "--screening",
+        metavar="DIR",
+        help="results of 'i4p sweep experiments/screening.toml' (Morris): the ranking, noise "
+        "index and active set (read, not rerun)",
+    )
+    p.add_argument(
+        "--sobol",
+        metavar="DIR",
+        help="results of 'i4p sweep experiments/sobol_top.toml' (Saltelli): Sobol indices of "
+        "the first ten (read, not rerun)",
     )
 
 
@@ -505,9 +519,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "validate",
         help="run the validation experiments and write docs/VALIDATION.md",
-        description="Run experiments/validation/*.toml and experiments/sensitivity.toml "
-        "(about 10 min on 2 cores) and write docs/VALIDATION.md: each stylized fact with its "
-        "estimate, confidence interval and n, beside the literature.",
+        description="Run experiments/validation/*.toml (about 15 min on 2 cores) and write "
+        "docs/VALIDATION.md: each stylized fact with its estimate, confidence interval and n, "
+        "beside the literature; with the sensitivity, calibration and ensemble sections read "
+        "from stored results (--screening, --sobol, --calibration, --ensemble-results).",
     )
     add_validate_arguments(p)
     p.set_defaults(func=cmd_validate)

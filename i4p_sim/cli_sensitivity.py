@@ -5,7 +5,8 @@ It reads ``runs.parquet`` and the manifest's ``design`` (method, parameter names
 size, seed), rebuilds SALib's design and checks it against the stored points, averages the
 replicates of each point, and prints a ranked table with plain names, the noise index and,
 for Morris, the active parameters it selects. It writes ``sensitivity.json`` and
-``sensitivity.csv`` in the results directory.
+``sensitivity.csv`` in the results directory. The analysis is
+:func:`i4p_sim.sweep.sensitivity.analyse_store` (also used by ``i4p validate``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,6 @@ import argparse
 import json
 import math
 from pathlib import Path
-
-import numpy as np
-
-from i4p_sim.config.errors import ConfigError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,115 +40,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_sensitivity)
 
 
-def _design_and_runs(args: argparse.Namespace):
-    from i4p_sim.stats.metrics import SUMMARY_KEYS
-    from i4p_sim.sweep.store import read_manifest, read_runs
-
-    root = Path(args.results)
-    if args.metric not in SUMMARY_KEYS:
-        raise ConfigError(
-            "command line",
-            "--metric",
-            f"'{args.metric}' unknown; allowed: {', '.join(SUMMARY_KEYS)}",
-        )
-    runs = read_runs(root)
-    config = read_manifest(root).get("config") or {}
-    design = config.get("design")
-    if not design:
-        raise ConfigError(
-            str(root),
-            "manifest.json",
-            "no sensitivity design in this store; sweep an experiment whose [sample] method "
-            "is 'morris' or 'saltelli'",
-        )
-    names = sorted(set(runs["scenario"]))
-    scenario = args.scenario or config.get("baseline") or names[0]
-    if scenario not in names:
-        raise ConfigError(
-            "command line", "--scenario", f"'{scenario}' not found; allowed: {', '.join(names)}"
-        )
-    return root, design, runs[runs["scenario"] == scenario], scenario, config
-
-
-def _matrix(design: dict, runs, metric: str, stored_points: list[dict], source: str):
-    """The rebuilt design (unrounded) and the metric as points x replicates (NaN: missing)."""
-    from i4p_sim.stats.sensitivity import design_matrix
-
-    x = design_matrix(
-        design["method"], design["bounds"], design["n"], design["seed"], design["num_levels"]
-    )
-    names = design["names"]
-    stored = np.array([[p.get(name, np.nan) for name in names] for p in stored_points], float)
-    expected = x.copy()
-    for j, name in enumerate(names):
-        if name in design["integers"]:
-            expected[:, j] = np.round(expected[:, j])
-    if stored.shape != expected.shape or not np.allclose(stored, expected, rtol=1e-9, atol=0):
-        raise ConfigError(
-            source,
-            "manifest.json",
-            "the rebuilt design differs from the stored points (another SALib version?); "
-            "rerun the sweep",
-        )
-    ok = runs[runs["status"] == "ok"]
-    reps = int(runs["replicate"].max()) + 1 if len(runs) else 0
-    y = np.full((len(x), max(reps, 1)), np.nan)
-    values = ok[metric].astype("float64").to_numpy()
-    y[ok["point"].to_numpy(), ok["replicate"].to_numpy()] = values
-    return x, y
-
-
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     """``i4p sensitivity RESULTS [--metric M] [--scenario S] [--share F]``."""
     import pandas as pd
 
-    from i4p_sim.stats import sensitivity as sa
     from i4p_sim.stats.format import format_table
     from i4p_sim.stats.labels import param_label
+    from i4p_sim.sweep.sensitivity import analyse_store
 
-    root, design, runs, scenario, config = _design_and_runs(args)
-    x, y = _matrix(design, runs, args.metric, config.get("points") or [], str(root))
-    names, bounds = design["names"], design["bounds"]
-    noise = sa.noise_index(y)
-    missing = int(np.isnan(y).sum())
-    out: dict = {
-        "method": design["method"],
-        "metric": args.metric,
-        "scenario": scenario,
-        "points": len(x),
-        "replicates": y.shape[1],
-        "missing_runs": missing,
-        "noise_index": None if math.isnan(noise) else noise,
-        "sobol_replicates_for_5pct_noise": sa.replicates_needed(noise),
-    }
-    try:
-        if design["method"] == "morris":
-            table, dropped = sa.morris_indices(
-                names, bounds, x, y, design["num_levels"], seed=design["seed"]
-            )
-            passing = sa.passes_rule(table, share=args.share)
-            active = passing[: sa.MAX_ACTIVE]
-            out.update(
-                trajectories=design["n"],
-                dropped_trajectories=dropped,
-                active=active,
-                passing_rule=len(passing),
-            )
-            out["rule"] = (
-                f"mu_star >= {args.share:g} x max mu_star and mu_star > "
-                f"{sa.NOISE_MULTIPLE:g} x noise level; at most {sa.MAX_ACTIVE}"
-            )
-        else:
-            table = sa.sobol_indices(names, bounds, y, seed=design["seed"])
-    except ValueError as err:
-        raise ConfigError(str(root), args.metric, str(err)) from None
+    root = Path(args.results)
+    out, table = analyse_store(root, args.metric, args.scenario, args.share)
+    manifest = out.pop("manifest")
+    design = manifest["config"]["design"]
+    names = design["names"]
+    noise = math.nan if out["noise_index"] is None else out["noise_index"]
+    missing = out["missing_runs"]
+    scenario = out["scenario"]
     table.insert(1, "name", [param_label(p) for p in table["parameter"]])
     out["indices"] = json.loads(table.to_json(orient="records"))
     (root / "sensitivity.json").write_text(json.dumps(out, indent=2) + "\n")
     table.to_csv(root / "sensitivity.csv", index=False)
-    reps = y.shape[1]
+    reps = out["replicates"]
     print(
-        f"{design['method']} design, {len(names)} parameters, {len(x)} points x {reps} "
+        f"{design['method']} design, {len(names)} parameters, {out['points']} points x {reps} "
         f"replicate(s), scenario {scenario}, metric {args.metric}"
         + (f" ({missing} run(s) missing)" if missing else "")
     )

@@ -524,23 +524,6 @@ def test_elections_pairs_probe_and_share():
     assert res.remedies["elections"][0].startswith("0% of the elections without excess")
 
 
-def test_sensitivity_claims_name_the_top_parameter():
-    from i4p_sim.validation.sensitivity import SobolIndices, analyse
-
-    first = np.array([[0.1, 0.6], [0.5, 0.2]])
-    total = first + 0.05
-    idx = SobolIndices(("cumulative_violence", "resilience_loss"), ("a.x", "b.y"),
-                       {"a.x": (0.0, 1.0), "b.y": (2.0, 3.0)}, first, total,
-                       first - 0.1, first + 0.1, total - 0.1, total + 0.1)  # fmt: skip
-    meta = {"src": "s.toml", "base": "b", "shock_at": 120, "n": 8, "seeds": 1,
-            "evaluations": 32, "boot": 99}  # fmt: skip
-    res = analyse(idx, meta)
-    assert [c.estimate[0] for c in res.claims] == ["`b.y` (ST ", "`a.x` (ST "]
-    assert all(not c.verdict.checked for c in res.claims)
-    table = res.blocks[1]
-    assert [r[1][0] for r in table.rows] == ["`b.y` [", "`a.x` [", "`a.x` [", "`b.y` ["]
-
-
 # --------------------------------------------------------------------------- renderer
 
 

@@ -73,13 +73,20 @@ def test_only_emergent_checked_facts_are_counted():
         ("event_sizes", "event sizes heavy-tailed, no_i4p", "emergent"),
         ("relapse", "relapse: areas returning to violence within a decade", "emergent"),
         ("elections", "elections with significant violence, with national council", "emergent"),
-        ("sensitivity", "most influential parameter for `cumulative_violence`", "mechanism"),
+        (
+            "sensitivity",
+            "most influential parameter for `cumulative_violence` (Morris",
+            "mechanism",
+        ),
+        ("sensitivity", "most influential parameter for `cumulative_violence` (Sobol", "mechanism"),
     ],
 )
 def test_every_section_fact_has_a_label(section, fact, kind):
     labelled = label_claim(section, _claim(fact, "agrees", None))
     assert labelled.kind == kind and labelled.why
-    assert set(LABELS) == set(SECTION_NAMES)
+    # the computed sections and the sensitivity section read from the stored sweeps
+    assert set(LABELS) == {*SECTION_NAMES, "sensitivity"}
+    assert "sensitivity" not in SECTION_NAMES  # no longer run at the defaults
 
 
 def test_an_explicit_label_is_kept():
@@ -199,16 +206,56 @@ def test_an_empty_ensemble_with_a_threshold_that_would_leave_points(tmp_path):
     assert "| active_cells | 5 | 3 |" in render_section(cal)
 
 
-def test_policy_says_no_ensemble_when_the_calibration_ruled_out_everything(tmp_path):
+def test_policy_with_an_empty_calibration_shows_the_other_ensembles_shares(tmp_path):
     from i4p_sim.validation.run import evidence_sections
 
     cal = _calibration_dir(tmp_path / "cal", members=0)
     ens = _ensemble_sweep(tmp_path / "ens", members=2, reps=3)
-    policy = render_section(evidence_sections(cal, ens)[2])
-    assert "No ensemble: the calibration ruled out every point" in policy
-    rows = [ln for ln in policy.splitlines() if ln.startswith("| ") and "no ensemble" in ln]
-    assert len(rows) == len(HEADLINE)
-    assert "%" not in "".join(rows)  # no share is shown
+    section = evidence_sections(cal, ens)[3]
+    policy = render_section(section)
+    assert "**No point matched both calibration targets** (`relapse`, `elections`)" in policy
+    assert "whose members come from the ensemble it names, `ensembles/x.parquet`" in policy
+    assert "which targets it was matched on is not recorded beside it" in policy
+    assert "a weaker statement than shares over a calibrated ensemble" in policy
+    assert "**The calibration's ensemble is empty, so these 2 members are not from it**" in policy
+    rows = [ln for ln in policy.splitlines() if ln.split(" | ")[0].lstrip("| ") in
+            {h.label for h in HEADLINE}]  # fmt: skip
+    assert len(rows) == len(HEADLINE) and "no ensemble" not in "".join(rows)
+    assert "| 2 | 2 / 0 / 0 | 100.0% [100.0, 100.0]" in rows[0]  # the shares are shown
+    # the findings say over which worlds the shares are
+    assert all("over worlds not shown to be plausible" in str(f[0]) for f in section.findings)
+
+
+def test_policy_names_the_targets_the_sweeps_ensemble_matched(tmp_path):
+    ens = _ensemble_sweep(tmp_path / "ens", members=2, reps=3)
+    manifest = json.loads((ens / "manifest.json").read_text())
+    exp = tmp_path / "experiments"
+    (exp / "ensembles").mkdir(parents=True)
+    manifest["config"]["source"] = str(exp / "ensemble_policy.toml")
+    manifest["config"]["file"]["ensemble"] = "ensembles/calibrated_elections.parquet"
+    (ens / "manifest.json").write_text(json.dumps(manifest))
+    record = {"file": {"match": ["serious_election_violence"]},
+              "targets": [{"name": "serious_election_violence"}]}  # fmt: skip
+    (exp / "ensembles" / "calibrated_elections.json").write_text(json.dumps(record))
+    targets = ["relapse_within_a_decade", "serious_election_violence"]
+    section = policy_section(ens, pd.DataFrame({"a.b": []}), targets)
+    first = render_section(section).split("\n\n")[1]
+    assert first == (
+        "**No point matched both calibration targets** (`relapse_within_a_decade`, "
+        "`serious_election_violence`): the calibration ruled out every point, so there is no "
+        f"calibrated ensemble. The shares below are from the ensemble sweep `{ens}`, whose "
+        "members come from the ensemble it names, `ensembles/calibrated_elections.parquet` "
+        "(matched on `serious_election_violence` only; `relapse_within_a_decade` **not** "
+        "matched). They are therefore shares **over worlds plausible for election violence "
+        "only**, a weaker statement than shares over a calibrated ensemble."
+    )
+    found = "".join(str(p) for p in section.findings[0])
+    assert "**tier interaction (both - council) - (committees - none)** over worlds plausible " \
+        "for election violence only: holds in" in found  # fmt: skip
+    # a calibration with members: no such paragraph
+    assert "No point matched" not in render_section(
+        policy_section(ens, pd.DataFrame({"a.b": [1.0]}))
+    )
 
 
 def test_heldout_verdicts():
@@ -385,12 +432,18 @@ def test_evidence_sections_in_document_order(tmp_path):
     cal = _calibration_dir(tmp_path / "cal", members=2)
     sections = evidence_sections(cal, _ensemble_sweep(tmp_path / "ens", members=2, reps=3))
     names = [s.name for s in sections]
-    assert names == ["calibration", "heldout", "policy", "null_checks", "failure_modes"]
-    policy = render_section(sections[2])
+    assert names == [
+        "sensitivity", "calibration", "heldout", "policy", "null_checks", "failure_modes"
+    ]  # fmt: skip
+    assert "No Morris screen was given (`i4p validate --screening DIR`" in render_section(
+        sections[0]
+    )
+    policy = render_section(sections[3])
     assert (
         "**not** the calibration's ensemble (the sweep lacks its parameter columns a.b)" in policy
     )
     doc = render_document([], INFO, sections)
+    assert doc.index("## Sensitivity") < doc.index("## Calibration targets")
     assert doc.index("## Calibration targets") < doc.index("## Held-out checks")
     assert doc.index("## Held-out checks") < doc.index("## Headline policy contrasts")
     assert doc.index("## Null checks") < doc.index("## Failure modes")

@@ -1,7 +1,6 @@
 """What every validation section shares: run sizes, the run context, and running.
 
-The validation experiments are ``experiments/validation/*.toml`` and
-``experiments/sensitivity.toml``. Experiments whose measures are per-run summaries or
+The validation experiments are ``experiments/validation/*.toml``. Experiments whose measures are per-run summaries or
 per-step series go through the sweep runner (results under ``results/validation/<name>/``);
 the ones that need every month's violence map (event sizes, relapse) run their scenarios
 here, one :class:`~i4p_sim.sim.simulation.Simulation` per run, in the same kind of pool.
@@ -29,6 +28,7 @@ from i4p_sim.stats.tables import experiment_runs
 from i4p_sim.sweep.driver import run_experiment
 from i4p_sim.sweep.executors import make_executor
 from i4p_sim.sweep.manifest import git_revision
+from i4p_sim.sweep.sensitivity import analyse_store
 from i4p_sim.sweep.storage import atomic_write_text
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "Context",
     "Experiment",
     "Plan",
+    "analyse_store",
     "atomic_write_text",
     "git_revision",
     "load",
@@ -77,10 +78,6 @@ class Plan:
         Replicates per experiment name (file stem); ``None`` keeps the file's.
     event_boot : int
         Bootstrap samples of the power-law goodness of fit and of alpha's interval.
-    sobol_n : int or None
-        Base sample size of the Saltelli design (power of 2); ``None`` keeps the file's.
-    sobol_replicates : int or None
-        Seeds averaged per Sobol evaluation; ``None`` keeps the file's.
     n_resamples : int
         Bootstrap resamples of every interval.
     """
@@ -88,8 +85,6 @@ class Plan:
     quick: bool = False
     replicates: dict[str, int | None] = field(default_factory=dict)
     event_boot: int = 200
-    sobol_n: int | None = None
-    sobol_replicates: int | None = None
     n_resamples: int = 2000
 
     @classmethod
@@ -111,8 +106,6 @@ class Plan:
                 "elections": 16,
             },
             event_boot=10,
-            sobol_n=8,
-            sobol_replicates=1,
             n_resamples=500,
         )
 

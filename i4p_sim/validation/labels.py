@@ -85,6 +85,7 @@ LABELS: dict[str, tuple[tuple[str, Kind, str], ...]] = {
             "a pulse of grievance is the only election-specific input (ODD 7.13)",
         ),
     ),
+    # read from the stored screening sweeps (i4p_sim.validation.screening), not computed
     "sensitivity": (
         (
             "most influential parameter",

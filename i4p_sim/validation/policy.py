@@ -9,12 +9,17 @@ effect's size (:mod:`i4p_sim.stats.ensemble`). Pairs of variants use
 :func:`~i4p_sim.stats.ensemble.member_interaction`; early vs late exit
 :func:`~i4p_sim.stats.ensemble.member_window_contrast` over equal windows after each
 exit's first effect, each against its own twin.
+
+When the calibration ruled out every point, the shares are still shown, under a paragraph
+saying which ensemble the sweep ran on and which targets that ensemble matched (from the
+calibration record beside it, :func:`ensemble_matching`): shares over worlds plausible for
+those targets only, a weaker statement than over a calibrated ensemble.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +40,7 @@ __all__ = [
     "HEADLINE",
     "METRIC",
     "Headline",
+    "ensemble_matching",
     "member_match",
     "policy_section",
     "policy_shares",
@@ -44,6 +50,12 @@ __all__ = [
 METRIC = "cumulative_violence"
 TITLE = "Headline policy contrasts over the ensemble"
 NO_ENSEMBLE = "no ensemble"
+REPO = Path(__file__).resolve().parents[2]
+#: Plain words for calibration targets ("worlds plausible for election violence only").
+TARGET_WORDS = {
+    "serious_election_violence": "election violence",
+    "relapse_within_a_decade": "relapse",
+}
 HEADER = (
     "contrast",
     "holds in a member when",
@@ -204,6 +216,67 @@ def _size(row: pd.Series) -> tuple:
     )
 
 
+def ensemble_matching(manifest: dict[str, Any]) -> tuple[str, list[str] | None]:
+    """The ensemble an ensemble sweep names and the targets it was matched on.
+
+    The targets come from the calibration record beside the ensemble: ``NAME.json`` (a
+    shipped ensemble, ``experiments/ensembles/``) or ``calibration.json`` (an ``i4p
+    calibrate`` results directory); its ``match`` list, or every target it lists when it
+    matched all. ``None`` when no record is found. The ensemble path is relative to the
+    sweep's experiment file (``source`` in the manifest, relative to where the sweep ran or
+    to the repository).
+    """
+    config = manifest.get("config") or {}
+    name = (config.get("file") or {}).get("ensemble")
+    if not name:
+        return "(none named)", None
+    source = Path(str(config.get("source") or manifest.get("source") or "."))
+    for base in (source.parent, REPO / source.parent):
+        path = base / str(name)
+        for record in (path.with_suffix(".json"), path.parent / "calibration.json"):
+            try:
+                meta = json.loads(record.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                continue
+            match = (meta.get("file") or {}).get("match")
+            if match is None:
+                match = [t.get("name") for t in meta.get("targets") or []]
+            return str(name), [str(t) for t in match]
+    return str(name), None
+
+
+def _unmatched(
+    root: str | Path, manifest: dict[str, Any], calibration_targets: Sequence[str]
+) -> tuple[str, tuple[Paragraph]]:
+    """For an empty calibration ensemble: the scope of the shares, and the paragraph that
+    says what they are over."""
+    ensemble, matched = ensemble_matching(manifest)
+    both = "both" if len(calibration_targets) == 2 else "all the"
+    names = ", ".join(f"`{t}`" for t in calibration_targets)
+    if matched is None:
+        how = (
+            "which targets it was matched on is not recorded beside it (no `NAME.json` or "
+            "`calibration.json`)"
+        )
+        scope = "over worlds not shown to be plausible for every calibration target"
+    else:
+        left = [t for t in calibration_targets if t not in matched]
+        how = "matched on " + " and ".join(f"`{t}`" for t in matched) + " only"
+        if left:
+            how += "; " + " and ".join(f"`{t}`" for t in left) + " **not** matched"
+        words = " and ".join(TARGET_WORDS.get(t, t) for t in matched) or "no target"
+        scope = f"over worlds plausible for {words} only"
+    text = Paragraph.of(
+        f"**No point matched {both} calibration targets**"
+        + (f" ({names})" if names else "")
+        + ": the calibration ruled out every point, so there is no calibrated ensemble. The "
+        f"shares below are from the ensemble sweep `{root}`, whose members come from the "
+        f"ensemble it names, `{ensemble}` ({how}). They are therefore shares **{scope}**, a "
+        "weaker statement than shares over a calibrated ensemble."
+    )
+    return scope, (text,)
+
+
 def member_match(runs: pd.DataFrame, ensemble: pd.DataFrame) -> str:
     """Whether the sweep's members are the calibration's ensemble, in words.
 
@@ -240,25 +313,31 @@ def member_match(runs: pd.DataFrame, ensemble: pd.DataFrame) -> str:
 
 
 def policy_section(
-    root: str | Path | None, calibration_ensemble: pd.DataFrame | None = None
+    root: str | Path | None,
+    calibration_ensemble: pd.DataFrame | None = None,
+    calibration_targets: Sequence[str] = (),
 ) -> SectionResult:
-    """The section: one row per headline contrast (or why there is none); with the
-    calibration's ensemble, whether the sweep ran on it (:func:`member_match`)."""
+    """The section: one row per headline contrast (or why there is none).
+
+    Parameters
+    ----------
+    root : str or Path or None
+        The ensemble sweep's results directory (``None``: not given).
+    calibration_ensemble : pandas.DataFrame, optional
+        The calibration's ensemble: the section says whether the sweep ran on it
+        (:func:`member_match`). When it is empty (every point ruled out) the shares are
+        still shown, under a paragraph saying which targets the sweep's own ensemble
+        matched (:func:`ensemble_matching`) and that they are therefore shares over worlds
+        plausible for those targets only.
+    calibration_targets : sequence of str
+        The calibration's targets, to name those the sweep's ensemble did not match.
+    """
     if root is None:
         text = Paragraph.of(
             "No ensemble sweep was given (`i4p validate --ensemble-results DIR`, the results "
             "of `i4p sweep experiments/ensemble_policy.toml`): no ensemble."
         )
         return SectionResult("policy", TITLE, (text,), ())
-    if calibration_ensemble is not None and calibration_ensemble.empty:
-        text = Paragraph.of(
-            "No ensemble: the calibration ruled out every point, so there are no plausible "
-            f"worlds to count shares over. The ensemble sweep `{root}` ran on another "
-            "ensemble; its shares are not shown here because they would say nothing about a "
-            f"calibrated model (`i4p compare {root}` prints them)."
-        )
-        empty = [(h.label, h.holds, NO_ENSEMBLE, *("-",) * 5) for h in HEADLINE]
-        return SectionResult("policy", TITLE, (text, Table.of(HEADER, empty)), ())
     results, manifest = policy_shares(root)
     match = ()
     if calibration_ensemble is not None:
@@ -305,11 +384,14 @@ def policy_section(
         "the later exit with fewer months after it). Ratios: of means (the interaction: on the "
         "ratio scale, below 1 = super-multiplicative)."
     )
+    scope, lead = "over the ensemble", ()
+    if calibration_ensemble is not None and calibration_ensemble.empty:
+        scope, lead = _unmatched(root, manifest, calibration_targets)
     findings = tuple(
-        _finding(h, row) for h, row, _ in results if row is not None and h.label in FINDINGS
+        _finding(h, row, scope) for h, row, _ in results if row is not None and h.label in FINDINGS
     )
     findings = tuple(f for f in findings if f)
-    blocks = (intro, *match, Table.of(header, rows))
+    blocks = (*lead, intro, *match, Table.of(header, rows))
     return SectionResult("policy", TITLE, blocks, (), findings=findings)
 
 
@@ -332,13 +414,13 @@ FINDINGS = {
 }
 
 
-def _finding(h: Headline, row: pd.Series) -> tuple | None:
+def _finding(h: Headline, row: pd.Series, scope: str = "over the ensemble") -> tuple | None:
     """A disagreement line when fewer than half the members bear the expectation out."""
     if not row["share"] < 0.5:
         return None
     expectation, tried = FINDINGS[h.label]
     return (
-        f"**{h.label}** over the ensemble: holds in ",
+        f"**{h.label}** {scope}: holds in ",
         Share(row["share"], row["share_low"], row["share_high"]),
         f" of {int(row['members'])} members (reversed in {int(row['reversed'])}); the model "
         f"does not bear out {expectation}. {tried[0].upper()}{tried[1:]}.",

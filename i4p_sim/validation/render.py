@@ -41,6 +41,9 @@ REFERENCES = (
     "residents of Liberian towns and villages - fewer unresolved and violent disputes, "
     "with spillovers to untrained residents and some unintended effects (more non-violent "
     "disputes, some extrajudicial punishment).",
+    "- Campolongo, F., Cariboni, J. & Saltelli, A. (2007). An effective screening design "
+    "for sensitivity analysis of large models. *Environmental Modelling & Software* 22(10), "
+    "1509-1518. A method: `mu_star`, the mean absolute elementary effect (the screen).",
     "- Clauset, A., Shalizi, C. R. & Newman, M. E. J. (2009). Power-law distributions "
     "in empirical data. *SIAM Review* 51(4), 661-703. A method: fitting and testing "
     "power-law tails (used for event sizes).",
@@ -56,6 +59,9 @@ REFERENCES = (
     "ethnic/cultural violence. *Science* 317(5844), 1540-1544. Measured: census patch "
     "sizes of ethnic groups against where violence occurred in India and the former "
     "Yugoslavia (violence where patches are of an intermediate size).",
+    "- Morris, M. D. (1991). Factorial sampling plans for preliminary computational "
+    "experiments. *Technometrics* 33(2), 161-174. A method: screening by elementary effects "
+    "along one-at-a-time trajectories.",
     "- Nielsen, R. A., Findley, M. G., Davis, Z. S., Candland, T. & Nielson, D. L. "
     "(2011). Foreign aid shocks as a cause of violent armed conflict. *American "
     "Journal of Political Science* 55(2), 219-232. Measured: country-years with aid "
@@ -108,6 +114,8 @@ class DocumentInfo:
     walls: dict[str, float] = field(default_factory=dict)
     calibration: str | None = None
     ensemble_results: str | None = None
+    screening: str | None = None
+    sobol: str | None = None
 
 
 def _num(x: float, digits: int = 3) -> str:
@@ -208,8 +216,8 @@ def _header(info: DocumentInfo, claims: Sequence[Claim]) -> str:
     walls = ", ".join(f"{k} {v:.0f} s" for k, v in info.walls.items())
     counts = ", ".join(f"{k} {v}" for k, v in info.runs.items())
     quick = (
-        "\n> **Quick smoke run**: few replicates and a tiny Sobol design - the numbers below "
-        "are not results.\n"
+        "\n> **Quick smoke run**: few replicates - the numbers of the default-parameter "
+        "sections are not results.\n"
         if info.quick
         else ""
     )
@@ -229,6 +237,8 @@ def _header(info: DocumentInfo, claims: Sequence[Claim]) -> str:
             f"- calibration results (read, not rerun): `{info.calibration or 'none given'}`",
             f"- ensemble sweep results (read, not rerun): "
             f"`{info.ensemble_results or 'none given'}`",
+            f"- Morris screen and Sobol sweep (read, not rerun): "
+            f"`{info.screening or 'none given'}`, `{info.sobol or 'none given'}`",
             "",
             "Each fact is labelled (DESIGN 1.1; docs/ODD.md section 1): **input** - set by a "
             "parameter or written into a rule; **mechanism** - follows from a rule by "

@@ -24,6 +24,7 @@ from i4p_sim.validation.labels import label_section
 from i4p_sim.validation.policy import policy_section
 from i4p_sim.validation.render import DocumentInfo, render_document
 from i4p_sim.validation.results import SectionResult
+from i4p_sim.validation.screening import sensitivity_section
 from i4p_sim.validation.sections import SECTION_NAMES, compute_of
 
 __all__ = ["evidence_sections", "generate", "run_sections"]
@@ -33,17 +34,26 @@ def evidence_sections(
     calibration: str | Path | None = None,
     ensemble_results: str | Path | None = None,
     checks: str | Path = CHECKS_FILE,
+    screening: str | Path | None = None,
+    sobol: str | Path | None = None,
 ) -> list[SectionResult]:
-    """The sections read from stored results, in document order: calibration targets,
-    held-out checks, policy contrasts over the ensemble, null checks, failure modes.
+    """The sections read from stored results, in document order: sensitivity (the Morris
+    screen and the Sobol indices), calibration targets, held-out checks, policy contrasts
+    over the ensemble, null checks, failure modes.
 
     Nothing is rerun. A missing or malformed input raises
     :class:`~i4p_sim.config.errors.ConfigError` (one line, exit 2 on the command line);
     ``None`` for a results directory gives a section that says it was not given.
     """
+    sens = label_section(sensitivity_section(screening, sobol))
     cal = calibration_sections(calibration)  # checks the directory and its files
-    members = read_calibration(calibration).ensemble if calibration is not None else None
-    return [*cal, policy_section(ensemble_results, members), *checks_sections(checks)]
+    members, targets = None, []
+    if calibration is not None:
+        store = read_calibration(calibration)
+        members = store.ensemble
+        targets = [str(t.get("name")) for t in store.meta.get("targets") or []]
+    policy = policy_section(ensemble_results, members, targets)
+    return [sens, *cal, policy, *checks_sections(checks)]
 
 
 def run_sections(ctx: Context, only: Sequence[str] | None = None) -> list[SectionResult]:
@@ -78,6 +88,8 @@ def generate(
     command: str | None = None,
     calibration: str | Path | None = None,
     ensemble_results: str | Path | None = None,
+    screening: str | Path | None = None,
+    sobol: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> Path:
     """Run the validation experiments and write the Markdown document.
@@ -105,6 +117,12 @@ def generate(
     ensemble_results : str or Path, optional
         The results directory of an ensemble sweep of ``experiments/ensemble_policy.toml``:
         the headline policy contrasts as shares over the ensemble.
+    screening : str or Path, optional
+        The results directory of a sweep of ``experiments/screening.toml`` (a Morris
+        design): the ranking, noise index and active set.
+    sobol : str or Path, optional
+        The results directory of a sweep of ``experiments/sobol_top.toml`` (a Saltelli
+        design): Sobol indices of the first ten.
     log : callable
         Progress messages.
 
@@ -119,7 +137,8 @@ def generate(
     if plan.quick and results is None:
         root = root / "quick"
     ctx = Context(plan=plan, results=root, workers=workers, resume=resume, log=log)
-    evidence = evidence_sections(calibration, ensemble_results)  # bad input fails before runs
+    # bad input fails before any run
+    evidence = evidence_sections(calibration, ensemble_results, screening=screening, sobol=sobol)
     t0 = time.perf_counter()
     sections = run_sections(ctx, only)
     total = time.perf_counter() - t0
@@ -135,6 +154,8 @@ def generate(
         walls=dict(ctx.walls),
         calibration=str(calibration) if calibration is not None else None,
         ensemble_results=str(ensemble_results) if ensemble_results is not None else None,
+        screening=str(screening) if screening is not None else None,
+        sobol=str(sobol) if sobol is not None else None,
     )
     out_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_path, render_document(sections, info, evidence))

@@ -3,7 +3,9 @@
 Each section is the module ``i4p_sim.validation.<name>``: it computes one stylized fact
 from its experiment file and returns a :class:`~i4p_sim.validation.results.SectionResult`
 (claims, tables, text as data). Modules are imported when a section runs, so the command
-line can list the names without loading the model.
+line can list the names without loading the model. The sections read from stored results
+(sensitivity, calibration, policy, checks) are not here: see
+:func:`~i4p_sim.validation.run.evidence_sections`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ SECTION_NAMES: tuple[str, ...] = (
     "event_sizes",
     "relapse",
     "elections",
-    "sensitivity",
 )
 
 
