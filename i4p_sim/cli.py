@@ -14,7 +14,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from i4p_sim import cli_calibrate, cli_crossing, cli_discover, cli_optimize, cli_sensitivity
+from i4p_sim import (
+    cli_calibrate,
+    cli_crossing,
+    cli_discover,
+    cli_optimize,
+    cli_sensitivity,
+    cli_validate,
+)
 from i4p_sim._version import __version__
 from i4p_sim.cli_geo import (
     check_experiment_geo,
@@ -29,7 +36,6 @@ from i4p_sim.config.experiment import load_experiment
 from i4p_sim.config.horizon import check_shocks_in_horizon
 from i4p_sim.config.limits import check_grid_memory
 from i4p_sim.config.loading import load_scenario, read_toml
-from i4p_sim.validation.sections import SECTION_NAMES
 
 EXIT_BAD_INPUT = 2
 
@@ -287,82 +293,6 @@ def cmd_viz(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    """``i4p validate``: run the validation experiments and write VALIDATION.md."""
-    # heavy (pandas, scipy, the model): imported only when validating
-    from i4p_sim.sweep.manifest import typed_command  # as typed, for the provenance line
-    from i4p_sim.validation.common import Plan
-    from i4p_sim.validation.run import generate
-
-    path = generate(
-        plan=Plan.smoke() if args.quick else Plan.full(),
-        out=args.out,
-        workers=args.workers or 2,
-        results=args.results,
-        resume=args.resume,
-        only=args.only,
-        command=typed_command(),
-        calibration=args.calibration,
-        ensemble_results=args.ensemble_results,
-        screening=args.screening,
-        sobol=args.sobol,
-        log=lambda m: print(m, file=sys.stderr, flush=True),
-    )
-    print(f"wrote {path}")
-    return 0
-
-
-def add_validate_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``i4p validate`` (also ``python -m i4p_sim.validation``)."""
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke run (< 2 min): few replicates; writes "
-        "results/validation/VALIDATION-quick.md unless --out is given",
-    )
-    p.add_argument("--out", metavar="FILE", help="output markdown (default docs/VALIDATION.md)")
-    p.add_argument("--workers", type=positive_int, help="worker processes (default 2)")
-    p.add_argument(
-        "--results",
-        metavar="DIR",
-        help="where the validation sweeps store runs (default results/validation)",
-    )
-    p.add_argument(
-        "--resume", action="store_true", help="reuse stored runs instead of starting fresh"
-    )
-    p.add_argument(
-        "--only",
-        action="append",
-        choices=SECTION_NAMES,
-        metavar="SECTION",
-        help="run only this section (repeatable): " + ", ".join(SECTION_NAMES),
-    )
-    p.add_argument(
-        "--calibration",
-        metavar="DIR",
-        help="an 'i4p calibrate' results directory: calibration targets and held-out checks "
-        "(read, not rerun)",
-    )
-    p.add_argument(
-        "--ensemble-results",
-        metavar="DIR",
-        help="results of 'i4p sweep experiments/ensemble_policy.toml': the headline policy "
-        "contrasts as shares over the ensemble (read, not rerun)",
-    )
-    p.add_argument(
-        "--screening",
-        metavar="DIR",
-        help="results of 'i4p sweep experiments/screening.toml' (Morris): the ranking, noise "
-        "index and active set (read, not rerun)",
-    )
-    p.add_argument(
-        "--sobol",
-        metavar="DIR",
-        help="results of 'i4p sweep experiments/sobol_top.toml' (Saltelli): Sobol indices of "
-        "the first ten (read, not rerun)",
-    )
-
-
 # ----------------------------------------------------------------------------- parser
 
 
@@ -516,16 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_viz)
 
-    p = sub.add_parser(
-        "validate",
-        help="run the validation experiments and write docs/VALIDATION.md",
-        description="Run experiments/validation/*.toml (about 15 min on 2 cores) and write "
-        "docs/VALIDATION.md: each stylized fact with its estimate, confidence interval and n, "
-        "beside the literature; with the sensitivity, calibration and ensemble sections read "
-        "from stored results (--screening, --sobol, --calibration, --ensemble-results).",
-    )
-    add_validate_arguments(p)
-    p.set_defaults(func=cmd_validate)
+    cli_validate.add_parser(sub)
     return parser
 
 

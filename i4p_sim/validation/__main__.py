@@ -1,4 +1,4 @@
-"""``python -m i4p_sim.validation``: the same as ``i4p validate`` (options in cli.py)."""
+"""``python -m i4p_sim.validation``: the same as ``i4p validate`` (options in cli_validate.py)."""
 
 import sys
 
