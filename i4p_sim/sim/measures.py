@@ -39,23 +39,29 @@ def measure(model, t: int, disbursed: float, returned: float, sent: int, answere
     L, m = model.layers, model.measures
     v = L["violence"]
     tension = L["tension"]
-    events = int(np.count_nonzero(v))
+    violent = np.flatnonzero(v)  # in C order, as boolean indexing takes them
+    events = int(violent.size)
     inhabited = max(model.n_inhabited, 1)
     m["mean_tension"] = float(tension.mean())
     m["max_tension"] = float(tension.max())
     m["violence_share"] = events / inhabited
     m["violent_events"] = events
-    m["affected_population"] = float(L["population"][v].sum())
+    # the same terms in the same order as ``population[v].sum()``
+    m["affected_population"] = float(L["population"].reshape(-1)[violent].sum())
     if t % model.config.dynamics.cluster_every == 0:
         if events:
             count = ndimage.label(v, structure=EIGHT, output=model._labels)
-            sizes = np.bincount(model._labels.reshape(-1))
+            # every labelled cell is violent: count the labels there, not over the grid
+            sizes = np.bincount(model._labels.reshape(-1)[violent])
             model._cluster = int(sizes[1:].max()) if count else 0
         else:
             model._cluster = 0
     m["largest_cluster"] = model._cluster
     if model.n_inhabited:  # the inhabited cells in C order, as boolean indexing gives
-        cohesion = np.take(L["cohesion"].reshape(-1), model._inhabited_idx, out=model._gathered)
+        # mode="clip": with ``out=`` the default mode="raise" buffers the output
+        cohesion = np.take(
+            L["cohesion"].reshape(-1), model._inhabited_idx, out=model._gathered, mode="clip"
+        )
         m["mean_cohesion"] = float(cohesion.mean())
     else:
         m["mean_cohesion"] = 0.0
