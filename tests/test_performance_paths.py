@@ -344,3 +344,32 @@ def test_footprint_means_equal_the_window_slices(radius):
     got = m.responses.footprint_means(tension, landing)
     want = [float(tension[m.responses.window(resp)].mean()) for resp in landing]
     assert got.tolist() == want
+
+
+@pytest.mark.parametrize("torus", [False, True])
+@pytest.mark.parametrize("shape", [(3, 3), (4, 7), (9, 5), (24, 24)])  # >= 3: else dense
+def test_sparse_social_layers_equal_the_dense_path(monkeypatch, shape, torus):
+    """The social layers from the violent cells' indices give the dense path's bits."""
+    import i4p_sim.core.social as social
+
+    sc = small(n=24, seed=4)
+    grid = sc.grid.model_copy(update={"height": shape[0], "width": shape[1], "torus": torus})
+    rng = np.random.default_rng(shape[0] * 10 + shape[1] + torus)
+    for share in (0.0, 0.02, 0.1, 0.5, 1.0):
+        models, seed = {}, int(rng.integers(1 << 30))
+        for path, cells_per_violent in (("dense", 10**9), ("sparse", 1)):
+            monkeypatch.setattr(social, "SPARSE_CELLS_PER_VIOLENT", cells_per_violent)
+            m = I4PModel(sc.model_copy(update={"grid": grid}), communities=False)
+            m.run(3)
+            state = np.random.default_rng(seed)
+            m.layers["violence"][...] = state.random(m.shape) < share
+            m.layers["cohesion"][...] = state.random(m.shape) * m.inhabited
+            m.layers["memory"][...] = state.random(m.shape)
+            count = int(m.layers["violence"].sum())
+            assert social.sparse_violence(m.shape, count) == (path == "sparse" or count == 0)
+            m._update_social_layers()
+            models[path] = m
+        dense, sparse = models["dense"], models["sparse"]
+        for name in ("cohesion", "memory", "grievance"):
+            assert np.array_equal(dense.layers[name], sparse.layers[name]), name
+        assert np.array_equal(dense.near, sparse.near)
