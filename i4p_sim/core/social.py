@@ -169,6 +169,71 @@ def update_memory_at(memory: np.ndarray, violent: np.ndarray, *, decay: float, g
     flat[violent] = old + refreshed
 
 
+def update_cohesion_and_memory(
+    violence: np.ndarray,
+    *,
+    torus: bool,
+    near: np.ndarray,
+    cohesion: np.ndarray,
+    memory: np.ndarray,
+    dialogue: np.ndarray | None,
+    cover: np.ndarray | None,
+    base: np.ndarray,
+    params,
+    inhabited: np.ndarray,
+    work: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """``near = M(violence)``, then :func:`update_cohesion` and :func:`update_memory`.
+
+    ``violence`` is this step's (H, W) bool map, ``params`` the ``[dynamics]`` table,
+    ``work`` three (H, W) float64 scratch arrays. While few cells are violent
+    (:func:`sparse_violence`) everything is computed from their flat indices: near,
+    exposure and memory's refresh are zero away from violence, where the dense updates
+    change no value. Both paths give the same bits.
+    """
+    d = params
+    violent = np.flatnonzero(violence)
+    if sparse_violence(near.shape, violent.size):
+        cells = violence_neighbour_mean(violent, near.shape, torus, near)
+        exposed = sorted_unique(np.concatenate([cells, violent]))[0]  # exposure > 0 there
+        exposure = np.add(near.reshape(-1)[exposed], violence.reshape(-1)[exposed])
+        exposure *= _HALF
+        update_cohesion(
+            cohesion,
+            exposure,
+            dialogue=dialogue,
+            cover=cover,
+            base=base,
+            erosion=d.cohesion_erosion,
+            recovery=d.cohesion_recovery,
+            inhabited=inhabited,
+            scratch=work[2],
+            exposed=exposed,
+        )
+        update_memory_at(memory, violent, decay=d.memory_decay, gain=d.memory_gain)
+        return
+    v, exposure, scratch = work
+    np.copyto(v, violence)
+    neighbour_mean(v, torus=torus, out=near)
+    exposure = np.add(near, v, out=exposure)
+    exposure *= _HALF  # violence_exposure, sharing its neighbour mean
+    update_cohesion(
+        cohesion,
+        exposure,
+        dialogue=dialogue,
+        cover=cover,
+        base=base,
+        erosion=d.cohesion_erosion,
+        recovery=d.cohesion_recovery,
+        inhabited=inhabited,
+        scratch=scratch,
+    )
+    # exposure is no longer needed: its buffer takes memory's refresh
+    update_memory(
+        memory, v, decay=d.memory_decay, gain=d.memory_gain, scratch=scratch, gain_out=exposure
+    )
+
+
 def relax_grievance(
     grievance: np.ndarray, base: np.ndarray, recovery: float, scratch: np.ndarray
 ) -> None:

@@ -31,17 +31,9 @@ from i4p_sim.config.scenario import Scenario
 from i4p_sim.core import landscape
 from i4p_sim.core.committees import CommitteeFields, CommitteeTier
 from i4p_sim.core.decisions import DecisionParams, decide
-from i4p_sim.core.field import neighbour_mean, propagate
+from i4p_sim.core.field import propagate
 from i4p_sim.core.siting import need_based_sites
-from i4p_sim.core.social import (
-    relax_grievance,
-    sorted_unique,
-    sparse_violence,
-    update_cohesion,
-    update_memory,
-    update_memory_at,
-    violence_neighbour_mean,
-)
+from i4p_sim.core.social import relax_grievance, update_cohesion_and_memory
 from i4p_sim.core.streams import streams as keyed_streams
 from i4p_sim.sim.agents import (
     Community,
@@ -501,63 +493,21 @@ class I4PModel(mesa.Model):
     def _update_social_layers(self, fields: CommitteeFields | None = None) -> None:
         """Cohesion (docs/ODD.md 7.6), memory (7.7) and grievance (7.8), in that order."""
         d, L, tier = self.config.dynamics, self.layers, self.committees
-        violence = L["violence"]
-        violent = np.flatnonzero(violence)
-        if sparse_violence(self.shape, violent.size):
-            self._update_sparse(violent, fields)
-        else:
-            v = self._violence_f
-            np.copyto(v, violence)
-            # the neighbours' mean mobilisation: next step's ``near`` (7.4) and half of exposure
-            neighbour_mean(v, torus=self.torus, out=self.near)
-            exposure = np.add(self.near, v, out=self._exposure)
-            exposure *= 0.5  # violence_exposure (7.6), sharing its neighbour mean
-            update_cohesion(
-                L["cohesion"],
-                exposure,
-                dialogue=(fields or self._committee_fields()).dialogue if tier.n else None,
-                cover=tier.cover,
-                base=self.base_cohesion,
-                erosion=d.cohesion_erosion,
-                recovery=d.cohesion_recovery,
-                inhabited=self._inhabited_f,
-                scratch=self._scratch,
-            )
-            # exposure is no longer needed: its buffer takes memory's refresh
-            update_memory(
-                L["memory"],
-                v,
-                decay=d.memory_decay,
-                gain=d.memory_gain,
-                scratch=self._scratch,
-                gain_out=self._exposure,
-            )
-        relax_grievance(L["grievance"], self.base_grievance, d.grievance_recovery, self._scratch)
-
-    def _update_sparse(self, violent: np.ndarray, fields: CommitteeFields | None) -> None:
-        """Cohesion and memory from the violent cells' flat indices (few of them): same bits.
-
-        ``near``, exposure and the refresh of memory are zero away from violence, where
-        the dense updates change no value; they are computed at the cells they touch.
-        """
-        d, L, tier = self.config.dynamics, self.layers, self.committees
-        near = violence_neighbour_mean(violent, self.shape, self.torus, self.near)
-        exposed = sorted_unique(np.concatenate([near, violent]))[0]  # exposure (7.6) > 0
-        exposure = np.add(self.near.reshape(-1)[exposed], L["violence"].reshape(-1)[exposed])
-        exposure *= 0.5
-        update_cohesion(
-            L["cohesion"],
-            exposure,
+        # the neighbours' mean mobilisation is next step's ``near`` (7.4) and half of exposure
+        update_cohesion_and_memory(
+            L["violence"],
+            torus=self.torus,
+            near=self.near,
+            cohesion=L["cohesion"],
+            memory=L["memory"],
             dialogue=(fields or self._committee_fields()).dialogue if tier.n else None,
             cover=tier.cover,
             base=self.base_cohesion,
-            erosion=d.cohesion_erosion,
-            recovery=d.cohesion_recovery,
+            params=d,
             inhabited=self._inhabited_f,
-            scratch=self._scratch,
-            exposed=exposed,
+            work=(self._violence_f, self._exposure, self._scratch),
         )
-        update_memory_at(L["memory"], violent, decay=d.memory_decay, gain=d.memory_gain)
+        relax_grievance(L["grievance"], self.base_grievance, d.grievance_recovery, self._scratch)
 
     def _measure(self, t: int, disbursed: float, returned: float, sent: int, answered: int) -> None:
         measure(self, t, disbursed, returned, sent, answered)
