@@ -11,6 +11,7 @@ import numpy as np
 
 from i4p_sim.core.field import neighbour_mean
 from i4p_sim.core.field_numpy import _workspace
+from i4p_sim.core.indices import sorted_unique
 
 #: Exposure weighs a cell's own violence and its neighbours' mean equally (ODD 7.6).
 _HALF = 0.5
@@ -21,19 +22,6 @@ SPARSE_CELLS_PER_VIOLENT = 256
 #: Row and column offsets of the 8 Moore neighbours.
 _DR = np.array([-1, -1, -1, 0, 0, 1, 1, 1])
 _DC = np.array([-1, 0, 1, -1, 1, -1, 0, 1])
-
-
-def sorted_unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(values, return_counts=True)`` for a small int array, a few times faster.
-
-    (numpy 2's ``unique`` and ``union1d`` cost 10-60 us on a few hundred entries.)
-    """
-    s = np.sort(values)
-    first = np.empty(s.size, dtype=bool)
-    first[:1] = True
-    np.not_equal(s[1:], s[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    return s[starts], np.diff(starts, append=s.size)
 
 
 def sparse_violence(shape: tuple[int, int], violent: int) -> bool:
