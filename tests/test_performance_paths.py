@@ -373,3 +373,28 @@ def test_sparse_social_layers_equal_the_dense_path(monkeypatch, shape, torus):
         for name in ("cohesion", "memory", "grievance"):
             assert np.array_equal(dense.layers[name], sparse.layers[name]), name
         assert np.array_equal(dense.near, sparse.near)
+
+
+def test_hotspots_of_few_senders_equal_the_search_of_every_watch_area(monkeypatch):
+    """One argmax per sending committee finds the cells the vectorised search finds."""
+    import i4p_sim.core.committees as committees
+
+    m = I4PModel(small("upheaval", n=40, seed=3), communities=False)
+    tier = m.committees
+    rng = np.random.default_rng(2)
+    warned = 0
+    for step in range(6):
+        m.step()
+        # ties included: a coarse field makes many watch areas peak at several cells
+        risk = np.round(rng.random(m.shape) * 4) / 4 if step % 2 else m.layers["tension"]
+        gathered, peak = tier._watched_peaks(risk, tier._granted()[tier._watch_pick])
+        which = np.flatnonzero(rng.random(tier.n) < 0.3)
+        every = tier._peak_cells(gathered, peak)
+        assert tier._peak_cells(gathered, peak, which).tolist() == every[which].tolist()
+        sent = {}
+        for few in (0, 10**9):
+            monkeypatch.setattr(committees, "FEW_SENDERS", few)
+            sent[few] = tier.warnings(risk)
+        assert sent[0] == sent[10**9]
+        warned += len(sent[0])
+    assert warned
