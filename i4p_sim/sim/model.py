@@ -411,8 +411,11 @@ class I4PModel(mesa.Model):
         tier = self.committees
         if tier.n:  # partisan mediation drives where a group distrusts the committee (7.9)
             fields = fields or self._committee_fields()
-            flat = drive.reshape(-1)
-            flat[tier.cover] += fields.drive * L["tension"].reshape(-1)[tier.cover]
+            # a zero rate everywhere adds 0.0 * tension = +0.0, which leaves drive as it is
+            # (never -0.0: sums of terms >= 0, the parameters being validated >= 0, and shocks)
+            if fields.drive.any():
+                flat = drive.reshape(-1)
+                flat[tier.cover] += fields.drive * L["tension"].reshape(-1)[tier.cover]
 
     def _friction_term(self) -> np.ndarray:
         """``friction_strength * friction``: constant over a run, so computed once."""
