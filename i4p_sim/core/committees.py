@@ -324,7 +324,8 @@ class CommitteeTier:
         )
         self.ownership = np.clip(own + grow - shrink, 0.0, 1.0)
         self.capacity = np.clip(cap, 0.0, 1.0)
-        coopted = np.where(np.isnan(council_mandate), 0.0, 1.0 - np.nan_to_num(council_mandate))
+        # 1 - NaN is NaN (quietly), replaced by 0.0 as before: no nan_to_num copy needed
+        coopted = np.where(np.isnan(council_mandate), 0.0, 1.0 - council_mandate)
         target = self.legitimacy_target * civic_space
         self.legitimacy = np.clip(
             self.legitimacy
@@ -364,6 +365,8 @@ class CommitteeTier:
         return self._drive(self.capability()[self.owner], self.mediation_sign())
 
     def _drive(self, cap: np.ndarray, sign: np.ndarray) -> np.ndarray:
+        if not (sign < 0.0).any():  # no entry drives: each rate is +-0.0, each sum +0.0
+            return np.zeros(self.cover.size)
         rate = self.cfg.mediation * cap * np.maximum(-sign, 0.0)
         return np.bincount(self.cover_inverse, weights=rate, minlength=self.cover.size)
 
