@@ -398,3 +398,24 @@ def test_hotspots_of_few_senders_equal_the_search_of_every_watch_area(monkeypatc
         assert sent[0] == sent[10**9]
         warned += len(sent[0])
     assert warned
+
+
+def test_largest_cluster_on_the_cut_grid_equals_labelling_the_whole_grid():
+    """Empty rows and columns cut to one keep every cluster and its size."""
+    from i4p_sim.sim.measures import EIGHT, largest_cluster
+
+    rng = np.random.default_rng(5)
+    for shape in ((1, 1), (1, 9), (7, 1), (12, 17), (64, 64)):
+        for share in (0.001, 0.01, 0.05, 0.3, 0.9):
+            for _ in range(20):
+                v = rng.random(shape) < share
+                if rng.random() < 0.5:  # diagonal neighbours across a gap of empty rows/cols
+                    v[::3] = False
+                    v[:, ::4] = False
+                if not v.any():
+                    v[rng.integers(shape[0]), rng.integers(shape[1])] = True
+                labels, count = ndimage.label(v, structure=EIGHT)
+                want = int(np.bincount(labels.ravel())[1:].max())
+                buf = np.full(shape, -7, dtype=np.int32)
+                assert largest_cluster(v.copy(), np.flatnonzero(v), buf) == want
+                assert count >= 1
