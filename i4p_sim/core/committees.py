@@ -283,6 +283,7 @@ class CommitteeTier:
         cohesion: np.ndarray,
         council_mandate: np.ndarray,
         civic_space: float,
+        tension_mean: np.ndarray | None = None,
     ) -> None:
         """One step of capacity, ownership, legitimacy and dormancy (docs/ODD.md 7.9).
 
@@ -294,11 +295,13 @@ class CommitteeTier:
             Mandate of the council covering each committee (NaN where there is none).
         civic_space : float
             1 in an open society; an autocratic turn closes it.
+        tension_mean : (n,) array, optional
+            :meth:`catchment_mean` of ``tension``, if already computed.
         """
         cfg = self.cfg
         if self.n == 0:
             return
-        calm = 1.0 - self.catchment_mean(tension)
+        calm = 1.0 - (self.catchment_mean(tension) if tension_mean is None else tension_mean)
         violent = self.catchment_mean(violence)
         cohesive = self.catchment_mean(cohesion)
         trust = np.add.reduceat(self.group_legitimacy(), self.starts) / self.sizes

@@ -322,10 +322,13 @@ class I4PModel(mesa.Model):
         tension = self.layers["tension"]
         # 1. shocks: donors' budget multipliers, one-off effects, this step's shock drive
         shock_drive = self.shocks.fire(self, t)
-        # 2. donors fund committees and the national council
-        disbursed, returned = disburse(self.donors, self.committees, self.national, tension)
+        # 2. donors fund committees and the national council, by need: last step's tension
+        # in each catchment, which the committees' update reads too (computed once)
+        tier = self.committees
+        need = tier.catchment_mean(tension) if tier.n else np.zeros(0)
+        disbursed, returned = disburse(self.donors, tier, self.national, tension, need)
         # 3. committees update, then send early warnings
-        warnings = self._committees_act(t)
+        warnings = self._committees_act(t, need)
         # 4. councils: mandate, training, rapid responses, national agreement
         answered = self._councils_act(warnings, t)
         # the state's security force acts on last step's violence, with or without an I4P
@@ -334,7 +337,8 @@ class I4PModel(mesa.Model):
         # 5. tension: responses land, then the field propagates with every source and sink
         self.responses.land(t, tension)
         fields = self._committee_fields()  # the tier is settled for this step
-        self._assemble_drive(shock_drive, fields)
+        # without shocks the shock drive is +0.0 everywhere: adding it changes nothing
+        self._assemble_drive(shock_drive if self.shocks.shocks else None, fields)
         self._assemble_damping(t, fields)
         self._propagate_tension()
         # 6. communities decide; councils will see it late; the social layers follow
@@ -345,7 +349,9 @@ class I4PModel(mesa.Model):
         self._measure(t, disbursed, returned, len(warnings), answered)
         self.datacollector.collect(self)
 
-    def _committees_act(self, t: int) -> list[tuple[int, int, float, int]]:
+    def _committees_act(
+        self, t: int, need: np.ndarray | None = None
+    ) -> list[tuple[int, int, float, int]]:
         """Committees update from last step's state and warn of hotspots (docs/ODD.md 7.9)."""
         L, tier = self.layers, self.committees
         mandates = (
@@ -359,6 +365,7 @@ class I4PModel(mesa.Model):
             cohesion=L["cohesion"],
             council_mandate=mandates,
             civic_space=self.civic_space,
+            tension_mean=need,
         )
         if not tier.n:
             return []
@@ -390,11 +397,12 @@ class I4PModel(mesa.Model):
         return tier.step_fields(self.civic_space) if tier.n else None
 
     def _assemble_drive(
-        self, shock_drive: np.ndarray, fields: CommitteeFields | None = None
+        self, shock_drive: np.ndarray | None, fields: CommitteeFields | None = None
     ) -> None:
         """Combine every source of tension into :attr:`drive` (docs/ODD.md 7.2).
 
-        ``fields``: this step's committee fields (default: computed now).
+        ``shock_drive``: ``None`` when it is zero everywhere; ``fields``: this step's
+        committee fields (default: computed now).
         """
         d, L = self.config.dynamics, self.layers
         drive = self.drive
@@ -407,7 +415,8 @@ class I4PModel(mesa.Model):
         np.multiply(L["memory"], d.memory_weight, out=scratch)
         drive += scratch
         drive *= self._inhabited_f
-        drive += shock_drive
+        if shock_drive is not None:
+            drive += shock_drive
         tier = self.committees
         if tier.n:  # partisan mediation drives where a group distrusts the committee (7.9)
             fields = fields or self._committee_fields()
