@@ -286,14 +286,17 @@ class RapidResponses:
         if not landing:
             return
         targets = self.footprint_means(tension, landing)
-        # mode="clip" (valid indices): with ``out=`` mode="raise" buffers the output
+        # the inhabited cells (mode="clip": valid indices; with ``out=`` mode="raise"
+        # buffers the output), calmer than each target: sorted searches, or one count each
+        sort = len(landing) > SORTED_LANDINGS
         inhabited = np.take(
-            tension.reshape(-1), self._inhabited_idx, out=self._gathered, mode="clip"
+            tension.reshape(-1),
+            self._inhabited_idx,
+            out=self._ranked if sort else self._gathered,
+            mode="clip",
         )
-        # inhabited cells calmer than each target: sorted searches, or one count each
-        if len(landing) > SORTED_LANDINGS:
-            ranked = self._ranked
-            np.copyto(ranked, inhabited)
+        if sort:
+            ranked = inhabited
             ranked.sort()
             below = np.searchsorted(ranked, targets, side="left").tolist()
         else:
@@ -322,7 +325,7 @@ class RapidResponses:
         width = np.minimum(cols + rad + 1, w) - c0
         means = np.empty(rows.size)
         shapes = height * (w + 1) + width
-        for shape in np.unique(shapes).tolist():
+        for shape in sorted(set(shapes.tolist())):  # as np.unique(shapes), faster when few
             mine = np.flatnonzero(shapes == shape)
             a, b = divmod(shape, w + 1)
             dr, dc = np.divmod(np.arange(a * b), b)
