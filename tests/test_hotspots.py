@@ -50,3 +50,30 @@ def test_densest_cells_orders_by_density_then_index():
     density = np.array([[0.0, 0.5, 0.2], [0.5, 0.0, 0.7]])
     assert densest_cells(density, 3).tolist() == [5, 1, 3]
     assert densest_cells(density, 10).tolist() == [5, 1, 3, 2]
+
+
+@pytest.mark.parametrize("size", [1, 3, 5, 7])
+@pytest.mark.parametrize("shape", [(90, 130), (7, 5)])
+def test_sparse_window_counts_equal_the_dense_ones(monkeypatch, size, shape):
+    """Counts accumulated from the violent cells (the sparse path) are the dense counts."""
+    import i4p_sim.core.hotspots as hotspots
+
+    rng = np.random.default_rng(size * 7 + shape[0])
+    for share in (0.0, 0.001, 0.004, 0.02, 0.3):
+        violent = rng.random(shape) < share
+        violent[0, 0] = violent[-1, -1] = share > 0  # corners: windows cut by the edges
+        picks = {}
+        for path, per_entry in (("dense", 10**9), ("sparse", 0)):
+            monkeypatch.setattr(hotspots, "SPARSE_CELLS_PER_ENTRY", per_entry)
+            find = DensestWindows(shape, size)
+            counts, positive = find._window_counts(violent)
+            assert (positive is not None) == (path == "sparse" or not violent.any())
+            picks[path] = (counts.copy(), find._columns.copy())
+            if positive is not None:
+                assert positive.tolist() == np.flatnonzero(counts > 0).tolist()
+            for k in (1, 4, 13, 60):
+                for bounds in (None, (1, 5, 2, 4)):
+                    got = find(violent, k, bounds)
+                    assert got.tolist() == reference(violent, size, k, bounds).tolist()
+        assert np.array_equal(picks["dense"][0], picks["sparse"][0])
+        assert np.array_equal(picks["dense"][1], picks["sparse"][1])

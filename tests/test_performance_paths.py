@@ -344,3 +344,78 @@ def test_footprint_means_equal_the_window_slices(radius):
     got = m.responses.footprint_means(tension, landing)
     want = [float(tension[m.responses.window(resp)].mean()) for resp in landing]
     assert got.tolist() == want
+
+
+@pytest.mark.parametrize("torus", [False, True])
+@pytest.mark.parametrize("shape", [(3, 3), (4, 7), (9, 5), (24, 24)])  # >= 3: else dense
+def test_sparse_social_layers_equal_the_dense_path(monkeypatch, shape, torus):
+    """The social layers from the violent cells' indices give the dense path's bits."""
+    import i4p_sim.core.social as social
+
+    sc = small(n=24, seed=4)
+    grid = sc.grid.model_copy(update={"height": shape[0], "width": shape[1], "torus": torus})
+    rng = np.random.default_rng(shape[0] * 10 + shape[1] + torus)
+    for share in (0.0, 0.02, 0.1, 0.5, 1.0):
+        models, seed = {}, int(rng.integers(1 << 30))
+        for path, cells_per_violent in (("dense", 10**9), ("sparse", 1)):
+            monkeypatch.setattr(social, "SPARSE_CELLS_PER_VIOLENT", cells_per_violent)
+            m = I4PModel(sc.model_copy(update={"grid": grid}), communities=False)
+            m.run(3)
+            state = np.random.default_rng(seed)
+            m.layers["violence"][...] = state.random(m.shape) < share
+            m.layers["cohesion"][...] = state.random(m.shape) * m.inhabited
+            m.layers["memory"][...] = state.random(m.shape)
+            count = int(m.layers["violence"].sum())
+            assert social.sparse_violence(m.shape, count) == (path == "sparse" or count == 0)
+            m._update_social_layers()
+            models[path] = m
+        dense, sparse = models["dense"], models["sparse"]
+        for name in ("cohesion", "memory", "grievance"):
+            assert np.array_equal(dense.layers[name], sparse.layers[name]), name
+        assert np.array_equal(dense.near, sparse.near)
+
+
+def test_hotspots_of_few_senders_equal_the_search_of_every_watch_area(monkeypatch):
+    """One argmax per sending committee finds the cells the vectorised search finds."""
+    import i4p_sim.core.committees as committees
+
+    m = I4PModel(small("upheaval", n=40, seed=3), communities=False)
+    tier = m.committees
+    rng = np.random.default_rng(2)
+    warned = 0
+    for step in range(6):
+        m.step()
+        # ties included: a coarse field makes many watch areas peak at several cells
+        risk = np.round(rng.random(m.shape) * 4) / 4 if step % 2 else m.layers["tension"]
+        gathered, peak = tier._watched_peaks(risk, tier._granted()[tier._watch_pick])
+        which = np.flatnonzero(rng.random(tier.n) < 0.3)
+        every = tier._peak_cells(gathered, peak)
+        assert tier._peak_cells(gathered, peak, which).tolist() == every[which].tolist()
+        sent = {}
+        for few in (0, 10**9):
+            monkeypatch.setattr(committees, "FEW_SENDERS", few)
+            sent[few] = tier.warnings(risk)
+        assert sent[0] == sent[10**9]
+        warned += len(sent[0])
+    assert warned
+
+
+def test_largest_cluster_on_the_cut_grid_equals_labelling_the_whole_grid():
+    """Empty rows and columns cut to one keep every cluster and its size."""
+    from i4p_sim.sim.measures import EIGHT, largest_cluster
+
+    rng = np.random.default_rng(5)
+    for shape in ((1, 1), (1, 9), (7, 1), (12, 17), (64, 64)):
+        for share in (0.001, 0.01, 0.05, 0.3, 0.9):
+            for _ in range(20):
+                v = rng.random(shape) < share
+                if rng.random() < 0.5:  # diagonal neighbours across a gap of empty rows/cols
+                    v[::3] = False
+                    v[:, ::4] = False
+                if not v.any():
+                    v[rng.integers(shape[0]), rng.integers(shape[1])] = True
+                labels, count = ndimage.label(v, structure=EIGHT)
+                want = int(np.bincount(labels.ravel())[1:].max())
+                buf = np.full(shape, -7, dtype=np.int32)
+                assert largest_cluster(v.copy(), np.flatnonzero(v), buf) == want
+                assert count >= 1

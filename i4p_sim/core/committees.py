@@ -18,6 +18,9 @@ import numpy as np
 LEGITIMACY_OWNERSHIP_LOSS = 0.1
 #: Largest damping one committee can exert: keeps ``log1p(-d)`` finite (ODD 7.9).
 MAX_MEDIATION = 1.0 - 1e-12
+#: Up to this many committees sending a warning, each one's hotspot is found by its own
+#: ``argmax`` (a few microseconds each) rather than by a search of every watch area.
+FEW_SENDERS = 64
 #: Tolerance on the disk test ``dr^2 + dc^2 <= r^2`` of a catchment.
 _DISK_TOL = 1e-9
 
@@ -196,7 +199,7 @@ class CommitteeTier:
         """Mean of a (H, W) field over each committee's catchment."""
         if self.n == 0:
             return np.zeros(0)
-        sums = np.add.reduceat(values.ravel()[self.flat], self.starts)
+        sums = np.add.reduceat(np.take(values.reshape(-1), self.flat), self.starts)
         return sums / self.sizes
 
     def watched_cells(self) -> np.ndarray:
@@ -210,16 +213,39 @@ class CommitteeTier:
 
         ``weights`` (one per watch entry) multiply the field first (what the committee sees).
         """
-        flat, starts, _, owner = self.watch
-        gathered = values.ravel()[flat]
+        gathered, peak = self._watched_peaks(values, weights)
+        return peak, self._peak_cells(gathered, peak)
+
+    def _watched_peaks(
+        self, values: np.ndarray, weights: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The (weighted) field at every watch entry, and its max over each watch area."""
+        flat, starts, _, _ = self.watch
+        gathered = np.take(values.reshape(-1), flat)  # as values.ravel()[flat], faster
         if weights is not None:
             gathered = gathered * weights
-        peak = np.maximum.reduceat(gathered, starts)
+        return gathered, np.maximum.reduceat(gathered, starts)
+
+    def _peak_cells(
+        self, gathered: np.ndarray, peak: np.ndarray, which: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Flat index of the first cell of each watch area that attains its ``peak``.
+
+        ``which`` (committee indices, optional): only those areas, one ``argmax`` each
+        (the first maximum, as the vectorised search finds it), an array of their cells.
+        """
+        flat, starts, sizes, owner = self.watch
+        if which is not None:
+            first = [
+                s + int(gathered[s : s + z].argmax())
+                for s, z in zip(starts[which].tolist(), sizes[which].tolist(), strict=True)
+            ]
+            return flat[np.array(first, dtype=np.int64)]
         # the first cell in each segment that attains the segment's maximum
         pos = np.flatnonzero(gathered == peak[owner])[::-1]
         first = np.full(self.n, -1, dtype=np.int64)
         first[owner[pos]] = pos
-        return peak, flat[first]
+        return flat[first]
 
     def capability(self) -> np.ndarray:
         """Capacity of active committees (0 for dormant ones): what a committee can do.
@@ -257,6 +283,7 @@ class CommitteeTier:
         cohesion: np.ndarray,
         council_mandate: np.ndarray,
         civic_space: float,
+        tension_mean: np.ndarray | None = None,
     ) -> None:
         """One step of capacity, ownership, legitimacy and dormancy (docs/ODD.md 7.9).
 
@@ -268,11 +295,13 @@ class CommitteeTier:
             Mandate of the council covering each committee (NaN where there is none).
         civic_space : float
             1 in an open society; an autocratic turn closes it.
+        tension_mean : (n,) array, optional
+            :meth:`catchment_mean` of ``tension``, if already computed.
         """
         cfg = self.cfg
         if self.n == 0:
             return
-        calm = 1.0 - self.catchment_mean(tension)
+        calm = 1.0 - (self.catchment_mean(tension) if tension_mean is None else tension_mean)
         violent = self.catchment_mean(violence)
         cohesive = self.catchment_mean(cohesion)
         trust = np.add.reduceat(self.group_legitimacy(), self.starts) / self.sizes
@@ -298,7 +327,8 @@ class CommitteeTier:
         )
         self.ownership = np.clip(own + grow - shrink, 0.0, 1.0)
         self.capacity = np.clip(cap, 0.0, 1.0)
-        coopted = np.where(np.isnan(council_mandate), 0.0, 1.0 - np.nan_to_num(council_mandate))
+        # 1 - NaN is NaN (quietly), replaced by 0.0 as before: no nan_to_num copy needed
+        coopted = np.where(np.isnan(council_mandate), 0.0, 1.0 - council_mandate)
         target = self.legitimacy_target * civic_space
         self.legitimacy = np.clip(
             self.legitimacy
@@ -338,6 +368,8 @@ class CommitteeTier:
         return self._drive(self.capability()[self.owner], self.mediation_sign())
 
     def _drive(self, cap: np.ndarray, sign: np.ndarray) -> np.ndarray:
+        if not (sign < 0.0).any():  # no entry drives: each rate is +-0.0, each sum +0.0
+            return np.zeros(self.cover.size)
         rate = self.cfg.mediation * cap * np.maximum(-sign, 0.0)
         return np.bincount(self.cover_inverse, weights=rate, minlength=self.cover.size)
 
@@ -406,12 +438,17 @@ class CommitteeTier:
             return []
         # information: people tell committees they trust, so the risk a committee sees at a
         # hotspot is weighted by the legitimacy the hotspot's group grants it (7.9)
-        peak, where = self.watched_hotspot(risk, self._granted()[self._watch_pick])
-        send = self.active & (peak > self.cfg.warning_threshold)
+        gathered, peak = self._watched_peaks(risk, self._granted()[self._watch_pick])
+        sending = np.flatnonzero(self.active & (peak > self.cfg.warning_threshold))
+        # the hotspot of each sender (one search each while they are few)
+        if sending.size <= FEW_SENDERS:
+            where = self._peak_cells(gathered, peak, sending)
+        else:
+            where = self._peak_cells(gathered, peak)[sending]
         w = self.shape[1]
         # committees whose watch areas overlap report the same hotspot once
-        cells, first = np.unique(where[send], return_index=True)
-        senders = np.flatnonzero(send)[first]
+        cells, first = np.unique(where, return_index=True)
+        senders = sending[first]
         return [
             (int(c // w), int(c % w), float(peak[i]), int(i))
             for c, i in zip(cells, senders, strict=True)

@@ -70,7 +70,9 @@ def decide(
     per-agent form gives the same bits.
     """
     a, b, c = work
-    np.take(1.0 - np.asarray(state_legitimacy, dtype=np.float64), group, out=a)
+    # mode="wrap" reads what mode="raise" reads for every index in [-n, n) (the groups),
+    # without the buffered copy mode="raise" makes of ``out=``
+    np.take(1.0 - np.asarray(state_legitimacy, dtype=np.float64), group, out=a, mode="wrap")
     a *= tension  # grievance
     np.multiply(attachment, params.social_sanction, out=b)
     b *= sanction

@@ -23,6 +23,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from i4p_sim.core.indices import sorted_unique, sum_by_key
+
+#: Window counts are accumulated from the violent cells (sparse path) while each of them
+#: adds fewer than one window entry in this many grid cells; both paths give the same counts.
+SPARSE_CELLS_PER_ENTRY = 16
+
 
 def densest_cells(density: np.ndarray, k: int) -> np.ndarray:
     """Flat indices of the ``k`` cells of highest positive density, ties by cell index.
@@ -70,6 +76,7 @@ class DensestWindows:
         self._columns = np.zeros(shape, dtype=np.uint8)  # counts over each column window
         self._counts = np.zeros(shape, dtype=np.uint16)  # counts over each square window
         self._density = np.empty(shape)  # the fallback's filtered map
+        self._column_cells: np.ndarray | None = None  # where column counts are > 0 (sparse)
 
     def __call__(
         self,
@@ -91,11 +98,13 @@ class DensestWindows:
         """
         if k <= 0:
             return np.zeros(0, dtype=np.int64)
-        counts = self._window_counts(violent)
+        counts, positive = self._window_counts(violent)
         if bounds is not None:
             counts = np.where(self._inside(bounds), counts, 0)
+            positive = None
         flat = counts.reshape(-1)
-        positive = np.flatnonzero(flat > 0)
+        if positive is None:
+            positive = np.flatnonzero(flat > 0)
         if positive.size < k:  # rounding residues might be chosen: filter as scipy does
             return self._filtered(violent, k, bounds)
         values = flat[positive]
@@ -104,9 +113,17 @@ class DensestWindows:
             positive = positive[values >= kth]
         return _top(positive, self._exact_density(positive), k)
 
-    def _window_counts(self, violent: np.ndarray) -> np.ndarray:
-        """Integer count of violent cells over each cell's window (zeros off the grid)."""
+    def _window_counts(self, violent: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Integer count of violent cells over each cell's window (zeros off the grid).
+
+        Also returns the sorted flat indices of the positive counts when the sparse path
+        (few violent cells, :meth:`_sparse_counts`) found them, else ``None``.
+        """
         h, w = self.shape
+        cells = np.flatnonzero(violent)
+        if cells.size * self.size * self.size * SPARSE_CELLS_PER_ENTRY <= h * w:
+            return self._sparse_counts(cells)
+        self._column_cells = None
         s1 = self.size // 2
         cols, counts = self._columns, self._counts
         cells = violent.view(np.uint8)  # bool as 0 / 1, without a cast
@@ -120,7 +137,34 @@ class DensestWindows:
             lo, hi = max(0, -d), min(w, w - d)
             if lo < hi:
                 counts[:, lo:hi] += cols[:, lo + d : hi + d]
-        return counts
+        return counts, None
+
+    def _sparse_counts(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_window_counts` from the violent cells' flat indices ``cells``.
+
+        Each violent cell adds 1 to the column counts of the rows whose window holds it,
+        each positive column count its value to the cells whose window holds it: the same
+        integer sums as the dense shifted additions, hence the same counts.
+        """
+        h, w = self.shape
+        s1 = self.size // 2
+        span = np.arange(-s1, self.size - s1)  # window rows / columns l - s1 .. l + s2
+        rows, cols = np.divmod(cells, w)
+        lr = (rows[:, None] - span).reshape(-1)  # rows l whose column window holds the cell
+        lc = np.repeat(cols, span.size)
+        keep = (lr >= 0) & (lr < h)
+        column_cells, column_counts = sorted_unique(lr[keep] * w + lc[keep])
+        self._columns.fill(0)
+        self._columns.reshape(-1)[column_cells] = column_counts
+        self._column_cells = column_cells
+        kr, kc = np.divmod(column_cells, w)
+        qc = (kc[:, None] - span).reshape(-1)  # columns l whose window holds the column
+        keep = (qc >= 0) & (qc < w)
+        keys = np.repeat(kr, span.size)[keep] * w + qc[keep]
+        positive, sums = sum_by_key(keys, np.repeat(column_counts, span.size)[keep])
+        self._counts.fill(0)
+        self._counts.reshape(-1)[positive] = sums
+        return self._counts, positive
 
     def _exact_density(self, cells: np.ndarray) -> np.ndarray:
         """scipy's filtered density at ``cells``, from the column counts of their rows.
@@ -147,7 +191,9 @@ class DensestWindows:
             first += counts[rows, k] / size
         index = np.full(self.shape[0], -1)  # grid row -> its place in ``rows``
         index[rows] = np.arange(n)
-        nonzero = np.flatnonzero(counts.reshape(-1) != 0)
+        nonzero = self._column_cells  # known on the sparse path
+        if nonzero is None:
+            nonzero = np.flatnonzero(counts.reshape(-1) != 0)
         line, col = index[nonzero // w], nonzero % w
         col = col[line >= 0]
         line = line[line >= 0]

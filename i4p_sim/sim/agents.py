@@ -434,6 +434,7 @@ def disburse(
     committees: CommitteeTier,
     national: NationalCouncil | None,
     tension: np.ndarray,
+    need: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """Donor funding of one step (docs/ODD.md 7.10); return (disbursed, returned).
 
@@ -442,11 +443,13 @@ def disburse(
     tension). A committee uses at most its running cost, the national council at most
     the running cost its domestic budget leaves uncovered: money above that is not
     silently dropped but **returned** to the donors and recorded (``funding_returned``).
+    ``need``: the committees' catchment means of ``tension``, if already computed.
     """
     tier = committees
     tier.funding[:] = 0.0
     has_council = national is not None
-    need = tier.catchment_mean(tension) if tier.n else np.zeros(0)
+    if need is None:
+        need = tier.catchment_mean(tension) if tier.n else np.zeros(0)
     council_money = 0.0
     for donor in donors:
         council_money += donor.give(tier, need, has_council)

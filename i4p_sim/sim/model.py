@@ -31,9 +31,9 @@ from i4p_sim.config.scenario import Scenario
 from i4p_sim.core import landscape
 from i4p_sim.core.committees import CommitteeFields, CommitteeTier
 from i4p_sim.core.decisions import DecisionParams, decide
-from i4p_sim.core.field import neighbour_mean, propagate
+from i4p_sim.core.field import propagate
 from i4p_sim.core.siting import need_based_sites
-from i4p_sim.core.social import relax_grievance, update_cohesion, update_memory
+from i4p_sim.core.social import relax_grievance, update_cohesion_and_memory
 from i4p_sim.core.streams import streams as keyed_streams
 from i4p_sim.sim.agents import (
     Community,
@@ -323,10 +323,13 @@ class I4PModel(mesa.Model):
         tension = self.layers["tension"]
         # 1. shocks: donors' budget multipliers, one-off effects, this step's shock drive
         shock_drive = self.shocks.fire(self, t)
-        # 2. donors fund committees and the national council
-        disbursed, returned = disburse(self.donors, self.committees, self.national, tension)
+        # 2. donors fund committees and the national council, by need: last step's tension
+        # in each catchment, which the committees' update reads too (computed once)
+        tier = self.committees
+        need = tier.catchment_mean(tension) if tier.n else np.zeros(0)
+        disbursed, returned = disburse(self.donors, tier, self.national, tension, need)
         # 3. committees update, then send early warnings
-        warnings = self._committees_act(t)
+        warnings = self._committees_act(t, need)
         # 4. councils: mandate, training, rapid responses, national agreement
         answered = self._councils_act(warnings, t)
         # the state's security force acts on last step's violence, with or without an I4P
@@ -335,7 +338,8 @@ class I4PModel(mesa.Model):
         # 5. tension: responses land, then the field propagates with every source and sink
         self.responses.land(t, tension)
         fields = self._committee_fields()  # the tier is settled for this step
-        self._assemble_drive(shock_drive, fields)
+        # without shocks the shock drive is +0.0 everywhere: adding it changes nothing
+        self._assemble_drive(shock_drive if self.shocks.shocks else None, fields)
         self._assemble_damping(t, fields)
         self._propagate_tension()
         # 6. communities decide; councils will see it late; the social layers follow
@@ -346,7 +350,9 @@ class I4PModel(mesa.Model):
         self._measure(t, disbursed, returned, len(warnings), answered)
         self.datacollector.collect(self)
 
-    def _committees_act(self, t: int) -> list[tuple[int, int, float, int]]:
+    def _committees_act(
+        self, t: int, need: np.ndarray | None = None
+    ) -> list[tuple[int, int, float, int]]:
         """Committees update from last step's state and warn of hotspots (docs/ODD.md 7.9)."""
         L, tier = self.layers, self.committees
         mandates = (
@@ -360,6 +366,7 @@ class I4PModel(mesa.Model):
             cohesion=L["cohesion"],
             council_mandate=mandates,
             civic_space=self.civic_space,
+            tension_mean=need,
         )
         if not tier.n:
             return []
@@ -391,11 +398,12 @@ class I4PModel(mesa.Model):
         return tier.step_fields(self.civic_space) if tier.n else None
 
     def _assemble_drive(
-        self, shock_drive: np.ndarray, fields: CommitteeFields | None = None
+        self, shock_drive: np.ndarray | None, fields: CommitteeFields | None = None
     ) -> None:
         """Combine every source of tension into :attr:`drive` (docs/ODD.md 7.2).
 
-        ``fields``: this step's committee fields (default: computed now).
+        ``shock_drive``: ``None`` when it is zero everywhere; ``fields``: this step's
+        committee fields (default: computed now).
         """
         d, L = self.config.dynamics, self.layers
         drive = self.drive
@@ -408,12 +416,16 @@ class I4PModel(mesa.Model):
         np.multiply(L["memory"], d.memory_weight, out=scratch)
         drive += scratch
         drive *= self._inhabited_f
-        drive += shock_drive
+        if shock_drive is not None:
+            drive += shock_drive
         tier = self.committees
         if tier.n:  # partisan mediation drives where a group distrusts the committee (7.9)
             fields = fields or self._committee_fields()
-            flat = drive.reshape(-1)
-            flat[tier.cover] += fields.drive * L["tension"].reshape(-1)[tier.cover]
+            # a zero rate everywhere adds 0.0 * tension = +0.0, which leaves drive as it is
+            # (never -0.0: sums of terms >= 0, the parameters being validated >= 0, and shocks)
+            if fields.drive.any():
+                flat = drive.reshape(-1)
+                flat[tier.cover] += fields.drive * L["tension"].reshape(-1)[tier.cover]
 
     def _friction_term(self) -> np.ndarray:
         """``friction_strength * friction``: constant over a run, so computed once."""
@@ -494,31 +506,19 @@ class I4PModel(mesa.Model):
     def _update_social_layers(self, fields: CommitteeFields | None = None) -> None:
         """Cohesion (docs/ODD.md 7.6), memory (7.7) and grievance (7.8), in that order."""
         d, L, tier = self.config.dynamics, self.layers, self.committees
-        v = self._violence_f
-        np.copyto(v, L["violence"])
-        # the neighbours' mean mobilisation: next step's ``near`` (7.4) and half of exposure
-        neighbour_mean(v, torus=self.torus, out=self.near)
-        exposure = np.add(self.near, v, out=self._exposure)
-        exposure *= 0.5  # violence_exposure (7.6), sharing its neighbour mean
-        update_cohesion(
-            L["cohesion"],
-            exposure,
+        # the neighbours' mean mobilisation is next step's ``near`` (7.4) and half of exposure
+        update_cohesion_and_memory(
+            L["violence"],
+            torus=self.torus,
+            near=self.near,
+            cohesion=L["cohesion"],
+            memory=L["memory"],
             dialogue=(fields or self._committee_fields()).dialogue if tier.n else None,
             cover=tier.cover,
             base=self.base_cohesion,
-            erosion=d.cohesion_erosion,
-            recovery=d.cohesion_recovery,
+            params=d,
             inhabited=self._inhabited_f,
-            scratch=self._scratch,
-        )
-        # exposure is no longer needed: its buffer takes memory's refresh
-        update_memory(
-            L["memory"],
-            v,
-            decay=d.memory_decay,
-            gain=d.memory_gain,
-            scratch=self._scratch,
-            gain_out=self._exposure,
+            work=(self._violence_f, self._exposure, self._scratch),
         )
         relax_grievance(L["grievance"], self.base_grievance, d.grievance_recovery, self._scratch)
 

@@ -286,11 +286,17 @@ class RapidResponses:
         if not landing:
             return
         targets = self.footprint_means(tension, landing)
-        inhabited = np.take(tension.reshape(-1), self._inhabited_idx, out=self._gathered)
-        # inhabited cells calmer than each target: sorted searches, or one count each
-        if len(landing) > SORTED_LANDINGS:
-            ranked = self._ranked
-            np.copyto(ranked, inhabited)
+        # the inhabited cells (mode="clip": valid indices; with ``out=`` mode="raise"
+        # buffers the output), calmer than each target: sorted searches, or one count each
+        sort = len(landing) > SORTED_LANDINGS
+        inhabited = np.take(
+            tension.reshape(-1),
+            self._inhabited_idx,
+            out=self._ranked if sort else self._gathered,
+            mode="clip",
+        )
+        if sort:
+            ranked = inhabited
             ranked.sort()
             below = np.searchsorted(ranked, targets, side="left").tolist()
         else:
@@ -319,7 +325,7 @@ class RapidResponses:
         width = np.minimum(cols + rad + 1, w) - c0
         means = np.empty(rows.size)
         shapes = height * (w + 1) + width
-        for shape in np.unique(shapes).tolist():
+        for shape in sorted(set(shapes.tolist())):  # as np.unique(shapes), faster when few
             mine = np.flatnonzero(shapes == shape)
             a, b = divmod(shape, w + 1)
             dr, dc = np.divmod(np.arange(a * b), b)
@@ -344,9 +350,7 @@ class RapidResponses:
             union = self._union(centres)
             np.multiply(union, strength, out=rd)
             # keep *= 1 - strength on the union, 1.0 elsewhere (x * 1.0 == x): one product
-            factor = self._factor
-            np.multiply(union, -strength, out=factor)
-            factor += 1.0  # 1.0 + -strength == 1.0 - strength; -0.0 + 1.0 == 1.0
+            factor = np.subtract(1.0, rd, out=self._factor)  # 1.0 - 0.0 == 1.0 off it
             keep *= factor
             self._windows = None
             self._in_force = len(centres)
@@ -383,9 +387,10 @@ class RapidResponses:
         r = self.cfg.response_radius
         marks, rows, union = self._dilation
         marks.fill(False)
-        if centres:
-            at = np.array(centres)
-            marks[at[:, 0], at[:, 1]] = True
+        if centres:  # flat indices from the ints directly (an (n, 2) array costs more)
+            w = self.shape[1]
+            cells = [row * w + col for row, col in centres]
+            marks.reshape(-1)[np.fromiter(cells, dtype=np.intp, count=len(cells))] = True
         np.copyto(rows, marks)
         for d in range(1, r + 1):  # along columns: rows i - r .. i + r
             rows[d:] |= marks[:-d]

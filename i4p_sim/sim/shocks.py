@@ -149,7 +149,8 @@ class ShockSchedule:
             if step == at:
                 self.fired.append((step, s.kind))
             HANDLERS[s.kind](model, s, at, step, drive, rng)
-        drive *= model.inhabited
+        if self.shocks:  # without shocks the drive stays +0.0 everywhere
+            drive *= model.inhabited
         return drive
 
 
