@@ -82,8 +82,10 @@ def add_validate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ensemble-results",
         metavar="DIR",
+        action="append",
         help="results of 'i4p sweep experiments/ensemble_policy.toml': the headline policy "
-        "contrasts as shares over the ensemble (read, not rerun)",
+        "contrasts as shares over the ensemble (read, not rerun); repeatable: the first is the "
+        "calibration's ensemble, each further one gets a section of its own",
     )
     p.add_argument(
         "--screening",

@@ -447,3 +447,20 @@ def test_evidence_sections_in_document_order(tmp_path):
     assert doc.index("## Calibration targets") < doc.index("## Held-out checks")
     assert doc.index("## Held-out checks") < doc.index("## Headline policy contrasts")
     assert doc.index("## Null checks") < doc.index("## Failure modes")
+
+
+def test_a_second_ensemble_sweep_gets_its_own_policy_section(tmp_path):
+    from i4p_sim.validation.run import evidence_sections
+
+    cal = _calibration_dir(tmp_path / "cal", members=2)
+    first = _ensemble_sweep(tmp_path / "ens", members=2, reps=3)
+    second = _ensemble_sweep(tmp_path / "ens2", members=3, reps=3)
+    sections = evidence_sections(cal, [first, second])
+    names = [s.name for s in sections]
+    assert names[3:5] == ["policy", "policy_2"]
+    assert sections[4].title.endswith("another ensemble (2)")
+    other = render_section(sections[4])
+    assert "calibration's ensemble" not in other  # never compared with the calibration's
+    assert "| 3 | " in other  # its own 3 members
+    doc = render_document([], INFO, sections)
+    assert doc.index("## Headline policy contrasts") < doc.index("another ensemble (2)")

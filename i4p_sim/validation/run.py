@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ __all__ = ["evidence_sections", "generate", "run_sections"]
 
 def evidence_sections(
     calibration: str | Path | None = None,
-    ensemble_results: str | Path | None = None,
+    ensemble_results: str | Path | Sequence[str | Path] | None = None,
     checks: str | Path = CHECKS_FILE,
     screening: str | Path | None = None,
     sobol: str | Path | None = None,
@@ -52,8 +53,26 @@ def evidence_sections(
         store = read_calibration(calibration)
         members = store.ensemble
         targets = [str(t.get("name")) for t in store.meta.get("targets") or []]
-    policy = policy_section(ensemble_results, members, targets)
-    return [sens, *cal, policy, *checks_sections(checks)]
+    roots = _as_list(ensemble_results)
+    policy = [policy_section(roots[0] if roots else None, members, targets)]
+    for k, root in enumerate(roots[1:], start=2):
+        # a further ensemble (e.g. one matched on fewer targets): its own section, never
+        # compared with the calibration's ensemble; its matched targets are named in it
+        more = policy_section(root, None, targets)
+        policy.append(
+            dataclasses.replace(
+                more, name=f"policy_{k}", title=f"{more.title} - another ensemble ({k})"
+            )
+        )
+    return [sens, *cal, *policy, *checks_sections(checks)]
+
+
+def _as_list(paths: str | Path | Sequence[str | Path] | None) -> list[str | Path]:
+    if paths is None:
+        return []
+    if isinstance(paths, str | Path):
+        return [paths]
+    return list(paths)
 
 
 def run_sections(ctx: Context, only: Sequence[str] | None = None) -> list[SectionResult]:
@@ -87,7 +106,7 @@ def generate(
     only: Sequence[str] | None = None,
     command: str | None = None,
     calibration: str | Path | None = None,
-    ensemble_results: str | Path | None = None,
+    ensemble_results: str | Path | Sequence[str | Path] | None = None,
     screening: str | Path | None = None,
     sobol: str | Path | None = None,
     log: Callable[[str], None] = print,
@@ -114,9 +133,11 @@ def generate(
         The command line, for the document.
     calibration : str or Path, optional
         An ``i4p calibrate`` results directory: the calibration and held-out tables.
-    ensemble_results : str or Path, optional
-        The results directory of an ensemble sweep of ``experiments/ensemble_policy.toml``:
-        the headline policy contrasts as shares over the ensemble.
+    ensemble_results : str or Path or sequence of them, optional
+        Results directories of ensemble sweeps of ``experiments/ensemble_policy.toml``: the
+        headline policy contrasts as shares over the ensemble. The first is compared with
+        the calibration's ensemble; each further one (e.g. over an ensemble matched on fewer
+        targets) gets a section of its own.
     screening : str or Path, optional
         The results directory of a sweep of ``experiments/screening.toml`` (a Morris
         design): the ranking, noise index and active set.
@@ -153,7 +174,7 @@ def generate(
         runs=dict(ctx.runs),
         walls=dict(ctx.walls),
         calibration=str(calibration) if calibration is not None else None,
-        ensemble_results=str(ensemble_results) if ensemble_results is not None else None,
+        ensemble_results=", ".join(map(str, _as_list(ensemble_results))) or None,
         screening=str(screening) if screening is not None else None,
         sobol=str(sobol) if sobol is not None else None,
     )
