@@ -74,6 +74,7 @@ def test_morris_ranking_active_set_and_calibration_check(tmp_path):
     cal = _calibration(tmp_path, ["a.strong", "shocks.election.pulse"])
     section = sensitivity_section(_morris(tmp_path), None, cal)
     md = render_section(section)
+    assert "{" not in md and "Ranked by `mu_star` of `cumulative_violence`" in md  # no template
     rows = [ln for ln in md.splitlines() if ln.startswith("| ") and "`" in ln]
     cells = [r.strip("| ").split(" | ") for r in rows]
     assert [c[:3] for c in cells[:2]] == [

@@ -126,7 +126,7 @@ def _morris(root: Path, calibration: Path) -> tuple[list, Claim, dict[str, Any]]
         f"**Morris screen** {_provenance(root, out)}: {len(design['names'])} behavioural "
         f"priors, each uniform over its prior, {design['n']} trajectories of d + 1 points on "
         f"a {design['num_levels']}-level grid (Morris 1991; `mu_star` of Campolongo, "
-        "Cariboni & Saltelli 2007). Ranked by `mu_star` of `{METRIC}` on the "
+        f"Cariboni & Saltelli 2007). Ranked by `mu_star` of `{METRIC}` on the "
         "replicate means of each point (the first "
         f"{min(MORRIS_ROWS, len(table))} of {len(table)}); ± is SALib's 95% bootstrap "
         "half-width over trajectories; noise level: the `mu_star` replicate noise alone "
