@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from i4p_sim.config.errors import ConfigError
@@ -59,6 +61,7 @@ __all__ = [
     "read_forks",
     "read_manifest",
     "read_runs",
+    "read_series",
     "read_snapshots",
     "snapshot_path",
 ]
@@ -266,7 +269,7 @@ class Store:
         """run_id -> latest status over all run chunks."""
         status: dict[str, str] = {}
         for part in sorted(self.runs_dir.glob("part-*.parquet")):
-            table = pq.read_table(part, columns=["run_id", "status"])
+            table = pq.read_table(part, columns=["run_id", "status"], use_threads=False)
             for rid, st in zip(
                 table.column("run_id").to_pylist(), table.column("status").to_pylist(), strict=True
             ):
@@ -278,7 +281,7 @@ class Store:
         columns and dtypes of :data:`~i4p_sim.stats.metrics.RUNS_SCHEMA`."""
         parts = sorted(self.runs_dir.glob("part-*.parquet"))
         if parts:
-            frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+            frame = _read_parts(parts).to_pandas()
             frame = frame.sort_values("finished", kind="stable")
             frame = frame.drop_duplicates("run_id", keep="last")
             if expected is not None:
@@ -366,6 +369,52 @@ def read_runs(results: str | Path) -> pd.DataFrame:
             f"unreadable ({' '.join(str(exc).split())[:120]}); rerun the same 'i4p sweep' "
             "to reassemble it from the stored chunks",
         ) from None
+
+
+def read_series(results: str | Path, columns: list[str], run_ids: list[str]) -> pd.DataFrame:
+    """``columns`` of the stored series of ``run_ids``, read one chunk at a time.
+
+    A dataset scan over many chunks (one per run when the workers store their runs) holds
+    read-ahead buffers per chunk: the driver's memory would grow with the runs.
+    """
+    parts = sorted((Path(results) / "series").glob("part-*.parquet"))
+    wanted = pa.array(sorted(set(run_ids)), type=pa.string())
+    table = _read_parts(parts, columns, wanted) if len(wanted) and parts else None
+    if table is None or not table.num_rows:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+    return table.to_pandas()
+
+
+#: Chunk files read before their tables are combined into one (a table per file costs
+#: tens of kilobytes of buffers and metadata, whatever its rows).
+COMBINE_EVERY = 64
+
+
+def _read_parts(
+    parts: list[Path], columns: list[str] | None = None, run_ids: pa.Array | None = None
+) -> pa.Table:
+    """The chunks as one Arrow table (rows of ``run_ids`` only, if given), read one at a
+    time and combined every :data:`COMBINE_EVERY`, so memory follows the rows, not the
+    number of files; columns missing from some chunks are null there."""
+    combined: list[pa.Table] = []
+    pending: list[pa.Table] = []
+
+    def combine() -> None:
+        table = pa.concat_tables(pending, promote_options="permissive")
+        combined.append(table.combine_chunks())
+        pending.clear()
+
+    for part in parts:
+        table = pq.read_table(part, columns=columns, use_threads=False)
+        table = table.replace_schema_metadata(None)
+        if run_ids is not None:
+            table = table.filter(pc.is_in(table["run_id"], value_set=run_ids))
+        pending.append(table)
+        if len(pending) >= COMBINE_EVERY:
+            combine()
+    if pending:
+        combine()
+    return pa.concat_tables(combined, promote_options="permissive")
 
 
 def read_forks(results: str | Path) -> dict[str, tuple[str, int]]:
