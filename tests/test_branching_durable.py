@@ -20,7 +20,7 @@ from i4p_sim.sweep.branching import plan_steps, trees
 from i4p_sim.sweep.driver import run_experiment
 from i4p_sim.sweep.spec import iter_runs
 from i4p_sim.sweep.store import RUN_PART, Store, read_runs
-from i4p_sim.sweep.worker import DELAY_ENV, FAULT_ENV, TaskFault, run_task
+from i4p_sim.sweep.worker import DELAY_ENV, FAULT_ENV, SessionEnded, TaskFault, run_task
 
 from conftest import interrupt_sweep
 from test_branching import assert_same_store, kinds_experiment, manifest
@@ -67,6 +67,27 @@ def test_a_task_stopped_mid_tree_keeps_its_runs_and_a_retry_computes_only_the_re
     # a worker that does not see the directory (another machine) returns its results
     alone = run_task(tree[:2], True, (str(tmp_path / "elsewhere"), session))
     assert len(alone[0]) == 2 and "stored" not in alone[3]
+
+
+def test_a_task_of_a_session_that_ended_stops_storing(tmp_path, monkeypatch):
+    """A worker left running by a killed driver (SIGKILL) stops at its next run once another
+    sweep has started in the directory, instead of writing beside it."""
+    exp_path = kinds_experiment(tmp_path)
+    tree = max(trees(iter_runs(load_experiment(exp_path, replicates=1))), key=len)
+    out = tmp_path / "out"
+    store = Store(out)
+    store.prepare()
+    old = store.start_session()
+    real = Store.write_run
+
+    def write_then_new_session(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        store.start_session()  # another sweep takes the directory over
+
+    monkeypatch.setattr(Store, "write_run", write_then_new_session)
+    with pytest.raises(SessionEnded):
+        run_task(tree, True, (str(out), old))
+    assert len(run_files(out)) == 1
 
 
 @pytest.mark.slow

@@ -5,7 +5,9 @@ snapshot and restore. Given the results directory and its session token (and whe
 the same token there), the worker stores each run as soon as it finishes
 (:meth:`~i4p_sim.sweep.store.Store.write_run`), so a killed task loses no finished run, and
 skips the runs its session already stored, so a retried task computes only the prefixes of
-the others; otherwise it returns rows, series and snapshots to the driver.
+the others; a task whose session has ended (another sweep took the directory over after
+its driver was killed) stops at its next run (:class:`SessionEnded`). A worker that does
+not see the directory returns rows, series and snapshots to the driver.
 
 Test hook: the environment variable ``I4P_FAIL_SCENARIO`` (comma-separated scenario
 names), read here, makes runs of those scenarios raise ``RuntimeError`` before the model
@@ -46,6 +48,8 @@ __all__ = [
     "FAIL_ENV",
     "FAULT_ENV",
     "Snapshots",
+    "SessionEnded",
+    "TaskAborted",
     "TaskFault",
     "failed_rows",
     "lost_rows",
@@ -84,8 +88,17 @@ def _maybe_kill(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-class TaskFault(RuntimeError):
+class TaskAborted(RuntimeError):
+    """Ends a task at once (never recorded as a failed run)."""
+
+
+class TaskFault(TaskAborted):
     """Raised out of a task by the ``I4P_FAULT_ONCE`` test hook."""
+
+
+class SessionEnded(TaskAborted):
+    """The results directory holds another session's token: the sweep that started this
+    task is gone (killed) and another one writes there; the task stops storing runs."""
 
 
 def _fault_after(stored: int) -> None:
@@ -168,6 +181,8 @@ class _Out:
             if snaps:
                 self.snapshots[rid] = snaps
             return
+        if not self.store.holds_session(self.session):
+            raise SessionEnded(f"{self.store.root}: another sweep session writes here")
         self.store.write_run(row, frame, snaps, self.branches.get(rid), self.session)
         self.stored[rid] = row["status"]
         _fault_after(len(self.stored))
@@ -287,7 +302,7 @@ def run_task(
             if len(group) > 1:
                 try:
                     _run_tree(group, out)
-                except TaskFault:
+                except TaskAborted:
                     raise
                 except Exception:  # noqa: BLE001 - the runs not finished run on their own
                     pass
@@ -331,7 +346,7 @@ def _run_alone(spec: RunSpec, out: _Out, failing: set[str]) -> None:
             out.leaf(spec, sim, time.perf_counter() - t0)
         finally:
             sim.release()  # else Mesa keeps every model of the worker alive
-    except TaskFault:
+    except TaskAborted:
         raise
     except Exception:  # noqa: BLE001 - a failing run is recorded, the sweep goes on
         out.failed(spec, traceback.format_exc(), time.perf_counter() - t0)
