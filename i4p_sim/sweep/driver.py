@@ -1,14 +1,15 @@
 """The sweep driver: :func:`run_experiment` runs an experiment into a resumable store.
 
-Runs are listed lazily (:func:`~i4p_sim.sweep.spec.iter_runs`), grouped in batches, run on
-an executor (:mod:`~i4p_sim.sweep.executors`) by :func:`~i4p_sim.sweep.worker.run_task`
-and written batch by batch into the :class:`~i4p_sim.sweep.store.Store`; runs already
-stored are skipped, so a killed sweep resumes where it stopped. By default a task is one
-or more whole prefix trees (:mod:`~i4p_sim.sweep.branching`): runs of a seed that share
-their past compute it once; ``branch=False`` (``--no-branch``) runs every run from step 0. A second sweep into a
-directory that a running sweep holds stops with a one-line error instead of clearing the
-other's temp files and chunks. The report is written by the ``i4p sweep`` command, not
-here.
+Runs are listed lazily (:func:`~i4p_sim.sweep.spec.iter_runs`), grouped in batches and run
+on an executor (:mod:`~i4p_sim.sweep.executors`) by :func:`~i4p_sim.sweep.worker.run_task`;
+each worker that sees the :class:`~i4p_sim.sweep.store.Store` (its session token) stores
+every run as soon as it finishes, the driver writes the results of the others batch by
+batch. Runs already stored are skipped, so a killed sweep resumes where it stopped. By
+default a task is one or more whole prefix trees (:mod:`~i4p_sim.sweep.branching`): runs of
+a seed that share their past compute it once; ``branch=False`` (``--no-branch``) runs every
+run from step 0. A second sweep into a directory that a running sweep holds stops with a
+one-line error instead of clearing the other's temp files and chunks. The report is written
+by the ``i4p sweep`` command, not here.
 """
 
 from __future__ import annotations
@@ -350,7 +351,6 @@ def _run_locked(
                 )
 
                 def record(rows, series, snapshots, info=None, batch=()) -> None:
-                    nonlocal ran, failed
                     forks = info["branches"] if info is not None else None
                     store.write_batch(rows, series, snapshots, forks, session)
                     statuses = [r["status"] for r in rows]
