@@ -7,7 +7,7 @@ Prints
    pool start-up included and also shown on its own;
 2. the speed-up of 2 workers over 1 on runs of about 1 s (target >= 1.8x);
 3. the driver's peak memory (tracemalloc peak and ru_maxrss, each measured in a fresh
-   subprocess) for sweeps of 100 and of 2,000 tiny runs (target: flat);
+   subprocess) for branching sweeps of 48, 200 and 800 tiny runs (target: flat);
 4. branching (issue 12), for each shipped experiment: the theoretical model steps with and
    without branching computed from its schema (the file's replicates and points), then,
    side by side in one run on 2 workers at a smaller size (``--replicates``, ``--points``,
@@ -133,10 +133,39 @@ rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"runs": len(res.runs), "peak": peak, "rss_kb": rss, "wall": wall}))
 """
 
+#: Four runs per replicate that share their past (three forks of ``none``): the driver
+#: sees what branching adds per run (the fork map) as well as rows and progress.
+_MEMORY_EXPERIMENT = """
+name = "mem{n}"
+seed = 1
+replicates = {replicates}
+steps = 12
+reference_step = 6
+base = "{base}"
+set = ["grid.width=6", "grid.height=6"]
+[[variants]]
+name = "none"
+shocks = []
+[[variants]]
+name = "abrupt"
+shocks = [{{ kind = "funding_withdrawal", at = 6 }}]
+[[variants]]
+name = "economic"
+shocks = [{{ kind = "economic_shock", at = 4 }}]
+[[variants]]
+name = "trigger"
+shocks = [{{ kind = "trigger_incident", at = 8 }}]
+"""
+
 
 def memory(tmp: Path, sizes: tuple[int, ...]) -> None:
+    """The driver's peak memory (tracemalloc, ru_maxrss) for branching sweeps of tiny runs
+    of each size, each in a fresh subprocess; the ratio of the largest to the smallest."""
+    peaks = []
     for n in sizes:
-        path = write_exp(tmp, f"mem{n}", 6, 8, n // 2)
+        path = tmp / f"mem{n}.toml"
+        base = SCEN / "baseline.toml"
+        path.write_text(_MEMORY_EXPERIMENT.format(n=n, replicates=max(1, n // 4), base=base))
         proc = subprocess.run(
             [sys.executable, "-c", _MEMORY_CHILD, str(path), str(tmp / f"m{n}")],
             capture_output=True,
@@ -144,11 +173,17 @@ def memory(tmp: Path, sizes: tuple[int, ...]) -> None:
             check=True,
         )
         r = json.loads(proc.stdout.strip().splitlines()[-1])
+        peaks.append(r["peak"])
         print(
             f"[memory] {r['runs']:>5} runs: driver tracemalloc peak "
-            f"{r['peak'] / 2**20:6.1f} MiB, ru_maxrss {r['rss_kb'] / 1024:6.1f} MiB "
-            f"({r['wall']:.1f} s)"
+            f"{r['peak'] / 2**20:6.2f} MiB, ru_maxrss {r['rss_kb'] / 1024:6.1f} MiB "
+            f"({r['wall']:.1f} s)",
+            flush=True,
         )
+    print(
+        f"[memory] tracemalloc peak at {sizes[-1]} runs / at {sizes[0]} runs: "
+        f"{peaks[-1] / peaks[0]:.2f}x for {sizes[-1] / sizes[0]:.0f}x the runs"
+    )
 
 
 EXPERIMENTS = [
@@ -298,7 +333,7 @@ def main() -> None:
         if "overhead" in only:
             overhead(tmp, 100 if args.quick else 400)
         if "memory" in only:
-            memory(tmp, (100, 400) if args.quick else (100, 2000))
+            memory(tmp, (48, 200) if args.quick else (48, 200, 800))
 
 
 if __name__ == "__main__":

@@ -97,6 +97,8 @@ def test_disk_full_marks_the_manifest_failed(tmp_path, small_exp, monkeypatch):
         return real(path, frame)
 
     monkeypatch.setattr(store, "atomic_write_parquet", filling)
+    # workers that do not see the directory (another machine): the driver writes every run
+    monkeypatch.setattr(store.Store, "start_session", lambda self: "not-in-the-directory")
     out = tmp_path / "out"
     with pytest.raises(OSError, match="No space"):
         run_experiment(small_exp, out=out, workers=1, batch_size=1, progress=False)

@@ -41,7 +41,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.dataset as ds
 from plotly.offline import get_plotlyjs
 
 from i4p_sim.config.errors import ConfigError
@@ -85,7 +84,7 @@ from i4p_sim.stats.tables import (
     paired_summary_table,
 )
 from i4p_sim.sweep.storage import atomic_write_text
-from i4p_sim.sweep.store import read_manifest, read_runs, read_snapshots
+from i4p_sim.sweep.store import read_manifest, read_runs, read_series, read_snapshots
 
 __all__ = ["write_report"]
 
@@ -116,11 +115,7 @@ def _read_series(root: Path, run_ids: list[str]) -> pd.DataFrame:
     if not parts or not run_ids:
         return pd.DataFrame(columns=["run_id", "scenario", "step", *SERIES_COLUMNS])
     try:
-        dataset = ds.dataset([str(p) for p in parts], format="parquet")
-        table = dataset.to_table(
-            columns=["run_id", "scenario", "step", *SERIES_COLUMNS],
-            filter=ds.field("run_id").isin(run_ids),
-        )
+        return read_series(root, ["run_id", "scenario", "step", *SERIES_COLUMNS], run_ids)
     except Exception as exc:  # noqa: BLE001 - a torn chunk (ArrowInvalid, OSError)
         raise ConfigError(
             str(series_dir),
@@ -128,7 +123,6 @@ def _read_series(root: Path, run_ids: list[str]) -> pd.DataFrame:
             f"unreadable chunk ({' '.join(str(exc).split())[:120]}); rerun the same "
             "'i4p sweep': it moves torn chunks to quarantine/ and redoes their runs",
         ) from None
-    return table.to_pandas()
 
 
 def _heatmaps(

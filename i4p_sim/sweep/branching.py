@@ -24,6 +24,7 @@ from i4p_sim.config.twins import NULL_RESEED_KEY
 from i4p_sim.sim.shocks import ShockSchedule, first_effect
 from i4p_sim.sim.snapshot import dynamics_key
 from i4p_sim.sweep.spec import RunSpec
+from i4p_sim.sweep.store import FORKS_FILE
 
 __all__ = [
     "Node",
@@ -194,21 +195,22 @@ def tree_batches(
 def branch_record(previous: dict[str, Any], enabled: bool) -> dict[str, Any]:
     """The manifest's ``branching`` entry of a session, continuing the previous one's.
 
-    ``runs`` maps each forked run to [the run whose computed past it shares, the step
-    it was forked at]; ``steps_computed`` and ``steps_independent`` count model steps
-    with this sweep's setting and without branching, over every session.
+    ``steps_computed`` and ``steps_independent`` count model steps with this sweep's
+    setting and without branching, over every session; ``forks`` names the file that maps
+    each forked run to the run whose computed past it shares and the step it was forked at
+    (:func:`~i4p_sim.sweep.store.read_forks`): the map is stored with each run's row, not
+    held by the driver, whose memory stays flat in the number of runs.
     """
     before = previous.get("branching") or {}
     return {
         "enabled": enabled,
         "steps_computed": int(before.get("steps_computed", 0)),
         "steps_independent": int(before.get("steps_independent", 0)),
-        "runs": dict(before.get("runs") or {}),
+        "forks": FORKS_FILE,
     }
 
 
 def add_branches(record: dict[str, Any], info: dict[str, Any], batch: list[RunSpec]) -> None:
-    """Add a finished task's steps and branch records to a :func:`branch_record`."""
+    """Add a finished task's steps to a :func:`branch_record`."""
     record["steps_computed"] += int(info["steps"])
     record["steps_independent"] += sum(s.scenario.steps for s in batch)
-    record["runs"].update(info["branches"])

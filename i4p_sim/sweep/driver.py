@@ -1,14 +1,15 @@
 """The sweep driver: :func:`run_experiment` runs an experiment into a resumable store.
 
-Runs are listed lazily (:func:`~i4p_sim.sweep.spec.iter_runs`), grouped in batches, run on
-an executor (:mod:`~i4p_sim.sweep.executors`) by :func:`~i4p_sim.sweep.worker.run_task`
-and written batch by batch into the :class:`~i4p_sim.sweep.store.Store`; runs already
-stored are skipped, so a killed sweep resumes where it stopped. By default a task is one
-or more whole prefix trees (:mod:`~i4p_sim.sweep.branching`): runs of a seed that share
-their past compute it once; ``branch=False`` (``--no-branch``) runs every run from step 0. A second sweep into a
-directory that a running sweep holds stops with a one-line error instead of clearing the
-other's temp files and chunks. The report is written by the ``i4p sweep`` command, not
-here.
+Runs are listed lazily (:func:`~i4p_sim.sweep.spec.iter_runs`), grouped in batches and run
+on an executor (:mod:`~i4p_sim.sweep.executors`) by :func:`~i4p_sim.sweep.worker.run_task`;
+each worker that sees the :class:`~i4p_sim.sweep.store.Store` (its session token) stores
+every run as soon as it finishes, the driver writes the results of the others batch by
+batch. Runs already stored are skipped, so a killed sweep resumes where it stopped. By
+default a task is one or more whole prefix trees (:mod:`~i4p_sim.sweep.branching`): runs of
+a seed that share their past compute it once; ``branch=False`` (``--no-branch``) runs every
+run from step 0. A second sweep into a directory that a running sweep holds stops with a
+one-line error instead of clearing the other's temp files and chunks. The report is written
+by the ``i4p sweep`` command, not here.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from i4p_sim.sweep.progress import EVERY_S, make_progress
 from i4p_sim.sweep.spec import RunSpec, iter_runs
 from i4p_sim.sweep.storage import directory_lock, probe_writable
 from i4p_sim.sweep.store import Store, read_manifest
-from i4p_sim.sweep.worker import run_task
+from i4p_sim.sweep.worker import failed_rows, lost_rows, run_task
 
 __all__ = [
     "SweepInterrupted",
@@ -283,30 +284,6 @@ def _log(message: str) -> None:
     print(f"i4p: {message}", file=sys.stderr, flush=True)
 
 
-def _lost_rows(batch: list[RunSpec], deaths: int) -> list[dict[str, Any]]:
-    """Rows recording runs whose worker process died ``deaths`` times running them."""
-    from i4p_sim.stats.metrics import SUMMARY_KEYS
-
-    rows = []
-    for spec in batch:
-        rows.append(
-            {
-                "run_id": spec.run_id,
-                "scenario": spec.name,
-                "replicate": spec.replicate,
-                "point": spec.point,
-                "seed": spec.seed,
-                **spec.params,
-                **dict.fromkeys(SUMMARY_KEYS, None),
-                "status": "failed",
-                "error": f"WorkerDied: the worker process died {deaths} times running this run "
-                "(killed, out of memory or crashed)",
-                "wall_s": 0.0,
-            }
-        )
-    return rows
-
-
 def _run_locked(
     exp: Experiment,
     root: Path,
@@ -324,6 +301,8 @@ def _run_locked(
     if fresh:
         store.clear()
     store.prepare()
+    session = store.start_session()
+    where = (str(root.resolve()), session)
 
     t_start = time.perf_counter()
     started = now()
@@ -379,27 +358,40 @@ def _run_locked(
                 )
 
                 def record(rows, series, snapshots, info=None, batch=()) -> None:
-                    nonlocal ran, failed
-                    store.write_batch(rows, series, snapshots)
+                    forks = info["branches"] if info is not None else None
+                    store.write_batch(rows, series, snapshots, forks, session)
+                    statuses = [r["status"] for r in rows]
                     if info is not None:
                         add_branches(branching, info, batch)
-                    ran += len(rows)
-                    failed += sum(r["status"] == "failed" for r in rows)
+                        statuses += list(info.get("stored", {}).values())
+                    count(statuses)
+
+                def count(statuses: list[str]) -> None:
+                    nonlocal ran, failed
+                    ran += len(statuses)
+                    failed += sum(st == "failed" for st in statuses)
                     if bar is not None:
-                        bar.update(len(rows))
+                        bar.update(len(statuses))
+
+                def unstored(batch: list[RunSpec]) -> list[RunSpec]:
+                    """The runs of a lost task that its worker did not store (the others
+                    are counted): only these are rerun or recorded as failed."""
+                    done = store.stored_in_session([s.run_id for s in batch], session)
+                    count(list(done.values()))
+                    return [s for s in batch if s.run_id not in done]
 
                 try:
                     while True:
                         if suspects:
                             if not in_flight:
                                 batch = suspects.popleft()
-                                in_flight[executor.submit(run_task, batch, branch)] = batch
+                                in_flight[executor.submit(run_task, batch, branch, where)] = batch
                         else:
                             while len(in_flight) < slots * IN_FLIGHT_PER_SLOT:
                                 batch = next(batches, None)
                                 if batch is None:
                                     break
-                                in_flight[executor.submit(run_task, batch, branch)] = batch
+                                in_flight[executor.submit(run_task, batch, branch, where)] = batch
                         if not in_flight:
                             break
                         done, _ = cf.wait(
@@ -416,18 +408,18 @@ def _run_locked(
                                 lost.append(batch)
                                 continue
                             except Exception as exc:  # noqa: BLE001 - e.g. Dask's KilledWorker
-                                rows = _lost_rows(batch, 0)
-                                for row in rows:
-                                    row["error"] = f"{type(exc).__name__}: {exc}"[:2000]
-                                record(rows, None, None)
+                                error = f"{type(exc).__name__}: {exc}"[:2000]
+                                record(failed_rows(unstored(batch), error), None, None)
                                 continue
                             record(rows, series, snapshots, info, batch)
                             del series, snapshots
                         if lost:
-                            # every task in flight died with the pool: rerun them all
+                            # every task in flight died with the pool: rerun the runs their
+                            # workers had not stored
                             lost.extend(in_flight.values())
                             in_flight.clear()
                             alone = len(lost) == 1 and len(lost[0]) == 1
+                            lost = [b for b in map(unstored, lost) if b]
                             if not hasattr(executor, "restart"):
                                 raise RunFailed(exp.source, "", "the worker pool broke")
                             executor.restart()
@@ -440,7 +432,7 @@ def _run_locked(
                                     rid = batch[0].run_id
                                     deaths[rid] = deaths.get(rid, 0) + 1
                                     if deaths[rid] >= MAX_WORKER_DEATHS:
-                                        record(_lost_rows(batch, deaths[rid]), None, None)
+                                        record(lost_rows(batch, deaths[rid]), None, None)
                                         continue
                                     suspects.appendleft(batch)
                                 else:

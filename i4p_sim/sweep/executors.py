@@ -26,6 +26,10 @@ THREAD_ENV = (
 )
 #: How long to wait for a Dask scheduler.
 SCHEDULER_TIMEOUT = "10s"
+#: Times Dask reruns a task that raised (a worker that dies is rescheduled by Dask itself):
+#: a rerun skips the runs its first attempt stored and rewrites no other
+#: (:func:`i4p_sim.sweep.worker.run_task`).
+DASK_RETRIES = 2
 
 
 def limit_threads() -> None:
@@ -127,7 +131,9 @@ def make_executor(
         ok = True
     finally:
         if ok:
-            pool.shutdown(wait=True, cancel_futures=True)
+            # every task is done: the idle workers exit by themselves (about 0.9 s of
+            # interpreter teardown on this machine) while the driver assembles the results
+            pool.shutdown(wait=False, cancel_futures=True)
         else:  # an error or an interrupt: end the workers now, leave no orphan
             pool.terminate()
 
@@ -169,7 +175,7 @@ def _dask_executor(
         client.run(limit_threads)
         slots = max(1, sum(client.nthreads().values()))
         try:
-            yield client.get_executor(pure=False), desc, slots
+            yield client.get_executor(pure=False, retries=DASK_RETRIES), desc, slots
         finally:
             client.close()
     finally:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.dataset as ds
 
 from i4p_sim.config.experiment import Experiment
 from i4p_sim.config.scenario import Scenario
@@ -35,18 +34,14 @@ from i4p_sim.stats.resilience import (
     paired_table,
 )
 from i4p_sim.sweep.storage import atomic_write_parquet
+from i4p_sim.sweep.store import read_series
 
 __all__ = ["TwinRun", "run_with_twin", "write_paired"]
 
 
 def _stored_violence(root: Path, run_ids: list[str]) -> pd.DataFrame:
-    parts = sorted((root / "series").glob("part-*.parquet"))
-    cols = ["run_id", "step", "violence_share"]
-    if not parts or not run_ids:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in cols})
-    dataset = ds.dataset([str(p) for p in parts], format="parquet")
-    table = dataset.to_table(columns=cols, filter=ds.field("run_id").isin(run_ids))
-    return table.to_pandas().drop_duplicates(["run_id", "step"], keep="last")
+    frame = read_series(root, ["run_id", "step", "violence_share"], run_ids)
+    return frame.drop_duplicates(["run_id", "step"], keep="last")
 
 
 def write_paired(root: str | Path, exp: Experiment, runs: pd.DataFrame) -> pd.DataFrame:

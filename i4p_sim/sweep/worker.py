@@ -1,7 +1,13 @@
 """The sweep worker: runs a task of :class:`~i4p_sim.sweep.spec.RunSpec` through
-:class:`~i4p_sim.sim.simulation.Simulation` and returns rows, series and snapshots; with
-branching (:mod:`~i4p_sim.sweep.branching`), each prefix tree's shared past runs once and
-is forked by snapshot and restore.
+:class:`~i4p_sim.sim.simulation.Simulation`; with branching
+(:mod:`~i4p_sim.sweep.branching`), each prefix tree's shared past runs once and is forked by
+snapshot and restore. Given the results directory and its session token (and when it sees
+the same token there), the worker stores each run as soon as it finishes
+(:meth:`~i4p_sim.sweep.store.Store.write_run`), so a killed task loses no finished run, and
+skips the runs its session already stored, so a retried task computes only the prefixes of
+the others; a task whose session has ended (another sweep took the directory over after
+its driver was killed) stops at its next run (:class:`SessionEnded`). A worker that does
+not see the directory returns rows, series and snapshots to the driver.
 
 Test hook: the environment variable ``I4P_FAIL_SCENARIO`` (comma-separated scenario
 names), read here, makes runs of those scenarios raise ``RuntimeError`` before the model
@@ -9,7 +15,11 @@ is built. It exists to test failure isolation and ``--retry-failed``; it does no
 the model, and it is not part of any run's id. Two more hooks test dead workers:
 ``I4P_KILL_SCENARIO`` (names) makes the worker process kill itself (``SIGKILL``) on runs of
 those scenarios, and ``I4P_KILL_ONCE`` (a file path) makes the first run that finds the
-file missing create it and kill its worker, once.
+file missing create it and kill its worker, once. ``I4P_FAULT_ONCE`` (``raise:N:PATH``
+or ``kill:N:PATH``) makes a task that has stored N runs itself raise
+:class:`TaskFault` (out of the task) or kill its worker, if it can create the file PATH
+(once per sweep); ``I4P_LEAF_DELAY_S`` makes a worker sleep that long after each run it
+stores (to interrupt a sweep mid-tree).
 """
 
 from __future__ import annotations
@@ -32,12 +42,29 @@ from i4p_sim.sweep.branching import Node, plan, trees
 from i4p_sim.sweep.executors import limit_threads
 from i4p_sim.sweep.finite import NonFiniteState, check_finite
 from i4p_sim.sweep.spec import RunSpec
+from i4p_sim.sweep.store import Store
 
-__all__ = ["FAIL_ENV", "Snapshots", "run_batch", "run_task"]
+__all__ = [
+    "FAIL_ENV",
+    "FAULT_ENV",
+    "Snapshots",
+    "SessionEnded",
+    "TaskAborted",
+    "TaskFault",
+    "failed_rows",
+    "lost_rows",
+    "run_batch",
+    "run_task",
+]
 
 FAIL_ENV = "I4P_FAIL_SCENARIO"
 KILL_ENV = "I4P_KILL_SCENARIO"
 KILL_ONCE_ENV = "I4P_KILL_ONCE"
+FAULT_ENV = "I4P_FAULT_ONCE"
+DELAY_ENV = "I4P_LEAF_DELAY_S"
+
+#: Where a task stores its runs itself: (results directory, session token).
+StoreRef = tuple[str, str]
 
 #: run_id -> step -> layer -> (H, W) float32 map.
 Snapshots = dict[str, dict[int, dict[str, np.ndarray]]]
@@ -59,6 +86,45 @@ def _maybe_kill(name: str) -> None:
             return
         os.close(fd)
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+class TaskAborted(RuntimeError):
+    """Ends a task at once (never recorded as a failed run)."""
+
+
+class TaskFault(TaskAborted):
+    """Raised out of a task by the ``I4P_FAULT_ONCE`` test hook."""
+
+
+class SessionEnded(TaskAborted):
+    """The results directory holds another session's token: the sweep that started this
+    task is gone (killed) and another one writes there; the task stops storing runs."""
+
+
+def _fault_after(stored: int) -> None:
+    """The ``I4P_FAULT_ONCE`` and ``I4P_LEAF_DELAY_S`` test hooks (module docstring)."""
+    delay = float(os.environ.get(DELAY_ENV) or 0)
+    if delay > 0:
+        time.sleep(delay)
+    how, _, rest = (os.environ.get(FAULT_ENV) or "").partition(":")
+    after, _, marker = rest.partition(":")
+    if not marker or stored != int(after):
+        return
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return
+    if how == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    raise TaskFault(f"{FAULT_ENV} test hook: the task fails after storing {stored} run(s)")
+
+
+def _open_store(ref: StoreRef | None) -> Store | None:
+    """The results store if this worker sees it with the session's token, else None."""
+    if ref is None:
+        return None
+    store = Store(ref[0])
+    return store if store.holds_session(ref[1]) else None
 
 
 def run_batch(
@@ -86,15 +152,40 @@ def run_batch(
 
 
 class _Out:
-    """What a task collects: rows, series frames, snapshots, steps and branch records."""
+    """What a task collects: rows, series frames, snapshots, steps and branch records; with
+    a ``store``, each finished run is stored at once and only its status is kept."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: Store | None = None, session: str = "") -> None:
         self.rows: list[dict[str, Any]] = []
         self.frames: dict[str, pd.DataFrame] = {}
         self.snapshots: Snapshots = {}
         self.steps = 0
         self.branches: dict[str, list[Any]] = {}
         self.done: set[str] = set()
+        self.store = store
+        self.session = session
+        self.stored: dict[str, str] = {}
+
+    def _keep(
+        self,
+        row: dict[str, Any],
+        frame: pd.DataFrame | None = None,
+        snaps: dict[int, dict[str, np.ndarray]] | None = None,
+    ) -> None:
+        rid = row["run_id"]
+        self.done.add(rid)
+        if self.store is None:
+            self.rows.append(row)
+            if frame is not None:
+                self.frames[rid] = frame
+            if snaps:
+                self.snapshots[rid] = snaps
+            return
+        if not self.store.holds_session(self.session):
+            raise SessionEnded(f"{self.store.root}: another sweep session writes here")
+        self.store.write_run(row, frame, snaps, self.branches.get(rid), self.session)
+        self.stored[rid] = row["status"]
+        _fault_after(len(self.stored))
 
     def base_row(self, spec: RunSpec) -> dict[str, Any]:
         return {
@@ -112,8 +203,7 @@ class _Out:
         row["status"] = "failed"
         row["error"] = error
         row["wall_s"] = wall
-        self.rows.append(row)
-        self.done.add(spec.run_id)
+        self._keep(row)
 
     def leaf(self, spec: RunSpec, sim: Simulation, wall: float) -> None:
         """Record ``spec``'s result from ``sim``, which is at the run's horizon."""
@@ -137,36 +227,72 @@ class _Out:
         frame.insert(0, "replicate", spec.replicate)
         frame.insert(0, "scenario", spec.name)
         frame.insert(0, "run_id", spec.run_id)
-        self.frames[spec.run_id] = frame
         wanted = set(spec.snapshot_steps)
         snaps = {s: layers for s, layers in sim.snapshots.items() if s in wanted}
-        if snaps:
-            self.snapshots[spec.run_id] = snaps
         row["wall_s"] = wall + time.perf_counter() - t0
-        self.rows.append(row)
-        self.done.add(spec.run_id)
+        self._keep(row, frame, snaps)
+
+
+def failed_rows(specs: list[RunSpec], error: str) -> list[dict[str, Any]]:
+    """Rows recording ``specs`` as failed with ``error`` (a task that was lost)."""
+    out = _Out()
+    for spec in specs:
+        out.failed(spec, error, 0.0)
+    return out.rows
+
+
+def lost_rows(specs: list[RunSpec], deaths: int) -> list[dict[str, Any]]:
+    """Rows recording runs whose worker process died ``deaths`` times running them."""
+    return failed_rows(
+        specs,
+        f"WorkerDied: the worker process died {deaths} times running this run "
+        "(killed, out of memory or crashed)",
+    )
 
 
 def run_task(
-    specs: list[RunSpec], branch: bool = True
+    specs: list[RunSpec], branch: bool = True, store: StoreRef | None = None
 ) -> tuple[list[dict[str, Any]], pd.DataFrame | None, Snapshots, dict[str, Any]]:
     """Run a task's runs; with ``branch``, each prefix tree's shared past once.
 
-    Returns what :func:`run_batch` returns and ``info``: ``steps`` (model steps computed)
-    and ``branches`` (run_id -> [the run it was forked from, the step], for forked runs).
-    Results are those of independent runs, bit for bit; only wall times differ.
+    Parameters
+    ----------
+    specs : list of RunSpec
+        The runs.
+    branch : bool
+        Fork each prefix tree's shared past (else every run from step 0).
+    store : tuple of (str, str), optional
+        The results directory and the session's token: when this worker reads the same
+        token there, each run is stored as soon as it finishes and the runs the session
+        already stored (an earlier attempt of this task) are skipped.
+
+    Returns
+    -------
+    tuple
+        What :func:`run_batch` returns (empty when the runs were stored here) and
+        ``info``: ``steps`` (model steps computed), ``branches`` (run_id -> [the run it
+        was forked from, the step], for forked runs) and, when stored here, ``stored``
+        (run_id -> status of every run of the task). Results are those of independent
+        runs, bit for bit; only wall times differ.
     """
     limit_threads()
     failing = _failing()
+    sink = _open_store(store)
+    out = _Out(sink, store[1] if sink is not None and store else "")
+    if sink is not None:  # an earlier attempt of this task stored these: not recomputed
+        out.stored.update(sink.stored_in_session([s.run_id for s in specs], out.session))
+        out.done.update(out.stored)
+        specs_todo = [s for s in specs if s.run_id not in out.done]
+    else:
+        specs_todo = specs
     # JIT-compile (or load from numba's cache) once per worker process, outside the runs'
     # timings: later calls are no-ops, so no run of a sweep pays the compilation
-    for kernel in sorted({s.scenario.kernel for s in specs}):
+    for kernel in sorted({s.scenario.kernel for s in specs_todo}):
         with contextlib.suppress(Exception):  # a missing numba fails the runs themselves
             warm_up(kernel)
-    out = _Out()
     if branch:
         todo = []
-        for spec in specs:
+        for spec in specs_todo:
             if spec.name in failing:  # the test hook fails it exactly as a run alone does
                 _run_alone(spec, out, failing)
             else:
@@ -176,21 +302,26 @@ def run_task(
             if len(group) > 1:
                 try:
                     _run_tree(group, out)
+                except TaskAborted:
+                    raise
                 except Exception:  # noqa: BLE001 - the runs not finished run on their own
                     pass
             for spec in group:
                 if spec.run_id not in out.done:
                     _run_alone(spec, out, failing)
     else:
-        for spec in specs:
+        for spec in specs_todo:
             _run_alone(spec, out, failing)
+    info: dict[str, Any] = {"steps": out.steps, "branches": out.branches}
+    if sink is not None:
+        info["stored"] = {s.run_id: out.stored[s.run_id] for s in specs}
+        return [], None, {}, info
     # rows, series and snapshots in the task's order, whatever order the tree ran in
     order = {s.run_id: i for i, s in enumerate(specs)}
     out.rows.sort(key=lambda r: order[r["run_id"]])
     frames = [out.frames[s.run_id] for s in specs if s.run_id in out.frames]
     series_out = pd.concat(frames, ignore_index=True) if frames else None
     snapshots = {s.run_id: out.snapshots[s.run_id] for s in specs if s.run_id in out.snapshots}
-    info = {"steps": out.steps, "branches": out.branches}
     return out.rows, series_out, snapshots, info
 
 
@@ -215,6 +346,8 @@ def _run_alone(spec: RunSpec, out: _Out, failing: set[str]) -> None:
             out.leaf(spec, sim, time.perf_counter() - t0)
         finally:
             sim.release()  # else Mesa keeps every model of the worker alive
+    except TaskAborted:
+        raise
     except Exception:  # noqa: BLE001 - a failing run is recorded, the sweep goes on
         out.failed(spec, traceback.format_exc(), time.perf_counter() - t0)
 
