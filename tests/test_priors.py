@@ -30,6 +30,8 @@ STRUCTURAL = {
     "council.cost",
     # real maps (docs/ODD.md 6): input data and its georeference, not behaviour
     *(f"landscape.{k}_{s}" for k in ("population", "group", "region") for s in ("map", "field")),
+    "landscape.region_name_field",
+    "landscape.region_names",
     "landscape.crs",
     "landscape.cell_km",
     "lpc.sites",
