@@ -527,6 +527,7 @@ def test_funding_block_is_shared_by_report_and_compare():
     assert funding_block([]) == 1
 
 
+@pytest.mark.slow
 def test_compare_splits_interactions_and_funding_by_point(tmp_path):
     """``i4p compare`` on a 2x2 over a committee-density axis: the interaction and funding
     tables come once per point with the point's density, funding in the report's units."""

@@ -160,6 +160,7 @@ def _box_lines(stdout: str) -> list[str]:
     return [ln.strip() for ln in stdout.splitlines() if " in [" in ln and "quasi-p" in ln]
 
 
+@pytest.mark.slow
 def test_discover_on_a_small_lhs_sweep_prints_a_box_and_writes_discover_json(lhs_sweep):
     # the cases of interest: the two points of highest mean tension under an abrupt exit
     # (few committees: low lpc.density)

@@ -214,6 +214,7 @@ def test_bad_ensemble_options(tmp_path):
         load_experiment(_ensemble(tmp_path, body=TINY + "[axes]\ncommunity.threshold = [0.1]\n"))
 
 
+@pytest.mark.slow
 def test_tiny_ensemble_sweep_and_compare(tmp_path):
     exp = _ensemble(tmp_path)
     out = tmp_path / "out"

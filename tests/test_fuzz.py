@@ -206,6 +206,7 @@ def workdir(tmp_path_factory):
 # ------------------------------------------------------------------ scenario files
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=valid_scenarios())
 def test_valid_scenarios_run_finite_and_bounded(data, tmp_path_factory):

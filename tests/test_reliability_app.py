@@ -335,6 +335,7 @@ def test_beyond_loopback_only_on_request_with_a_warning(app, monkeypatch, capsys
 # ------------------------------------------------------------------ models are freed
 
 
+@pytest.mark.slow
 def test_reset_and_eviction_free_the_models(scenario):
     """Mesa 3.3 keeps every model in ``Agent._ids``; a Reset leaked two models (47 MiB at
     128 x 128) before the app released them."""

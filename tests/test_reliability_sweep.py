@@ -51,6 +51,7 @@ def small_exp(tmp_path):
 # ---------------------------------------------------------------- in process (fast)
 
 
+@pytest.mark.slow
 def test_truncated_chunk_is_quarantined_and_redone(tmp_path, small_exp, capsys):
     from i4p_sim.sweep.driver import run_experiment
 
@@ -248,6 +249,7 @@ def test_writes_fsync_the_file_and_the_directory(tmp_path, monkeypatch):
     assert synced == ["file", "dir"]
 
 
+@pytest.mark.slow
 def test_compare_and_report_on_torn_files_are_one_line(tmp_path, small_exp):
     from i4p_sim.sweep.driver import run_experiment
 

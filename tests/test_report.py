@@ -87,6 +87,7 @@ def test_report_rewrite_and_errors(report, tmp_path):
         write_report(tmp_path / "nothing-here")
 
 
+@pytest.mark.slow
 def test_report_draws_heat_maps_from_snapshots_without_the_model(report, tmp_path):
     """The report reads the stored snapshots: i4p_sim.sim is never imported, not even by
     the store; the heat maps hold the stored float32 maps of replicate 0."""

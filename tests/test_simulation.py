@@ -6,6 +6,7 @@ import gc
 import weakref
 
 import numpy as np
+import pytest
 
 from i4p_sim.config.loading import load_scenario
 from i4p_sim.sim.simulation import Simulation, simulate
@@ -41,6 +42,7 @@ def test_a_released_model_is_freed() -> None:
     assert model() is None  # Mesa 3.3's class-level id registry no longer holds it
 
 
+@pytest.mark.slow
 def test_simulate_leaves_no_model_alive() -> None:
     import mesa
 
