@@ -40,16 +40,12 @@ from pydantic import ValidationError
 
 from i4p_sim.config.ensemble import ensemble_points
 from i4p_sim.config.errors import ConfigError
-from i4p_sim.config.experiment_schema import (
-    ExperimentConfig,
-    ScenarioRef,
-    experiment_error,
-    flatten_axes,
-)
+from i4p_sim.config.experiment_schema import ExperimentConfig, ScenarioRef, experiment_error
 from i4p_sim.config.horizon import check_shocks_in_horizon
 from i4p_sim.config.limits import check_sweep_size, count_points
 from i4p_sim.config.loading import (
     apply_set,
+    flatten_dotted,
     read_toml,
     resolve_extends,
     resolve_files,
@@ -490,7 +486,7 @@ def load_experiment(
         name: sc.model_copy(update={"reference_step": ref_step}) for name, sc in scenarios.items()
     }
     # count before listing: seven 30-value axes are 22 billion points
-    n_points = count_points(flatten_axes(cfg.axes), None)
+    n_points = count_points(flatten_dotted(cfg.axes), None)
     if cfg.sample is not None:
         n_points = sample_size(cfg.sample, len(sample_ranges(cfg.sample, source)[0]))
     members, more_notes = ensemble_points(cfg, scenarios, source, apply_point)  # [] if none
@@ -539,7 +535,7 @@ def load_experiment(
 def _points(cfg: ExperimentConfig, source: str) -> list[dict[str, Any]]:
     """The parameter points of ``[axes]`` (full grid) or ``[sample]``; ``[{}]`` if neither."""
     if cfg.axes:
-        axes = flatten_axes(cfg.axes)
+        axes = flatten_dotted(cfg.axes)
         for path, values in axes.items():
             if not isinstance(values, list) or not values:
                 raise ConfigError(source, f"axes.{path}", "must be a non-empty list of values")

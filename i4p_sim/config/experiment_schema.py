@@ -129,16 +129,4 @@ def experiment_error(source: str, exc: ValidationError) -> ConfigError:
     )
 
 
-def flatten_axes(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"lpc": {"count": x}}`` -> ``{"lpc.count": x}`` (TOML dotted keys nest)."""
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten_axes(value, path + "."))
-        else:
-            out[path] = value
-    return out
-
-
 # --------------------------------------------------------------------------- experiment

@@ -165,6 +165,19 @@ def _exists(path: Path) -> bool:
     return True
 
 
+def flatten_dotted(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"lpc": {"count": x}}`` -> ``{"lpc.count": x}`` (TOML dotted keys nest): an
+    experiment's ``[axes]`` and a sample's ``ranges``."""
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten_dotted(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
 def set_path(
     data: dict[str, Any], path: str, value: Any, *, source: str = "--set"
 ) -> dict[str, Any]:

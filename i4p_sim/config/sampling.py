@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from i4p_sim.config.errors import ConfigError
+from i4p_sim.config.loading import flatten_dotted
 
 __all__ = [
     "DESIGN_METHODS",
@@ -58,17 +59,6 @@ class SampleConfig(BaseModel):
     exclude: list[str] = Field(default_factory=list)
 
 
-def _flatten(ranges: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in ranges.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, path + "."))
-        else:
-            out[path] = value
-    return out
-
-
 def sample_ranges(sample: SampleConfig, source: str) -> tuple[dict[str, list[float]], list[str]]:
     """The sample's ranges (dotted path -> ``[low, high]``) and its integer paths, with
     ``ranges = "priors"`` resolved from the priors file next to ``source``."""
@@ -76,7 +66,7 @@ def sample_ranges(sample: SampleConfig, source: str) -> tuple[dict[str, list[flo
         if sample.exclude or sample.include:
             field = "sample.exclude" if sample.exclude else "sample.include"
             raise ConfigError(source, field, 'only with ranges = "priors"')
-        ranges = _flatten(sample.ranges)
+        ranges = flatten_dotted(sample.ranges)
         _check_ranges(ranges, source)
         for i, path in enumerate(sample.integers):
             if path not in ranges:
