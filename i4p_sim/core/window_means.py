@@ -20,6 +20,21 @@ PAIRWISE_BLOCK = 128
 BLOCK_CELLS = 1 << 15
 
 
+def _combine_partial_sums(
+    acc: list[np.ndarray], out: np.ndarray, s0: np.ndarray, s1: np.ndarray, s2: np.ndarray
+) -> None:
+    """``out = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))``: numpy's tree over its
+    eight partial sums ``acc``, through the scratch arrays ``s0, s1, s2`` (which may be
+    ``acc[0], acc[2], acc[4]``: each is written only after its own term is read)."""
+    np.add(acc[0], acc[1], out=s0)
+    np.add(acc[2], acc[3], out=s1)
+    np.add(s0, s1, out=s0)
+    np.add(acc[4], acc[5], out=s1)
+    np.add(acc[6], acc[7], out=s2)
+    np.add(s1, s2, out=s1)
+    np.add(s0, s1, out=out)
+
+
 def _pairwise_sum(terms: list[np.ndarray], out: np.ndarray, acc: list[np.ndarray]) -> None:
     """``out = sum(terms)`` in the order of numpy's pairwise summation of a contiguous row.
 
@@ -53,14 +68,7 @@ def _pairwise_sum(terms: list[np.ndarray], out: np.ndarray, acc: list[np.ndarray
     for i in range(16, whole, 8):
         for j in range(8):
             acc[j] += terms[i + j]
-    a = acc
-    np.add(a[0], a[1], out=a[0])
-    np.add(a[2], a[3], out=a[2])
-    np.add(a[0], a[2], out=a[0])
-    np.add(a[4], a[5], out=a[4])
-    np.add(a[6], a[7], out=a[6])
-    np.add(a[4], a[6], out=a[4])
-    np.add(a[0], a[4], out=out)
+    _combine_partial_sums(acc, out, acc[0], acc[2], acc[4])
     for term in terms[whole:]:
         out += term
 
@@ -162,14 +170,7 @@ class FootprintMean:
                     total += view
             for j, (br, bc) in members:
                 acc[j] = total[br - lo[0] : br - lo[0] + n, bc - lo[1] : bc - lo[1] + w]
-        s = [a[:n] for a in self._acc[:3]]
-        np.add(acc[0], acc[1], out=s[0])
-        np.add(acc[2], acc[3], out=s[1])
-        np.add(s[0], s[1], out=s[0])
-        np.add(acc[4], acc[5], out=s[1])
-        np.add(acc[6], acc[7], out=s[2])
-        np.add(s[1], s[2], out=s[1])
-        np.add(s[0], s[1], out=dest)
+        _combine_partial_sums(acc, dest, *(a[:n] for a in self._acc[:3]))
         whole = self.size - self.size % 8
         for dr, dc in self._offsets[whole:]:
             dest += padded[r0 + dr : r1 + dr, dc : dc + w]
