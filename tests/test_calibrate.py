@@ -79,6 +79,38 @@ def test_history_matching_recovers_the_toy_region() -> None:
     assert (ens["x"] - ens["y"] > 0.02).any() and (ens["x"] - ens["y"] < -0.02).any()
 
 
+def test_fill_waves_add_members_near_the_points_found_and_stop_at_the_target() -> None:
+    """One wave of 20 points finds few of the toy's region (about 5% of the box); fill
+    waves around them add members, each still inside the region, and stop once the
+    ensemble has ``members`` points."""
+    box = Box(("x", "y"), (0.0, 0.0), (1.0, 1.0))
+    targets = [Target("f", 1.0, TARGET_VAR, 0.0), Target("g", 0.0, TARGET_VAR, 0.0)]
+    plain = history_match(toy, box, targets, waves=1, points=40, candidates=500, seed=3)
+    m = history_match(
+        toy, box, targets, waves=1, points=40, candidates=500, seed=3,
+        members=30, fill_waves=5, fill_scale=0.05,
+    )
+    assert 0 < len(plain.ensemble) < 30
+    assert len(m.ensemble) >= 30
+    w = m.waves.set_index("wave")
+    assert not w.loc[1, "fill"] and w.loc[2:, "fill"].all()
+    assert len(w) < 6  # stopped early: the target was reached
+    # the first wave is the same with or without fill waves after it
+    pd.testing.assert_frame_equal(plain.points, m.points[m.points["wave"] == 1])
+    # a fill wave's points are far more often not ruled out than the first wave's
+    assert w.loc[2, "share_not_ruled_out"] > 2 * w.loc[1, "share_not_ruled_out"]
+    ens = m.ensemble
+    a = 3 * np.sqrt(TARGET_VAR + SD**2 / 10)
+    assert (np.abs(ens["x"] + ens["y"] - 1) <= a + 4 * SD / np.sqrt(10)).all()
+    assert (np.abs(ens["x"] - ens["y"]) <= a + 4 * SD / np.sqrt(10)).all()
+    # no fill wave runs when the waves already found enough members
+    enough = history_match(
+        toy, box, targets, waves=1, points=40, candidates=500, seed=3,
+        members=1, fill_waves=5,
+    )
+    assert not enough.waves["fill"].any()
+
+
 # --------------------------------------------------------------------- bad input
 
 # loose targets (not the published ones), so that the tiny calibration keeps some points

@@ -42,6 +42,8 @@ class Sizes(_Strict):
     points: Annotated[int, Field(ge=2, le=10_000)] | None = None
     replicates: Annotated[int, Field(ge=2, le=10_000)] | None = None
     candidates: Annotated[int, Field(ge=10, le=1_000_000)] | None = None
+    members: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    fill_waves: Annotated[int, Field(ge=0, le=50)] | None = None
 
 
 class CalibrationConfig(_Strict):
@@ -62,6 +64,12 @@ class CalibrationConfig(_Strict):
     replicates: Annotated[int, Field(ge=2, le=10_000)]
     candidates: Annotated[int, Field(ge=10, le=1_000_000)] = 2000
     cutoff: Annotated[float, Field(gt=0.0)] = 3.0
+    #: after the last wave, fill waves (at most ``fill_waves``) sample around the points not
+    #: ruled out until ``members`` are (matching module docstring); 0 = no fill
+    members: Annotated[int, Field(ge=0, le=100_000)] = 0
+    fill_waves: Annotated[int, Field(ge=0, le=50)] = 0
+    #: standard deviation of a fill wave's perturbations, in units of each prior's range
+    fill_scale: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
     units: dict[str, Annotated[float, Field(gt=0.0)]] = Field(default_factory=dict)
     #: the calibration targets matched (default: every unblocked one); the others are
     #: listed as not matched, with this file as the reason
@@ -106,7 +114,8 @@ class Calibration:
     sensitivity: dict[str, list[int]]
 
     def size(self, key: str) -> int:
-        """waves / points / replicates / candidates, from ``[quick]`` under ``--quick``."""
+        """waves / points / replicates / candidates / members / fill_waves, from ``[quick]``
+        under ``--quick``."""
         quick = getattr(self.config.quick, key) if self.quick else None
         return int(quick if quick is not None else getattr(self.config, key))
 

@@ -166,6 +166,9 @@ def run_calibration(
         candidates=cal.size("candidates"),
         seed=cal.config.seed,
         cutoff=cal.config.cutoff,
+        members=cal.size("members"),
+        fill_waves=cal.size("fill_waves"),
+        fill_scale=cal.config.fill_scale,
         log=lambda m: log(f"i4p: {m}"),
     )
     heldout = heldout_table(cal, sim, matching.ensemble)
@@ -181,7 +184,10 @@ def run_calibration(
         "source": str(cal.source),
         "quick": quick,
         "file": cal.config.model_dump(mode="json"),
-        "sizes": {k: cal.size(k) for k in ("waves", "points", "replicates", "candidates")},
+        "sizes": {
+            k: cal.size(k)
+            for k in ("waves", "points", "replicates", "candidates", "members", "fill_waves")
+        },
         "box": {
             n: [lo, hi] for n, lo, hi in zip(cal.box.names, cal.box.low, cal.box.high, strict=True)
         },

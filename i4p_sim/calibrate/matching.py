@@ -19,6 +19,16 @@ Each wave:
 2. every simulated point gets its implausibility per target and its maximum; points above
    the cut-off are ruled out.
 
+After the last wave, while fewer than ``members`` points are not ruled out, up to
+``fill_waves`` *fill waves* sample the neighbourhood of the points not ruled out (or, if
+there are none, of the least implausible ones): ``candidates`` Gaussian perturbations of
+them in the unit cube (standard deviation ``fill_scale``, reflected at the box's faces);
+those the emulators keep are simulated first, the rest of the wave is perturbations in
+draw order, unranked (ranking by an emulator that rules out the points already found would
+only repeat its error). A fill wave rules points out exactly like a wave; it adds members
+to the ensemble, which is then concentrated around the points found and is no more a
+uniform sample of the space not ruled out than the waves' points are.
+
 Every draw is seeded from ``(seed, wave)``, so the same seed gives the same waves.
 """
 
@@ -149,6 +159,38 @@ def _space(box: Box, emus, var_model, targets, n: int, seed: int, cutoff: float)
     return unit, imax, float(np.mean(imax <= cutoff))
 
 
+def _reflect(x: np.ndarray) -> np.ndarray:
+    """Fold values into [0, 1] by reflection at the faces."""
+    x = np.mod(x, 2.0)
+    return np.where(x > 1.0, 2.0 - x, x)
+
+
+def _around(
+    box: Box, done: pd.DataFrame, emus, var_model, targets, n: int, candidates: int,
+    seed: int, cutoff: float, scale: float,
+) -> tuple[np.ndarray, str]:
+    """A fill wave's ``n`` points near the points not ruled out (module docstring)."""
+    kept = done[done["not_ruled_out"]]
+    if kept.empty:
+        kept = done.nsmallest(n, "max_I")
+        where = "the least implausible points (none is not ruled out)"
+    else:
+        where = f"the {len(kept)} points not ruled out"
+    centres = box.unit(kept)
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(centres), size=candidates)
+    cand = _reflect(centres[pick] + rng.normal(0.0, scale, size=(candidates, centres.shape[1])))
+    imax = max_implausibility(emulated_implausibility(emus, cand, list(targets), var_model))
+    good = np.flatnonzero(imax <= cutoff)
+    rest = np.setdiff1d(np.arange(candidates), good, assume_unique=True)
+    order = np.concatenate([good, rest])[:n]
+    note = (
+        f"fill: perturbations (sd {scale:g}) of {where}; {min(len(good), n)} kept by the "
+        f"emulators, {n - min(len(good), n)} unranked"
+    )
+    return cand[order], note
+
+
 def history_match(
     simulate: Simulator,
     box: Box,
@@ -159,6 +201,9 @@ def history_match(
     candidates: int = 2000,
     seed: int = 0,
     cutoff: float = CUTOFF,
+    members: int = 0,
+    fill_waves: int = 0,
+    fill_scale: float = 0.1,
     log: Callable[[str], None] | None = None,
 ) -> Matching:
     """Run ``waves`` waves of history matching of ``simulate`` against ``targets``.
@@ -177,6 +222,9 @@ def history_match(
         Seeds every design.
     cutoff : float
         Implausibility above which a point is ruled out.
+    members, fill_waves, fill_scale :
+        After the last wave, up to ``fill_waves`` fill waves run while fewer than
+        ``members`` points are not ruled out (module docstring); 0 = none.
     log : callable, optional
         Receives one line per wave.
     """
@@ -187,9 +235,18 @@ def history_match(
     emus: dict[str, Emulator] = {}
     var_model: dict[str, float] = {}
     d = len(box.names)
-    for wave in range(1, waves + 1):
+    total = waves + fill_waves
+    for wave in range(1, total + 1):
         note = ""
-        if wave == 1:
+        if wave > waves:
+            if int(done["not_ruled_out"].sum()) >= members:
+                break
+            unit, note = _around(
+                box, done, emus, var_model, targets, points, candidates,
+                _seed(seed, wave), cutoff, fill_scale,
+            )
+            space = _space(box, emus, var_model, targets, candidates, _seed(seed, wave), cutoff)[2]
+        elif wave == 1:
             unit = lhs(d, points, _seed(seed, wave))
             space = 1.0
         else:
@@ -222,6 +279,7 @@ def history_match(
         rows.append(
             {
                 "wave": wave,
+                "fill": wave > waves,
                 "points": len(frame),
                 "not_ruled_out": kept,
                 "share_not_ruled_out": kept / len(frame),
@@ -231,8 +289,9 @@ def history_match(
             }
         )
         if log is not None:
+            kind = "fill wave" if wave > waves else "wave"
             log(
-                f"wave {wave}: {kept} of {len(frame)} points not ruled out; estimated space "
+                f"{kind} {wave}: {kept} of {len(frame)} points not ruled out; estimated space "
                 f"not ruled out {100 * space:.1f}% before, {100 * after[2]:.1f}% after"
             )
     return Matching(done, pd.DataFrame(rows), emus)
