@@ -166,8 +166,16 @@ def _reflect(x: np.ndarray) -> np.ndarray:
 
 
 def _around(
-    box: Box, done: pd.DataFrame, emus, var_model, targets, n: int, candidates: int,
-    seed: int, cutoff: float, scale: float,
+    box: Box,
+    done: pd.DataFrame,
+    emus,
+    var_model,
+    targets,
+    n: int,
+    candidates: int,
+    seed: int,
+    cutoff: float,
+    scale: float,
 ) -> tuple[np.ndarray, str]:
     """A fill wave's ``n`` points near the points not ruled out (module docstring)."""
     kept = done[done["not_ruled_out"]]
@@ -242,8 +250,16 @@ def history_match(
             if int(done["not_ruled_out"].sum()) >= members:
                 break
             unit, note = _around(
-                box, done, emus, var_model, targets, points, candidates,
-                _seed(seed, wave), cutoff, fill_scale,
+                box,
+                done,
+                emus,
+                var_model,
+                targets,
+                points,
+                candidates,
+                _seed(seed, wave),
+                cutoff,
+                fill_scale,
             )
             space = _space(box, emus, var_model, targets, candidates, _seed(seed, wave), cutoff)[2]
         elif wave == 1:
