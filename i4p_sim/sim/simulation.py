@@ -134,6 +134,23 @@ class Simulation:
                 }
         return self
 
+    def violence_stack(self) -> np.ndarray:
+        """Advance to the horizon keeping every step's violence map.
+
+        Returns
+        -------
+        numpy.ndarray of bool, shape (steps left, H, W)
+            The violence layer after each step computed by this call, in order (what the
+            event sizes and the catchment rings of validation and of the held-out checks
+            read).
+        """
+        model = self.model
+        stack = np.zeros((self.horizon - model.steps, *model.shape), dtype=bool)
+        for t in range(stack.shape[0]):
+            self.advance(model.steps + 1)
+            stack[t] = model.layers["violence"]
+        return stack
+
     def mean_violence(self) -> np.ndarray:
         """Share of the steps done in which each cell was violent (needs ``count_violence``)."""
         if self.violence_months is None:

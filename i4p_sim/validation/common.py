@@ -220,13 +220,10 @@ def spatial_run(scenario: Scenario, blocks: tuple[int, ...], events: bool) -> di
     """
     sim = Simulation(scenario, communities=False)
     model = sim.model
-    steps = sim.horizon
-    h, w = model.shape
-    stack = np.zeros((steps, h, w), dtype=bool)
-    for t in range(steps):
-        sim.advance(t + 1)
-        stack[t] = model.layers["violence"]
+    stack = sim.violence_stack()
     sim.release()
+    steps = stack.shape[0]
+    h, w = model.shape
     out: dict[str, Any] = {"violent_cell_steps": int(stack.sum())}
     inhabited = model.inhabited
     for b in blocks:
