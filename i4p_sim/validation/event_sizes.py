@@ -137,14 +137,11 @@ def analyse(
                     )
                 )
         sizes = np.concatenate([o["sizes"] for o in outs])
-        for xm in XMINS:
-            if int((sizes >= xm).sum()) < MIN_TAIL:
-                continue
-            f = es.fit_power_law(sizes, xmin=xm)
+        for f in es.local_exponents(sizes, XMINS, min_tail=MIN_TAIL):
             local_rows.append(
-                (name, xm, f.n_tail, PlusMinus(f.alpha, 1.96 * f.alpha_se), Fixed(f.ks, 4))
+                (name, f.xmin, f.n_tail, PlusMinus(f.alpha, 1.96 * f.alpha_se), Fixed(f.ks, 4))
             )
-            if i == 0 and xm == 10:
+            if i == 0 and f.xmin == 10:
                 alpha_ge10 = f.alpha
     h, w = first.grid.height, first.grid.width
     donors = " and ".join(format(d.budget, "g") for d in first.donors)
