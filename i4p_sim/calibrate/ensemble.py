@@ -11,7 +11,8 @@
   ``targets.toml`` (``[sensitivity]``, the election target's ``threshold_sensitivity``)
   takes another value;
 - ``heldout.parquet``: the held-out targets, checked on the ensemble after the last wave
-  only (or why a check is not possible from the stored series);
+  only (:mod:`~i4p_sim.calibrate.heldout`; the members' reruns are kept in ``heldout/``,
+  so a rerun of the command recomputes only new members);
 - ``calibration.json``: the file, sizes, targets, git revision, timings;
 - ``report.html``: :mod:`i4p_sim.report.calibration`.
 """
@@ -28,8 +29,9 @@ from typing import Any
 import pandas as pd
 
 from i4p_sim.calibrate.design import Calibration, load_calibration
+from i4p_sim.calibrate.heldout import heldout_sizes, heldout_table
 from i4p_sim.calibrate.matching import Matching, history_match, score
-from i4p_sim.calibrate.statistics import point_statistics, spells_check
+from i4p_sim.calibrate.statistics import point_statistics
 from i4p_sim.calibrate.waves import ModelSimulator, election_threshold
 from i4p_sim.sweep.driver import default_results_dir
 from i4p_sim.sweep.manifest import git_revision, now
@@ -39,10 +41,6 @@ __all__ = ["CalibrationResult", "run_calibration"]
 
 #: Bootstrap resamples of the relapse share's variance in the sensitivity table.
 SENSITIVITY_BOOT = 50
-NOT_STORED = (
-    "not evaluated: needs every month's violence map (event clusters, catchment rings), "
-    "which the sweep store does not keep"
-)
 
 
 @dataclass
@@ -102,38 +100,6 @@ def sensitivity_table(cal: Calibration, sim: ModelSimulator, points: pd.DataFram
     return pd.DataFrame(rows)
 
 
-def heldout_table(cal: Calibration, sim: ModelSimulator, ensemble: pd.DataFrame) -> pd.DataFrame:
-    """Held-out targets on the ensemble members (after the last wave)."""
-    d = cal.definitions
-    rows = []
-    for t in cal.held_out:
-        if t.name != "peace_spells_overdispersed":
-            rows.append({"target": t.name, "members": 0, "result": NOT_STORED})
-            continue
-        ratios, ps = [], []
-        for wave, point in ensemble[["wave", "point"]].itertuples(index=False):
-            r, p, _ = spells_check(
-                sim.series[int(wave)], int(point), d["active_cells"], d["episode_gap"], d["burn_in"]
-            )
-            ratios.append(r)
-            ps.append(p)
-        n = len(ps)
-        over = sum(p < 0.05 for p in ps)
-        rows.append(
-            {
-                "target": t.name,
-                "members": n,
-                "result": (
-                    f"over-dispersed (one-sided p < 0.05) in {over} of {n} members; median "
-                    f"observed/null variance-to-mean ratio {pd.Series(ratios).median():.2f}"
-                )
-                if n
-                else "no member to check",
-            }
-        )
-    return pd.DataFrame(rows, columns=["target", "members", "result"])
-
-
 def _write(frame: pd.DataFrame, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     frame.to_parquet(tmp, index=False)
@@ -152,6 +118,7 @@ def run_calibration(
 ) -> CalibrationResult:
     """Load a calibration file, run its waves (resumable) and write every output."""
     cal = load_calibration(path, quick=quick)
+    sizes = heldout_sizes(cal)  # a bad [heldout] table fails now, not after the waves
     name = cal.config.name + ("_quick" if quick else "")
     root = Path(out) if out is not None else default_results_dir(name)
     root.mkdir(parents=True, exist_ok=True)
@@ -171,7 +138,15 @@ def run_calibration(
         fill_scale=cal.config.fill_scale,
         log=lambda m: log(f"i4p: {m}"),
     )
-    heldout = heldout_table(cal, sim, matching.ensemble)
+    heldout = heldout_table(
+        cal,
+        sim,
+        matching.ensemble,
+        root,
+        sizes=sizes,
+        workers=workers,
+        log=lambda m: log(f"i4p: {m}"),
+    )
     sens = sensitivity_table(cal, sim, matching.points)
     wall = time.perf_counter() - t0
     _write(matching.ensemble, root / "ensemble.parquet")
