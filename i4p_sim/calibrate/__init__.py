@@ -9,6 +9,8 @@
   its priors and targets;
 - :mod:`~i4p_sim.calibrate.statistics`: the operational targets from a wave's stored series;
 - :mod:`~i4p_sim.calibrate.waves`: each wave as an experiment through the sweep engine;
+- :mod:`~i4p_sim.calibrate.heldout`: the held-out targets over the ensemble members, after
+  the last wave (rerunning the members where a check needs every month's violence map);
 - :mod:`~i4p_sim.calibrate.ensemble`: the outputs (ensemble, waves, held-out checks).
 
 The result is the set of parameter points not ruled out (maximum implausibility <= 3): an

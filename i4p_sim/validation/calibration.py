@@ -257,7 +257,7 @@ def _waves_table(store: CalibrationStore) -> Table:
 def heldout_verdict(members: int, result: str) -> Verdict:
     """A held-out check's verdict from the calibration's result text.
 
-    ``not evaluated ...`` (the check needs data the store does not keep) and an empty
+    ``not evaluated ...`` (no operational implementation, or nothing to measure) and an empty
     ensemble are ``unchecked``; ``... in K of N members``
     agrees when K > N / 2 (the property holds in most plausible worlds) and disagrees
     otherwise, with the count in the text; anything else is ``unchecked`` ("see result").
@@ -402,9 +402,11 @@ def calibration_sections(root: str | Path | None) -> list[SectionResult]:
         "Held-out checks are not tuned: a disagreement here stays until a mechanism (not a "
         "parameter) is changed, and then the calibration is rerun. Tried so far: the check "
         "on every member of this ensemble; at the defaults, the episode gap at 6, 12 and 24 "
-        "months (docs/ODD.md 8.11; the null checks below). Checks marked not evaluated need "
-        "every month's violence map, which the calibration's sweep store does not keep: they "
-        "need a rerun of the members that keeps the maps.",
+        "months (docs/ODD.md 8.11; the null checks below). The event-size tail and the "
+        "training spillover need every month's violence map, which the sweep store does not "
+        "keep: each member is rerun with seeded replicates keeping the maps, each run paired "
+        "with a twin without committees (i4p_sim/calibrate/heldout.py; sizes in "
+        "experiments/targets.toml [heldout] and in each result).",
     )
     held = SectionResult(
         "heldout",
