@@ -267,3 +267,31 @@ def test_with_fragile_settlements_a_weak_council_raises_violence_and_breakdown_i
     no_breakdown = ["council.agreement_strength=0.1", "council.agreement_breakdown=0"]
     ablated = contrast("fragile_settlements", NONE, [*council_only, *no_breakdown], 24)
     assert (ablated < 0).mean() >= 0.75 and (ablated < weak).all(), ablated
+
+
+CONVEX = {"lpc.returns": 2.0, "lpc.capacity_rate": 0.2, "lpc.min_resources": 0.1}
+
+
+def test_convex_returns_differs_from_the_phased_exit_only_in_committee_parameters_inside_the_priors() -> (
+    None
+):
+    import tomllib
+
+    priors = {
+        p["path"]: p
+        for p in tomllib.loads((ROOT / "experiments" / "priors.toml").read_text())["prior"]
+    }
+    convex = load_scenario(ROOT / "scenarios" / "convex_returns.toml")
+    phased = load_scenario(ROOT / "scenarios" / "withdrawal_phased.toml")
+    for path, value in CONVEX.items():
+        assert getattr(convex.lpc, path.split(".")[1]) == value, path
+        assert priors[path]["low"] <= value <= priors[path]["high"], path
+    base_values = {k.split(".")[1]: getattr(phased.lpc, k.split(".")[1]) for k in CONVEX}
+    same = convex.model_copy(
+        update={
+            "lpc": convex.lpc.model_copy(update=base_values),
+            "name": phased.name,
+            "description": phased.description,
+        }
+    )
+    assert same == phased
