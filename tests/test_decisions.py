@@ -233,13 +233,16 @@ def test_at_the_defaults_violence_comes_in_episodes_and_most_region_months_are_c
     assert np.mean(onsets) >= 1 and np.mean(terminations) >= 1, (onsets, terminations)
 
 
-@pytest.mark.parametrize("torus", [False, True])
-def test_per_agent_committee_rules_equal_the_vectorised_tier(torus) -> None:
+@pytest.mark.parametrize(
+    ("torus", "returns"), [(False, 1.0), (True, 1.0), (False, 2.0), (True, 0.5)]
+)
+def test_per_agent_committee_rules_equal_the_vectorised_tier(torus, returns) -> None:
     """LocalPeaceCommittee.mediation_at / sanction_at / dialogue_at over an AgentSet = the
-    tier's fields."""
+    tier's fields, with linear, convex and concave returns to scale (``lpc.returns``); the
+    donors' performance weight is each agent's capability x legitimacy."""
     from i4p_sim.sim.agents import LocalPeaceCommittee
 
-    m = hot_model(torus, 1, "landscape.patch_scale=1")
+    m = hot_model(torus, 1, "landscape.patch_scale=1", f"lpc.returns={returns}")
     assert len(np.unique(m.layers["group"])) == 2
     m.config.lpc.inclusiveness = 0.3  # some out-group cells below the partisan threshold
     m.committees.trust_other[:] = 0.3
@@ -266,6 +269,15 @@ def test_per_agent_committee_rules_equal_the_vectorised_tier(torus) -> None:
     np.testing.assert_allclose(dialogue, tier.dialogue_cells(0.8), rtol=0, atol=1e-12)
     assert tier.mediation_drive_cells().max() > 0 and tier.mediation_damping_cells().max() > 0
     assert tier.dialogue_cells(0.8).max() > 0
+    by_agent = sorted(agents, key=lambda a: a.index)
+    np.testing.assert_allclose(
+        tier.effectiveness(), [a.capability * a.legitimacy for a in by_agent], rtol=0, atol=1e-12
+    )
+    if returns == 1.0:  # linear returns: the model before lpc.returns, bit for bit
+        assert np.array_equal(tier.capability(), tier.capacity * tier.active)
+        assert np.array_equal(tier.effectiveness(), tier.capacity * tier.legitimacy * tier.active)
+    else:
+        np.testing.assert_allclose(tier.capability(), tier.capacity**returns * tier.active)
 
 
 @pytest.mark.parametrize("torus", [False, True])

@@ -258,6 +258,16 @@ def test_bad_set_raises_config_error(override: str, field: str) -> None:
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "4.5", "nan", "inf", "true", '"2"'])
+def test_returns_to_scale_out_of_range_or_not_finite_is_one_line(value: str) -> None:
+    """lpc.returns (docs/ODD.md 7.9): a finite exponent in (0, 4]; anything else, one line."""
+    with pytest.raises(ConfigError) as info:
+        load_scenario(ROOT / "scenarios" / "baseline.toml", overrides=[f"lpc.returns={value}"])
+    assert info.value.field == "lpc.returns" and "\n" not in str(info.value)
+    for ok in ("0.5", "1", "2.0", "4"):
+        assert load_scenario(None, overrides=[f"lpc.returns={ok}"]).lpc.returns == float(ok)
+
+
 # ------------------------------------------------------------------ one-line errors
 
 SHOCKS = ", ".join(SHOCK_KINDS)

@@ -163,6 +163,9 @@ class LPCConfig(_Section):
     ownership_loss: Unit = 0.2
     legitimacy_recovery: Unit = 0.02
     cooptation: Unit = 0.02
+    #: returns to scale of a committee's resources: its capability is
+    #: ``capacity ** returns * active`` (docs/ODD.md 7.9); 1 = linear
+    returns: Annotated[float, Field(gt=0.0, le=4.0)] = 1.0
     #: committee sites from a CSV (columns ``row,col`` or ``lon,lat``), one committee per
     #: line; replaces ``density`` and ``placement``
     sites: MapPath | None = None

@@ -46,6 +46,7 @@ class CommitteeParams(Protocol):
     ownership_loss: float
     legitimacy_recovery: float
     cooptation: float
+    returns: float
     mediation: float
     dialogue: float
     warning_threshold: float
@@ -248,15 +249,24 @@ class CommitteeTier:
         return flat[first]
 
     def capability(self) -> np.ndarray:
-        """Capacity of active committees (0 for dormant ones): what a committee can do.
+        """``capacity ** lpc.returns`` of active committees (0 for dormant ones): what a
+        committee can do (docs/ODD.md 7.9, returns to scale).
 
-        Its legitimacy enters each channel once, per group (:meth:`group_legitimacy`).
+        With ``returns = 1`` (the default) the power is skipped: ``capacity * active``, as
+        before the parameter existed, bit for bit. Its legitimacy enters each channel once,
+        per group (:meth:`group_legitimacy`).
         """
-        return self.capacity * self.active
+        gamma = self.cfg.returns
+        if gamma == 1.0:
+            return self.capacity * self.active
+        return self.capacity**gamma * self.active
 
     def effectiveness(self) -> np.ndarray:
-        """Capacity x legitimacy of active committees (0 for dormant ones)."""
-        return self.capacity * self.legitimacy * self.active
+        """Capability x legitimacy of active committees (0 for dormant ones): the
+        performance a donor with the ``performance`` policy rewards (docs/ODD.md 7.10)."""
+        if self.cfg.returns == 1.0:
+            return self.capacity * self.legitimacy * self.active
+        return self.capability() * self.legitimacy
 
     def surveil(self, warnings: list, group: np.ndarray, capture: float) -> None:
         """Captured warnings become surveillance (docs/ODD.md 7.13).

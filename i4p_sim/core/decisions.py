@@ -19,8 +19,8 @@ Per inhabited cell ``i`` (every operand an (H, W) array or a scalar)::
 presence is shared among those mobilised nearby (Epstein's cop-to-active ratio ``C/A``,
 "safety in numbers"), the strategic complementarity that lets episodes ignite. ``sanction_i``
 is the committees' social sanction at the cell: the sum over committees whose catchment
-holds it of effectiveness times the legitimacy the cell's group grants the committee (0 off
-the catchments). Contagion of *hardship* is not here: it enters once, in the field.
+holds it of capability (``capacity ** lpc.returns`` while active) times the legitimacy the
+cell's group grants the committee (0 off the catchments). Contagion of *hardship* is not here: it enters once, in the field.
 """
 
 from __future__ import annotations

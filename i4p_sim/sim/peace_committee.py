@@ -39,6 +39,15 @@ class LocalPeaceCommittee(FixedAgent):
     # the readable per-agent form of the tier's rules (docs/ODD.md 7.9); a test checks that
     # combining them over an AgentSet gives the vectorised tier's fields
 
+    @property
+    def capability(self) -> float:
+        """What it can do: ``capacity ** lpc.returns`` while active, 0 while dormant (7.9).
+
+        Returns to scale of its resources: 1 = linear, below 1 diminishing returns, above 1
+        a minimum scale of operations.
+        """
+        return self.capacity**self.model.committees.cfg.returns * self.active
+
     def legitimacy_with(self, group: int) -> float:
         """The legitimacy ``group`` grants this committee (home group or the others)."""
         tier = self.model.committees
@@ -77,9 +86,8 @@ class LocalPeaceCommittee(FixedAgent):
         trust = self.legitimacy_with(int(self.model.layers["group"][row, col]))
         pt = cfg.partisan_threshold
         s = (trust - pt) / (1.0 - pt) if trust >= pt else (trust - pt) / pt
-        capability = self.capacity * self.active
-        damping = min(max(cfg.mediation * capability * max(s, 0.0), 0.0), MAX_MEDIATION)
-        return damping, cfg.mediation * capability * max(-s, 0.0)
+        damping = min(max(cfg.mediation * self.capability * max(s, 0.0), 0.0), MAX_MEDIATION)
+        return damping, cfg.mediation * self.capability * max(-s, 0.0)
 
     def updated(self, council_mandate: float, civic_space: float) -> dict[str, float]:
         """Its capacity, ownership, legitimacy and activity after this month's update (7.9).
@@ -135,7 +143,7 @@ class LocalPeaceCommittee(FixedAgent):
         if not self.covers(row, col):
             return 0.0
         group = int(self.model.layers["group"][row, col])
-        return self.capacity * self.active * self.legitimacy_with(group)
+        return self.capability * self.legitimacy_with(group)
 
     def dialogue_at(self, row: int, col: int, civic_space: float) -> float:
         """The cohesion gain rate its dialogue brings a cell (0 outside its catchment):
@@ -145,9 +153,7 @@ class LocalPeaceCommittee(FixedAgent):
             return 0.0
         cfg = self.model.committees.cfg
         group = int(self.model.layers["group"][row, col])
-        return (
-            cfg.dialogue * (self.capacity * self.active) * self.legitimacy_with(group) * civic_space
-        )
+        return cfg.dialogue * self.capability * self.legitimacy_with(group) * civic_space
 
     def warn(self, risk: np.ndarray) -> tuple[int, int, float, int] | None:
         """Its early warning this month, ``(row, col, severity, index)``, or None (7.9).

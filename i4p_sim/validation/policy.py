@@ -408,7 +408,9 @@ FINDINGS = {
         "the practitioner advice to phase an exit (Rogers & Macias 2004)",
         "tried: phasing at months 60 and 120, with and without local ownership (section 2), "
         "along committee inclusiveness and lpc.min_resources (failure modes): no sign "
-        "change; closer to Rogers & Coates 2015 (sustained resources and capacity, not the "
+        "change; with convex returns to scale (convex_returns) the sign flips along "
+        "committee ownership over the ramp only, and the aftermath gives it back (failure "
+        "modes); closer to Rogers & Coates 2015 (sustained resources and capacity, not the "
         "exit's shape, predicted sustained benefits)",
     ),
 }
