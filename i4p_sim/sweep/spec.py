@@ -24,6 +24,11 @@ __all__ = ["RunSpec", "iter_runs", "replicate_seeds", "run_id"]
 
 #: Hex digits of the sha256 kept as a run id.
 RUN_ID_LENGTH = 20
+
+#: Scenario fields added after runs were stored, with the value that reproduces the model
+#: before them bit for bit: at that value a field is left out of a run's identity, so that
+#: stores written before it was added still resume (their runs' outputs are unchanged).
+IDENTITY_NEUTRAL: dict[tuple[str, str], Any] = {("lpc", "returns"): 1.0}
 #: Scenario dicts (per scenario x point) kept while listing runs; cleared when full.
 IDENT_CACHE_SIZE = 4096
 
@@ -76,7 +81,11 @@ def run_id(
 ) -> str:
     """The id of a run: sha256 of its JSON identity (scenario dict with its seed set,
     parameter point, seed, steps, window, package version), first :data:`RUN_ID_LENGTH`
-    hex digits."""
+    hex digits. Fields of :data:`IDENTITY_NEUTRAL` at their neutral value are left out."""
+    for (table, key), neutral in IDENTITY_NEUTRAL.items():
+        section = scenario.get(table)
+        if isinstance(section, dict) and key in section and section[key] == neutral:
+            scenario = {**scenario, table: {k: v for k, v in section.items() if k != key}}
     ident = {
         "scenario": scenario,
         "params": params,
