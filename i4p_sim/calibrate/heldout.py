@@ -59,6 +59,7 @@ from i4p_sim.sim.simulation import Simulation
 from i4p_sim.stats import events as es
 from i4p_sim.stats.spillover import ring_cell_months, ring_mask
 from i4p_sim.sweep.executors import make_executor
+from i4p_sim.sweep.spec import identity_scenario
 from i4p_sim.sweep.storage import atomic_write_text
 from i4p_sim.validation.event_sizes import MIN_TAIL, XMINS
 
@@ -220,7 +221,9 @@ def _definitions(cal: Calibration) -> dict[str, Any]:
 
 def _key(with_lpc: Scenario, seeds: list[int], defs: dict[str, Any]) -> str:
     text = json.dumps(
-        {"scenario": with_lpc.to_dict(), "seeds": seeds, **defs}, sort_keys=True, default=str
+        {"scenario": identity_scenario(with_lpc.to_dict()), "seeds": seeds, **defs},
+        sort_keys=True,
+        default=str,
     )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -76,16 +76,23 @@ class RunSpec:
     dynamics: str = ""
 
 
+def identity_scenario(scenario: dict[str, Any]) -> dict[str, Any]:
+    """A scenario dict without the fields of :data:`IDENTITY_NEUTRAL` at their neutral
+    value (a copy where one is dropped; the argument is never changed)."""
+    for (table, key), neutral in IDENTITY_NEUTRAL.items():
+        section = scenario.get(table)
+        if isinstance(section, dict) and key in section and section[key] == neutral:
+            scenario = {**scenario, table: {k: v for k, v in section.items() if k != key}}
+    return scenario
+
+
 def run_id(
     scenario: dict[str, Any], params: dict[str, Any], seed: int, steps: int, window: int
 ) -> str:
     """The id of a run: sha256 of its JSON identity (scenario dict with its seed set,
     parameter point, seed, steps, window, package version), first :data:`RUN_ID_LENGTH`
     hex digits. Fields of :data:`IDENTITY_NEUTRAL` at their neutral value are left out."""
-    for (table, key), neutral in IDENTITY_NEUTRAL.items():
-        section = scenario.get(table)
-        if isinstance(section, dict) and key in section and section[key] == neutral:
-            scenario = {**scenario, table: {k: v for k, v in section.items() if k != key}}
+    scenario = identity_scenario(scenario)
     ident = {
         "scenario": scenario,
         "params": params,
