@@ -411,6 +411,9 @@ def _run_locked(
                                 continue
                             except Exception as exc:  # noqa: BLE001 - e.g. Dask's KilledWorker
                                 error = f"{type(exc).__name__}: {exc}"[:2000]
+                                # the steps the failed attempt computed (run_task sets it)
+                                steps = getattr(exc, "steps_computed", 0)
+                                branching["steps_computed"] += int(steps or 0)
                                 record(failed_rows(unstored(batch), error), None, None)
                                 continue
                             record(rows, series, snapshots, info, batch)
