@@ -3,9 +3,10 @@
 (:mod:`~i4p_sim.sweep.branching`), each prefix tree's shared past runs once and is forked by
 snapshot and restore. Given the results directory and its session token (and when it sees
 the same token there), the worker stores each run as soon as it finishes
-(:meth:`~i4p_sim.sweep.store.Store.write_run`), so a killed task loses no finished run, and
-skips the runs its session already stored, so a retried task computes only the prefixes of
-the others; a task whose session has ended (another sweep took the directory over after
+(:meth:`~i4p_sim.sweep.store.Store.write_run`, in a writer thread, so that the ``fsync``
+waits overlap the next run's compute; the task returns only once every run is stored), so
+a killed task loses no finished run, and skips the runs its session already stored, so a
+retried task computes only the prefixes of the others; a task whose session has ended (another sweep took the directory over after
 its driver was killed) stops at its next run (:class:`SessionEnded`). A worker that does
 not see the directory returns rows, series and snapshots to the driver.
 
