@@ -204,6 +204,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``i4p sweep``: run an experiment, write the report; print where the results went."""
+    if not (args.scheduler or args.dask_local):
+        from i4p_sim.sweep.executors import start_fork_server
+
+        start_fork_server()  # the pool's imports overlap this command's own
     from i4p_sim.report.html import write_report
     from i4p_sim.sweep.driver import run_experiment
 

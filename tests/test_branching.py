@@ -215,6 +215,31 @@ def test_a_failing_run_in_a_tree_fails_alone(tmp_path, monkeypatch):
     assert failed == {"none", "abrupt"}
 
 
+def test_steps_of_runs_and_trees_that_fail_part_way_are_counted(tmp_path, monkeypatch):
+    from i4p_sim.sim.simulation import Simulation
+
+    exp = load_experiment(kinds_experiment(tmp_path), replicates=1)
+    specs = [s for s in iter_runs(exp) if s.name in ("none", "abrupt", "economic", "trigger")]
+    real = Simulation.advance
+    executed = []
+
+    def flaky(self, to=None):  # "abrupt" fails after step 25, in its tree and alone
+        before = self.steps_done
+        try:
+            if self.scenario.name == "abrupt" and (to is None or to > 25):
+                real(self, 25)
+                raise RuntimeError("boom")
+            return real(self, to)
+        finally:
+            executed.append(self.steps_done - before)
+
+    monkeypatch.setattr(Simulation, "advance", flaky)
+    rows, _, _, info = run_task(specs, branch=True)
+    assert {r["scenario"] for r in rows if r["status"] == "failed"} == {"abrupt"}
+    # the failed tree's segment and the retry alone computed steps too
+    assert info["steps"] == sum(executed) > theoretical_steps(specs)[0]
+
+
 # ------------------------------------------------------------------ sweeps end to end
 
 

@@ -50,8 +50,9 @@ def test_a_task_stopped_mid_tree_keeps_its_runs_and_a_retry_computes_only_the_re
     store.prepare()
     session = store.start_session()
     monkeypatch.setenv(FAULT_ENV, f"raise:3:{tmp_path / 'fired'}")
-    with pytest.raises(TaskFault):  # as if the worker died after its third finished run
+    with pytest.raises(TaskFault) as fault:  # as if the worker died after its third run
         run_task(tree, True, (str(out), session))
+    assert fault.value.steps_computed > 0  # what the attempt computed, for the driver's count
     kept = run_files(out)
     stored = store.stored_in_session([s.run_id for s in tree], session)
     assert len(kept) == len(stored) == 3

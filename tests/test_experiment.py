@@ -3,6 +3,7 @@ and compare on a real tiny sweep."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -224,6 +225,43 @@ def test_determinism_two_workers_and_dask(reference_sweep, tmp_path):
     assert (
         "LocalCluster" in json.loads((tmp_path / "dask" / "manifest.json").read_text())["executor"]
     )
+
+
+def test_pool_workers_fork_from_the_server_and_get_the_drivers_environment(monkeypatch):
+    from i4p_sim.sweep import executors
+
+    if not executors.start_fork_server():
+        pytest.skip("no fork server on this platform")
+    # set after the server started: a forked worker still sees it, as a spawned one would
+    monkeypatch.setenv("I4P_TEST_POOL_ENV", "driver")
+    with executors.make_executor(workers=1) as (pool, desc, _):
+        assert desc == "process pool (1 workers, forkserver)"
+        assert pool.submit(os.getenv, "I4P_TEST_POOL_ENV").result() == "driver"
+        assert pool.submit(os.getpid).result() != os.getpid()
+    # a variable read at import time changed since the server started: spawn instead
+    monkeypatch.setenv("NUMBA_I4P_TEST", "1")
+    pool = executors.RestartablePool(1)
+    assert pool.method == "spawn"
+    pool.shutdown()
+
+
+@pytest.mark.slow
+def test_spawned_workers_give_the_values_of_forked_ones(reference_sweep, tmp_path, monkeypatch):
+    from i4p_sim.sweep import executors
+
+    exp, out, _ = reference_sweep
+    executors.start_fork_server()
+    monkeypatch.setenv("NUMBA_I4P_TEST", "1")  # an import-time variable changed: spawn
+    res = run_experiment(exp, out=tmp_path / "spawn", workers=2, progress=False)
+    import json
+
+    assert json.loads((tmp_path / "spawn" / "manifest.json").read_text())["executor"] == (
+        "process pool (2 workers, spawn)"
+    )
+    pd.testing.assert_frame_equal(
+        values(res.runs), values(pd.read_parquet(out / "runs.parquet")), check_exact=True
+    )
+    pd.testing.assert_frame_equal(series_of(tmp_path / "spawn"), series_of(out), check_exact=True)
 
 
 def test_batching_does_not_change_values(reference_sweep, tmp_path):

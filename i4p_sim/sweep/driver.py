@@ -38,7 +38,7 @@ from i4p_sim.config.experiment import Experiment, load_experiment
 from i4p_sim.config.limits import check_grid_memory
 from i4p_sim.sim.kernels import require_kernels
 from i4p_sim.sweep.branching import add_branches, branch_record, tree_batches
-from i4p_sim.sweep.executors import make_executor
+from i4p_sim.sweep.executors import make_executor, start_fork_server
 from i4p_sim.sweep.manifest import finish_manifest, new_manifest, now
 from i4p_sim.sweep.pairing import write_paired
 from i4p_sim.sweep.progress import EVERY_S, make_progress
@@ -191,6 +191,8 @@ def run_experiment(
         Ctrl-C or SIGTERM: one line on how many runs are stored and that rerunning the
         same command resumes (the CLI exits 130, or 143 after SIGTERM).
     """
+    if not (scheduler or dask_local):
+        start_fork_server()  # its imports overlap the loading below
     if isinstance(experiment, Experiment):
         exp = experiment
     else:
@@ -409,6 +411,9 @@ def _run_locked(
                                 continue
                             except Exception as exc:  # noqa: BLE001 - e.g. Dask's KilledWorker
                                 error = f"{type(exc).__name__}: {exc}"[:2000]
+                                # the steps the failed attempt computed (run_task sets it)
+                                steps = getattr(exc, "steps_computed", 0)
+                                branching["steps_computed"] += int(steps or 0)
                                 record(failed_rows(unstored(batch), error), None, None)
                                 continue
                             record(rows, series, snapshots, info, batch)

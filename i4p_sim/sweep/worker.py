@@ -3,9 +3,10 @@
 (:mod:`~i4p_sim.sweep.branching`), each prefix tree's shared past runs once and is forked by
 snapshot and restore. Given the results directory and its session token (and when it sees
 the same token there), the worker stores each run as soon as it finishes
-(:meth:`~i4p_sim.sweep.store.Store.write_run`), so a killed task loses no finished run, and
-skips the runs its session already stored, so a retried task computes only the prefixes of
-the others; a task whose session has ended (another sweep took the directory over after
+(:meth:`~i4p_sim.sweep.store.Store.write_run`, in a writer thread, so that the ``fsync``
+waits overlap the next run's compute; the task returns only once every run is stored), so
+a killed task loses no finished run, and skips the runs its session already stored, so a
+retried task computes only the prefixes of the others; a task whose session has ended (another sweep took the directory over after
 its driver was killed) stops at its next run (:class:`SessionEnded`). A worker that does
 not see the directory returns rows, series and snapshots to the driver.
 
@@ -26,7 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import signal
+import threading
 import time
 import traceback
 from typing import Any
@@ -49,6 +52,7 @@ __all__ = [
     "FAULT_ENV",
     "Snapshots",
     "SessionEnded",
+    "StoreFailed",
     "TaskAborted",
     "TaskFault",
     "failed_rows",
@@ -62,6 +66,8 @@ KILL_ENV = "I4P_KILL_SCENARIO"
 KILL_ONCE_ENV = "I4P_KILL_ONCE"
 FAULT_ENV = "I4P_FAULT_ONCE"
 DELAY_ENV = "I4P_LEAF_DELAY_S"
+#: Finished runs that wait for a task's writer thread before the next run waits in turn.
+WRITE_QUEUE = 2
 
 #: Where a task stores its runs itself: (results directory, session token).
 StoreRef = tuple[str, str]
@@ -99,6 +105,11 @@ class TaskFault(TaskAborted):
 class SessionEnded(TaskAborted):
     """The results directory holds another session's token: the sweep that started this
     task is gone (killed) and another one writes there; the task stops storing runs."""
+
+
+class StoreFailed(TaskAborted):
+    """Storing a finished run failed (a full disk): the task stops, and the driver records
+    its runs that are not stored as failed with this error."""
 
 
 def _fault_after(stored: int) -> None:
@@ -151,9 +162,51 @@ def run_batch(
     return rows, series, snapshots
 
 
+class _Writer:
+    """Stores a task's finished runs in a thread, in the order they finish, each as
+    :meth:`~i4p_sim.sweep.store.Store.write_run` does (a temp file, its ``fsync``,
+    ``os.replace``, the directory's ``fsync``): the waits on the disk overlap the next runs'
+    compute instead of adding to it. A task returns (reports its runs to the driver) only
+    after :meth:`close` has stored them all. An error, or a test hook, stops the writer: it
+    stores nothing more, and the error is raised in the task at its next run or at close.
+    """
+
+    def __init__(self, out: _Out) -> None:
+        self.out = out
+        self.queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=WRITE_QUEUE)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._loop, name="i4p-store", daemon=True)
+        self.thread.start()
+
+    def put(self, item: tuple[Any, ...]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(item)
+
+    def _loop(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is not None:
+                continue  # stopped: nothing more is stored
+            try:
+                self.out.store_run(*item)
+            except TaskAborted as exc:
+                self.error = exc
+            except BaseException as exc:  # noqa: BLE001 - raised in the task
+                what = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+                self.error = StoreFailed(f"storing run {item[0]['run_id']} failed: {what}")
+
+    def close(self, raise_error: bool = True) -> None:
+        """Wait until every run put here is stored (or the writer stopped)."""
+        self.queue.put(None)
+        self.thread.join()
+        if raise_error and self.error is not None:
+            raise self.error
+
+
 class _Out:
     """What a task collects: rows, series frames, snapshots, steps and branch records; with
-    a ``store``, each finished run is stored at once and only its status is kept."""
+    a ``store``, each finished run is stored as soon as it finishes (by a :class:`_Writer`)
+    and only its status is kept."""
 
     def __init__(self, store: Store | None = None, session: str = "") -> None:
         self.rows: list[dict[str, Any]] = []
@@ -165,6 +218,27 @@ class _Out:
         self.store = store
         self.session = session
         self.stored: dict[str, str] = {}
+        self.writer = _Writer(self) if store is not None else None
+
+    def close(self, raise_error: bool = True) -> None:
+        """Wait for the writer to store every finished run."""
+        if self.writer is not None:
+            self.writer.close(raise_error)
+
+    def store_run(
+        self,
+        row: dict[str, Any],
+        frame: pd.DataFrame | None,
+        snaps: dict[int, dict[str, np.ndarray]] | None,
+        fork: list[Any] | None,
+    ) -> None:
+        """Store one finished run (in the writer's thread)."""
+        assert self.store is not None
+        if not self.store.holds_session(self.session):
+            raise SessionEnded(f"{self.store.root}: another sweep session writes here")
+        self.store.write_run(row, frame, snaps, fork, self.session)
+        self.stored[row["run_id"]] = row["status"]
+        _fault_after(len(self.stored))
 
     def _keep(
         self,
@@ -181,11 +255,8 @@ class _Out:
             if snaps:
                 self.snapshots[rid] = snaps
             return
-        if not self.store.holds_session(self.session):
-            raise SessionEnded(f"{self.store.root}: another sweep session writes here")
-        self.store.write_run(row, frame, snaps, self.branches.get(rid), self.session)
-        self.stored[rid] = row["status"]
-        _fault_after(len(self.stored))
+        assert self.writer is not None
+        self.writer.put((row, frame, snaps, self.branches.get(rid)))
 
     def base_row(self, spec: RunSpec) -> dict[str, Any]:
         return {
@@ -279,6 +350,31 @@ def run_task(
     failing = _failing()
     sink = _open_store(store)
     out = _Out(sink, store[1] if sink is not None and store else "")
+    try:
+        _run_all(specs, branch, out, failing)
+    except BaseException as exc:
+        out.close(raise_error=False)  # the runs finished before the error are stored
+        # what this attempt computed, for the driver's count (steps_computed)
+        with contextlib.suppress(Exception):
+            exc.steps_computed = out.steps  # type: ignore[attr-defined]
+        raise
+    out.close()
+    info: dict[str, Any] = {"steps": out.steps, "branches": out.branches}
+    if sink is not None:
+        info["stored"] = {s.run_id: out.stored[s.run_id] for s in specs}
+        return [], None, {}, info
+    # rows, series and snapshots in the task's order, whatever order the tree ran in
+    order = {s.run_id: i for i, s in enumerate(specs)}
+    out.rows.sort(key=lambda r: order[r["run_id"]])
+    frames = [out.frames[s.run_id] for s in specs if s.run_id in out.frames]
+    series_out = pd.concat(frames, ignore_index=True) if frames else None
+    snapshots = {s.run_id: out.snapshots[s.run_id] for s in specs if s.run_id in out.snapshots}
+    return out.rows, series_out, snapshots, info
+
+
+def _run_all(specs: list[RunSpec], branch: bool, out: _Out, failing: set[str]) -> None:
+    """The body of :func:`run_task`: every run of ``specs`` not stored yet."""
+    sink = out.store
     if sink is not None:  # an earlier attempt of this task stored these: not recomputed
         out.stored.update(sink.stored_in_session([s.run_id for s in specs], out.session))
         out.done.update(out.stored)
@@ -312,17 +408,6 @@ def run_task(
     else:
         for spec in specs_todo:
             _run_alone(spec, out, failing)
-    info: dict[str, Any] = {"steps": out.steps, "branches": out.branches}
-    if sink is not None:
-        info["stored"] = {s.run_id: out.stored[s.run_id] for s in specs}
-        return [], None, {}, info
-    # rows, series and snapshots in the task's order, whatever order the tree ran in
-    order = {s.run_id: i for i, s in enumerate(specs)}
-    out.rows.sort(key=lambda r: order[r["run_id"]])
-    frames = [out.frames[s.run_id] for s in specs if s.run_id in out.frames]
-    series_out = pd.concat(frames, ignore_index=True) if frames else None
-    snapshots = {s.run_id: out.snapshots[s.run_id] for s in specs if s.run_id in out.snapshots}
-    return out.rows, series_out, snapshots, info
 
 
 def _run_alone(spec: RunSpec, out: _Out, failing: set[str]) -> None:
@@ -341,8 +426,10 @@ def _run_alone(spec: RunSpec, out: _Out, failing: set[str]) -> None:
             reseed_key=NULL_RESEED_KEY,
         )
         try:
-            sim.advance()
-            out.steps += sim.steps_done
+            try:
+                sim.advance()
+            finally:  # the steps of a run that fails part-way were computed too
+                out.steps += sim.steps_done
             out.leaf(spec, sim, time.perf_counter() - t0)
         finally:
             sim.release()  # else Mesa keeps every model of the worker alive
@@ -390,8 +477,10 @@ def _visit(
     """
     t0 = time.perf_counter()
     before = sim.steps_done
-    sim.advance(node.end)
-    out.steps += sim.steps_done - before
+    try:
+        sim.advance(node.end)
+    finally:  # a tree that fails part-way: its runs are retried alone, both attempts count
+        out.steps += sim.steps_done - before
     snap = sim.snapshot() if node.children else None
     share = carried + (time.perf_counter() - t0) / _n_leaves(node)
     trunk = node.first_leaf().run_id
