@@ -85,19 +85,9 @@ def test_fill_waves_add_members_near_the_points_found_and_stop_at_the_target() -
     ensemble has ``members`` points."""
     box = Box(("x", "y"), (0.0, 0.0), (1.0, 1.0))
     targets = [Target("f", 1.0, TARGET_VAR, 0.0), Target("g", 0.0, TARGET_VAR, 0.0)]
-    plain = history_match(toy, box, targets, waves=1, points=40, candidates=500, seed=3)
-    m = history_match(
-        toy,
-        box,
-        targets,
-        waves=1,
-        points=40,
-        candidates=500,
-        seed=3,
-        members=30,
-        fill_waves=5,
-        fill_scale=0.05,
-    )
+    sizes = {"waves": 1, "points": 40, "candidates": 500, "seed": 3}
+    plain = history_match(toy, box, targets, **sizes)
+    m = history_match(toy, box, targets, **sizes, members=30, fill_waves=5, fill_scale=0.05)
     assert 0 < len(plain.ensemble) < 30
     assert len(m.ensemble) >= 30
     w = m.waves.set_index("wave")
@@ -112,17 +102,7 @@ def test_fill_waves_add_members_near_the_points_found_and_stop_at_the_target() -
     assert (np.abs(ens["x"] + ens["y"] - 1) <= a + 4 * SD / np.sqrt(10)).all()
     assert (np.abs(ens["x"] - ens["y"]) <= a + 4 * SD / np.sqrt(10)).all()
     # no fill wave runs when the waves already found enough members
-    enough = history_match(
-        toy,
-        box,
-        targets,
-        waves=1,
-        points=40,
-        candidates=500,
-        seed=3,
-        members=1,
-        fill_waves=5,
-    )
+    enough = history_match(toy, box, targets, **sizes, members=1, fill_waves=5)
     assert not enough.waves["fill"].any()
 
 

@@ -224,29 +224,37 @@ FRAGILE = {
 }
 
 
-def test_fragile_settlements_differs_from_baseline_only_in_council_parameters_inside_the_priors() -> (
-    None
-):
+def assert_differs_only_inside_priors(
+    scenario: str, shipped: str, table: str, changed: dict[str, float]
+) -> None:
+    """``scenarios/SCENARIO.toml`` is ``scenarios/SHIPPED.toml`` with only the ``changed``
+    parameters of one table set, each to a value inside its prior (priors.toml)."""
     import tomllib
 
     priors = {
         p["path"]: p
         for p in tomllib.loads((ROOT / "experiments" / "priors.toml").read_text())["prior"]
     }
-    fragile = load_scenario(ROOT / "scenarios" / "fragile_settlements.toml")
-    base = load_scenario(ROOT / "scenarios" / "baseline.toml")
-    for path, value in FRAGILE.items():
-        assert getattr(fragile.council, path.split(".")[1]) == value, path
+    variant = load_scenario(ROOT / "scenarios" / f"{scenario}.toml")
+    base = load_scenario(ROOT / "scenarios" / f"{shipped}.toml")
+    for path, value in changed.items():
+        assert getattr(getattr(variant, table), path.split(".")[1]) == value, path
         assert priors[path]["low"] <= value <= priors[path]["high"], path
-    base_values = {k.split(".")[1]: getattr(base.council, k.split(".")[1]) for k in FRAGILE}
-    same = fragile.model_copy(
+    base_values = {k.split(".")[1]: getattr(getattr(base, table), k.split(".")[1]) for k in changed}
+    same = variant.model_copy(
         update={
-            "council": fragile.council.model_copy(update=base_values),
+            table: getattr(variant, table).model_copy(update=base_values),
             "name": base.name,
             "description": base.description,
         }
     )
     assert same == base
+
+
+def test_fragile_settlements_differs_from_baseline_only_in_council_parameters_inside_the_priors() -> (
+    None
+):
+    assert_differs_only_inside_priors("fragile_settlements", "baseline", "council", FRAGILE)
 
 
 @pytest.mark.slow
@@ -275,26 +283,7 @@ CONVEX = {"lpc.returns": 2.0, "lpc.capacity_rate": 0.2, "lpc.min_resources": 0.1
 def test_convex_returns_differs_from_the_phased_exit_only_in_committee_parameters_inside_the_priors() -> (
     None
 ):
-    import tomllib
-
-    priors = {
-        p["path"]: p
-        for p in tomllib.loads((ROOT / "experiments" / "priors.toml").read_text())["prior"]
-    }
-    convex = load_scenario(ROOT / "scenarios" / "convex_returns.toml")
-    phased = load_scenario(ROOT / "scenarios" / "withdrawal_phased.toml")
-    for path, value in CONVEX.items():
-        assert getattr(convex.lpc, path.split(".")[1]) == value, path
-        assert priors[path]["low"] <= value <= priors[path]["high"], path
-    base_values = {k.split(".")[1]: getattr(phased.lpc, k.split(".")[1]) for k in CONVEX}
-    same = convex.model_copy(
-        update={
-            "lpc": convex.lpc.model_copy(update=base_values),
-            "name": phased.name,
-            "description": phased.description,
-        }
-    )
-    assert same == phased
+    assert_differs_only_inside_priors("convex_returns", "withdrawal_phased", "lpc", CONVEX)
 
 
 def exit_shape(ownership: float, returns: float, seeds=range(24)) -> tuple[np.ndarray, np.ndarray]:
