@@ -227,22 +227,43 @@ def test_determinism_two_workers_and_dask(reference_sweep, tmp_path):
     )
 
 
-def test_pool_workers_fork_from_the_server_and_get_the_drivers_environment(monkeypatch):
-    from i4p_sim.sweep import executors
+FORK_SERVER_CHECK = """
+import os
+from i4p_sim.sweep import executors
 
-    if not executors.start_fork_server():
-        pytest.skip("no fork server on this platform")
-    # set after the server started: a forked worker still sees it, as a spawned one would
-    monkeypatch.setenv("I4P_TEST_POOL_ENV", "driver")
-    with executors.make_executor(workers=1) as (pool, desc, _):
-        assert desc == "process pool (1 workers, forkserver)"
-        assert pool.submit(os.getenv, "I4P_TEST_POOL_ENV").result() == "driver"
-        assert pool.submit(os.getpid).result() != os.getpid()
-    # a variable read at import time changed since the server started: spawn instead
-    monkeypatch.setenv("NUMBA_I4P_TEST", "1")
-    pool = executors.RestartablePool(1)
-    assert pool.method == "spawn"
-    pool.shutdown()
+assert executors.start_fork_server(), "no fork server"
+# set after the server started: a forked worker still sees it, as a spawned one would
+os.environ["I4P_TEST_POOL_ENV"] = "driver"
+with executors.make_executor(workers=1) as (pool, desc, _):
+    assert desc == "process pool (1 workers, forkserver)", desc
+    assert pool.submit(os.getenv, "I4P_TEST_POOL_ENV").result() == "driver"
+    assert pool.submit(os.getpid).result() != os.getpid()
+# a variable read at import time changed since the server started: spawn instead
+os.environ["NUMBA_I4P_TEST"] = "1"
+pool = executors.RestartablePool(1)
+assert pool.method == "spawn", pool.method
+pool.shutdown()
+print("ok")
+"""
+
+
+@pytest.mark.slow
+def test_pool_workers_fork_from_the_server_and_get_the_drivers_environment():
+    """In a fresh interpreter (the fork server is per process, and an earlier test may have
+    changed a variable it read at import): Linux has a fork server and pools fork from it."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_I4P")}
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_SERVER_CHECK],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
 @pytest.mark.slow
