@@ -53,6 +53,7 @@ from i4p_sim.calibrate.design import Calibration, TargetSpec
 from i4p_sim.calibrate.statistics import spells_check
 from i4p_sim.calibrate.waves import apply_params
 from i4p_sim.config.errors import ConfigError
+from i4p_sim.config.experiment import replicate_seeds
 from i4p_sim.config.loading import load_scenario, read_toml, set_path, validate_scenario
 from i4p_sim.config.scenario import Scenario
 from i4p_sim.sim.simulation import Simulation
@@ -128,10 +129,7 @@ def heldout_sizes(cal: Calibration) -> HeldoutSizes:
 
 def member_seeds(seed: int, wave: int, point: int, replicates: int) -> list[int]:
     """The member's replicate seeds (module docstring): 63-bit, keyed by (wave, point)."""
-    ss = np.random.SeedSequence(int(seed), spawn_key=(SEED_TAG, int(wave), int(point)))
-    return [
-        int(c.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for c in ss.spawn(replicates)
-    ]
+    return replicate_seeds(int(seed), replicates, (SEED_TAG, int(wave), int(point)))
 
 
 def member_scenarios(

@@ -71,13 +71,14 @@ __all__ = [
 HEATMAP_AFTER_REFERENCE = 24
 
 
-def replicate_seeds(seed: int, replicates: int) -> list[int]:
-    """Seeds of replicates ``0..R-1``: ``SeedSequence(seed).spawn(R)``, 63-bit.
+def replicate_seeds(seed: int, replicates: int, spawn_key: tuple[int, ...] = ()) -> list[int]:
+    """Seeds of replicates ``0..R-1``: ``SeedSequence(seed, spawn_key).spawn(R)``, 63-bit.
 
     Replicate ``i`` gets the same seed whatever ``R`` is, so extending an experiment's
-    replicates keeps the runs already stored.
+    replicates keeps the runs already stored. ``spawn_key`` keys an independent family
+    (e.g. the calibration's held-out reruns per member).
     """
-    children = np.random.SeedSequence(seed).spawn(replicates)
+    children = np.random.SeedSequence(seed, spawn_key=spawn_key).spawn(replicates)
     return [int(c.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for c in children]
 
 
